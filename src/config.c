@@ -1,0 +1,684 @@
+/*
+ * config.c -- the INI file (SPEC §3) into a struct config, strictly.
+ *
+ * inih does the tokenising; a counting reader in front of it knows the
+ * line number of everything inih hands over, takes section headers itself
+ * (inih does not report empty sections) and turns away lines inih would
+ * misread (over-long or indented continuation lines), so that every error
+ * is reported with its own line and loading goes on to find the next one.
+ * Nothing half-loaded is ever returned: any error means NULL.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "echochat.h"
+
+/* inih's line buffer (INI_MAX_LINE) holds this much text plus LF and NUL. */
+#define CONFIG_MAX_LINE		198
+#define SUN_PATH_MAX		107
+
+enum section_kind { SECTION_NONE, SECTION_SERVER, SECTION_LISTENER,
+	SECTION_CHAT, SECTION_BAD };
+
+struct load_ctx {
+	struct config		*config;
+	void			(*report)(const char *);
+	FILE			*file;		/* or text */
+	const char		*text;
+	char			*buf;
+	size_t			 bufsize;
+	unsigned int		 line;
+	unsigned int		 errors;
+	enum section_kind	 section;
+	struct listener_conf	*listener;	/* current [listener] */
+	unsigned int		 server_seen;
+	unsigned int		 chat_seen;
+};
+
+/* How a key's value is read and where it goes. */
+enum key_type { KEY_SIZE, KEY_DURATION, KEY_COUNT, KEY_STRING, KEY_LEVEL,
+	KEY_PROTO, KEY_HANDLER, KEY_LATER };
+
+struct key_def {
+	const char	*name;
+	enum key_type	 type;
+	size_t		 offset;	/* into struct config or listener_conf */
+	uint64_t	 min, max;	/* for numbers */
+};
+
+#define CFG(field)	offsetof(struct config, field)
+#define LST(field)	offsetof(struct listener_conf, field)
+#define NOLIMIT		UINT64_MAX
+
+static const struct key_def server_keys[] = {
+	{ "log", KEY_STRING, CFG(log), 0, 0 },
+	{ "log_level", KEY_LEVEL, CFG(log_level), 0, 0 },
+	{ "max_clients", KEY_COUNT, CFG(max_clients), 1, 10000000 },
+	{ "max_clients_per_ip", KEY_COUNT, CFG(max_clients_per_ip), 0,
+	    10000000 },
+	{ "idle_timeout", KEY_DURATION, CFG(idle_timeout_ms), 0, NOLIMIT },
+	{ "max_line", KEY_SIZE, CFG(max_line), 1, 1024 * 1024 },
+	{ "output_limit", KEY_SIZE, CFG(output_limit), 1024,
+	    (uint64_t)1 << 32 },
+	{ "shutdown_timeout", KEY_DURATION, CFG(shutdown_timeout_ms), 0,
+	    NOLIMIT },
+	{ "daemonize", KEY_LATER, 0, 0, 0 },
+	{ "pidfile", KEY_LATER, 0, 0, 0 },
+	{ "user", KEY_LATER, 0, 0, 0 },
+	{ "workers", KEY_LATER, 0, 0, 0 },
+	{ "line_timeout", KEY_LATER, 0, 0, 0 },
+	{ "udp_rate", KEY_LATER, 0, 0, 0 },
+	{ "udp_burst", KEY_LATER, 0, 0, 0 },
+	{ NULL, 0, 0, 0, 0 }
+};
+
+static const struct key_def chat_keys[] = {
+	{ "udp_peer_timeout", KEY_DURATION, CFG(udp_peer_timeout_ms), 1000,
+	    NOLIMIT },
+	{ "udp_peers_max", KEY_COUNT, CFG(udp_peers_max), 0, 1000000 },
+	{ "chat_rate", KEY_LATER, 0, 0, 0 },
+	{ "chat_burst", KEY_LATER, 0, 0, 0 },
+	{ "history", KEY_LATER, 0, 0, 0 },
+	{ NULL, 0, 0, 0, 0 }
+};
+
+static const struct key_def listener_keys[] = {
+	{ "proto", KEY_PROTO, LST(proto), 0, 0 },
+	{ "bind", KEY_STRING, LST(bind), 0, 0 },
+	{ "handler", KEY_HANDLER, LST(handler_name), 0, 0 },
+	{ "banner", KEY_STRING, LST(banner), 0, 0 },
+	{ "idle_timeout", KEY_DURATION, LST(idle_timeout_ms), 0, NOLIMIT },
+	{ "tls_cert", KEY_LATER, 0, 0, 0 },
+	{ "tls_key", KEY_LATER, 0, 0, 0 },
+	{ NULL, 0, 0, 0, 0 }
+};
+
+/* Sections SPEC names for features this version does not have yet. */
+static const char *later_sections[] = { "metrics", "cluster", "plugins",
+	NULL };
+
+static const char *proto_names[] = { "tcp", "udp", "unix" };
+
+/* "tcp", "udp" or "unix". */
+const char *
+proto_name(enum proto p)
+{
+	return proto_names[p];
+}
+
+/* Report "file:line: message" and count it. */
+static void __attribute__((format(printf, 3, 4)))
+config_error(struct load_ctx *ctx, unsigned int line, const char *fmt, ...)
+{
+	char *msg, *full;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		msg = NULL;
+	va_end(ap);
+	if (line != 0)
+		xasprintf(&full, "%s:%u: %s", ctx->config->file, line,
+		    msg ? msg : fmt);
+	else
+		xasprintf(&full, "%s: %s", ctx->config->file, msg ? msg : fmt);
+	ctx->report(full);
+	free(full);
+	free(msg);
+	ctx->errors++;
+}
+
+/* The built-in defaults of SPEC §3.1/§3.3, without listeners. */
+struct config *
+config_new_defaults(void)
+{
+	struct config *c = xcalloc(1, sizeof *c);
+
+	c->file = xstrdup("(defaults)");
+	c->log = xstrdup("stderr");
+	c->log_level = LOG_LEVEL_INFO;
+	c->max_clients = 10000;
+	c->max_clients_per_ip = 0;
+	c->idle_timeout_ms = 0;
+	c->max_line = 4096;
+	c->output_limit = 1024 * 1024;
+	c->shutdown_timeout_ms = 2000;
+	c->udp_peer_timeout_ms = 5 * 60 * 1000;
+	c->udp_peers_max = 1000;
+	TAILQ_INIT(&c->listeners);
+	return c;
+}
+
+/* Free a configuration and its listeners. */
+void
+config_free(struct config *c)
+{
+	struct listener_conf *lc;
+
+	if (c == NULL)
+		return;
+	while ((lc = TAILQ_FIRST(&c->listeners)) != NULL) {
+		TAILQ_REMOVE(&c->listeners, lc, entry);
+		free(lc->name);
+		free(lc->bind);
+		free(lc->handler_name);
+		free(lc->banner);
+		free(lc);
+	}
+	free(c->file);
+	free(c->log);
+	free(c);
+}
+
+/* Is this a usable listener name: one word of printable characters? */
+static int
+valid_listener_name(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (!isgraph((unsigned char)*s))
+			return 0;
+	}
+	return 1;
+}
+
+/* A "[listener NAME]" header. */
+static void
+begin_listener(struct load_ctx *ctx, const char *name)
+{
+	struct listener_conf *lc;
+
+	while (*name == ' ' || *name == '\t')
+		name++;
+	if (!valid_listener_name(name)) {
+		config_error(ctx, ctx->line, "bad listener name \"%s\" "
+		    "(one word, e.g. [listener echo])", name);
+		ctx->section = SECTION_BAD;
+		return;
+	}
+	TAILQ_FOREACH(lc, &ctx->config->listeners, entry) {
+		if (strcmp(lc->name, name) == 0) {
+			config_error(ctx, ctx->line, "duplicate listener "
+			    "\"%s\" (first defined at line %u)", name,
+			    lc->line);
+			ctx->section = SECTION_BAD;
+			return;
+		}
+	}
+	lc = xcalloc(1, sizeof *lc);
+	lc->name = xstrdup(name);
+	lc->line = ctx->line;
+	TAILQ_INSERT_TAIL(&ctx->config->listeners, lc, entry);
+	ctx->listener = lc;
+	ctx->section = SECTION_LISTENER;
+}
+
+/* A section header line: decide what the following keys belong to. */
+static void
+begin_section(struct load_ctx *ctx, char *name)
+{
+	size_t i;
+
+	ctx->listener = NULL;
+	if (strcmp(name, "server") == 0) {
+		ctx->section = SECTION_SERVER;
+		return;
+	}
+	if (strcmp(name, "chat") == 0) {
+		ctx->section = SECTION_CHAT;
+		return;
+	}
+	if (strncmp(name, "listener", 8) == 0 &&
+	    (name[8] == ' ' || name[8] == '\t' || name[8] == '\0')) {
+		begin_listener(ctx, name + 8);
+		return;
+	}
+	ctx->section = SECTION_BAD;
+	for (i = 0; later_sections[i] != NULL; i++) {
+		if (strcmp(name, later_sections[i]) == 0) {
+			config_error(ctx, ctx->line, "section [%s] is not "
+			    "supported by this version of echochatd", name);
+			return;
+		}
+	}
+	config_error(ctx, ctx->line, "unknown section [%s]", name);
+}
+
+/* Trim spaces at both ends, in place. */
+static char *
+trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/*
+ * Look at a raw line before inih does.  Returns the line for inih, or an
+ * empty line when this function has handled (or rejected) it.
+ */
+static char *
+screen_line(struct load_ctx *ctx, char *line, size_t len)
+{
+	char *t, *close;
+
+	if (len > 0 && line[len - 1] == '\n')
+		line[--len] = '\0';
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	if (len > CONFIG_MAX_LINE) {
+		config_error(ctx, ctx->line, "line too long (max %d "
+		    "characters)", CONFIG_MAX_LINE);
+		return NULL;
+	}
+	t = trim(line);
+	if (*t == '\0' || *t == ';' || *t == '#')
+		return NULL;
+	if (t != line) {
+		config_error(ctx, ctx->line, "indented line (continuation "
+		    "lines are not supported)");
+		return NULL;
+	}
+	if (*t == '[') {
+		if ((close = strchr(t, ']')) == NULL || trim(close + 1)[0] != '\0') {
+			config_error(ctx, ctx->line, "bad section header "
+			    "(expected [name])");
+			ctx->section = SECTION_BAD;
+			return NULL;
+		}
+		*close = '\0';
+		begin_section(ctx, trim(t + 1));
+		return NULL;
+	}
+	if (strchr(t, '=') == NULL) {
+		config_error(ctx, ctx->line, "expected key = value");
+		return NULL;
+	}
+	if (ctx->section == SECTION_NONE) {
+		config_error(ctx, ctx->line, "key outside any section");
+		return NULL;
+	}
+	return t;
+}
+
+/* inih's reader: hand over one screened line at a time, counting them. */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *ctx = stream;
+	ssize_t n;
+	char *ok;
+
+	for (;;) {
+		if (ctx->file != NULL) {
+			if ((n = getline(&ctx->buf, &ctx->bufsize,
+			    ctx->file)) == -1)
+				return NULL;
+		} else {
+			const char *nl;
+			if (*ctx->text == '\0')
+				return NULL;
+			nl = strchr(ctx->text, '\n');
+			n = nl ? nl - ctx->text + 1 : (ssize_t)strlen(ctx->text);
+			if ((size_t)n + 1 > ctx->bufsize) {
+				ctx->bufsize = (size_t)n + 1;
+				ctx->buf = xrealloc(ctx->buf, ctx->bufsize);
+			}
+			memcpy(ctx->buf, ctx->text, (size_t)n);
+			ctx->buf[n] = '\0';
+			ctx->text += n;
+		}
+		ctx->line++;
+		if ((ok = screen_line(ctx, ctx->buf, (size_t)n)) != NULL)
+			break;
+		/* inih counts lines too; keep its count in step. */
+		snprintf(str, (size_t)num, "\n");
+		return str;
+	}
+	snprintf(str, (size_t)num, "%s\n", ok);
+	return str;
+}
+
+/* Find a key in a table. */
+static const struct key_def *
+find_key(const struct key_def *table, const char *name, unsigned int *index)
+{
+	unsigned int i;
+
+	for (i = 0; table[i].name != NULL; i++) {
+		if (strcmp(table[i].name, name) == 0) {
+			*index = i;
+			return &table[i];
+		}
+	}
+	return NULL;
+}
+
+/* Store a number after its range check. */
+static int
+store_number(struct load_ctx *ctx, const struct key_def *k, const char *value,
+    void *base)
+{
+	uint64_t v;
+	int r;
+	const char *what;
+
+	switch (k->type) {
+	case KEY_SIZE:
+		r = parse_size(value, &v);
+		what = "a size (e.g. 4096, 64k, 1m)";
+		break;
+	case KEY_DURATION:
+		r = parse_duration_ms(value, &v);
+		what = "a duration (e.g. 30, 500ms, 2s, 5m, 1h)";
+		break;
+	default:
+		r = parse_uint(value, &v);
+		what = "a whole number";
+		break;
+	}
+	if (r == -1) {
+		config_error(ctx, ctx->line, "bad value \"%s\" for %s: "
+		    "expected %s", value, k->name, what);
+		return -1;
+	}
+	if (v < k->min || v > k->max) {
+		char *lo = k->type == KEY_DURATION ? format_duration(k->min) :
+		    format_size(k->min);
+		config_error(ctx, ctx->line, "%s = %s is out of range (at "
+		    "least %s%s)", k->name, value, lo,
+		    k->max == NOLIMIT ? "" : ", and not too large");
+		free(lo);
+		return -1;
+	}
+	*(uint64_t *)((char *)base + k->offset) = v;
+	return 0;
+}
+
+/* Store one value of any type at its place. */
+static int
+store_value(struct load_ctx *ctx, const struct key_def *k, const char *value,
+    void *base)
+{
+	char **sp;
+	size_t i;
+
+	switch (k->type) {
+	case KEY_STRING:
+	case KEY_HANDLER:
+		if (*value == '\0' && strcmp(k->name, "banner") != 0) {
+			config_error(ctx, ctx->line, "empty value for %s",
+			    k->name);
+			return -1;
+		}
+		sp = (char **)((char *)base + k->offset);
+		free(*sp);
+		*sp = xstrdup(value);
+		return 0;
+	case KEY_LEVEL:
+		if (parse_log_level(value, (enum log_level *)((char *)base +
+		    k->offset)) == -1) {
+			config_error(ctx, ctx->line, "bad log_level \"%s\" "
+			    "(error, warn, info or debug)", value);
+			return -1;
+		}
+		return 0;
+	case KEY_PROTO:
+		for (i = 0; i < 3; i++) {
+			if (strcmp(value, proto_names[i]) == 0) {
+				*(enum proto *)((char *)base + k->offset) = i;
+				return 0;
+			}
+		}
+		config_error(ctx, ctx->line, "bad proto \"%s\" (tcp, udp or "
+		    "unix)", value);
+		return -1;
+	case KEY_LATER:
+		config_error(ctx, ctx->line, "key \"%s\" is not supported by "
+		    "this version of echochatd", k->name);
+		return -1;
+	default:
+		return store_number(ctx, k, value, base);
+	}
+}
+
+/* The section's name for messages: "[server]", "[listener echo]". */
+static const char *
+section_label(struct load_ctx *ctx, char *buf, size_t size)
+{
+	switch (ctx->section) {
+	case SECTION_SERVER:
+		return "[server]";
+	case SECTION_CHAT:
+		return "[chat]";
+	default:
+		snprintf(buf, size, "[listener %s]", ctx->listener->name);
+		return buf;
+	}
+}
+
+/* inih's handler: one key = value of the current section. */
+static int
+handle_key(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct load_ctx *ctx = user;
+	const struct key_def *table, *k;
+	unsigned int *seen, index;
+	void *base;
+	char label[128];
+
+	(void)section;
+	switch (ctx->section) {
+	case SECTION_SERVER:
+		table = server_keys;
+		seen = &ctx->server_seen;
+		base = ctx->config;
+		break;
+	case SECTION_CHAT:
+		table = chat_keys;
+		seen = &ctx->chat_seen;
+		base = ctx->config;
+		break;
+	case SECTION_LISTENER:
+		table = listener_keys;
+		seen = &ctx->listener->seen;
+		base = ctx->listener;
+		break;
+	default:
+		return 1;	/* the section was already reported */
+	}
+	if ((k = find_key(table, name, &index)) == NULL) {
+		config_error(ctx, ctx->line, "unknown key \"%s\" in %s", name,
+		    section_label(ctx, label, sizeof label));
+		return 1;
+	}
+	if (*seen & (1u << index)) {
+		config_error(ctx, ctx->line, "duplicate key \"%s\" in %s",
+		    name, section_label(ctx, label, sizeof label));
+		return 1;
+	}
+	*seen |= 1u << index;
+	if (store_value(ctx, k, value, base) == 0 && ctx->section ==
+	    SECTION_LISTENER && strcmp(name, "idle_timeout") == 0)
+		ctx->listener->has_idle_timeout = 1;
+	return 1;
+}
+
+/* Was a listener key given? */
+static int
+listener_has(const struct listener_conf *lc, const char *key)
+{
+	unsigned int index;
+
+	return find_key(listener_keys, key, &index) != NULL &&
+	    (lc->seen & (1u << index));
+}
+
+/* Check one listener's keys together, once the whole file is read. */
+static void
+check_listener(struct load_ctx *ctx, struct listener_conf *lc)
+{
+	static const char *required[] = { "proto", "bind", "handler" };
+	const char *cause;
+	size_t i;
+	int missing = 0;
+
+	for (i = 0; i < 3; i++) {
+		if (!listener_has(lc, required[i])) {
+			config_error(ctx, lc->line, "missing key \"%s\" in "
+			    "[listener %s]", required[i], lc->name);
+			missing = 1;
+		}
+	}
+	if (missing)
+		return;
+	if (lc->proto == PROTO_UNIX) {
+		if (strlen(lc->bind) > SUN_PATH_MAX)
+			config_error(ctx, lc->line, "[listener %s]: unix "
+			    "socket path too long (max %d bytes)", lc->name,
+			    SUN_PATH_MAX);
+	} else if (parse_address(lc->bind, &lc->addr, &lc->addrlen,
+	    &lc->wildcard, &cause) == -1)
+		config_error(ctx, lc->line, "[listener %s]: bad bind \"%s\": "
+		    "%s", lc->name, lc->bind, cause);
+	if ((lc->handler = handler_find(lc->handler_name)) == NULL)
+		config_error(ctx, lc->line, "[listener %s]: unknown handler "
+		    "\"%s\" (known: %s)", lc->name, lc->handler_name,
+		    handler_names());
+	if (lc->proto == PROTO_UDP && lc->banner != NULL)
+		config_error(ctx, lc->line, "[listener %s]: banner is for "
+		    "tcp and unix listeners", lc->name);
+	if (lc->proto == PROTO_UDP && lc->has_idle_timeout)
+		config_error(ctx, lc->line, "[listener %s]: idle_timeout is "
+		    "for tcp and unix listeners", lc->name);
+}
+
+/* Whole-file checks: each listener, then every pair for clashes. */
+static void
+check_config(struct load_ctx *ctx)
+{
+	struct listener_conf *a, *b;
+
+	if (TAILQ_EMPTY(&ctx->config->listeners)) {
+		config_error(ctx, 0, "no [listener NAME] section: nothing "
+		    "to serve");
+		return;
+	}
+	TAILQ_FOREACH(a, &ctx->config->listeners, entry)
+		check_listener(ctx, a);
+	if (ctx->errors != 0)
+		return;
+	TAILQ_FOREACH(b, &ctx->config->listeners, entry) {
+		for (a = TAILQ_FIRST(&ctx->config->listeners); a != b;
+		    a = TAILQ_NEXT(a, entry)) {
+			if (addresses_clash(a, b))
+				config_error(ctx, b->line, "[listener %s]: "
+				    "%s %s is already used by [listener %s] "
+				    "at line %u", b->name, proto_name(b->proto),
+				    b->bind, a->name, a->line);
+		}
+	}
+}
+
+/*
+ * Load a configuration: the built-in defaults overlaid by FILE (or by the
+ * built-in default listeners when builtin is set).  Each error goes to
+ * report as "file:line: message"; any error means NULL and *nerrors set.
+ */
+struct config *
+config_load(const char *file, int builtin, void (*report)(const char *),
+    unsigned int *nerrors)
+{
+	struct load_ctx ctx;
+	struct config *c = config_new_defaults();
+	int r;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.config = c;
+	ctx.report = report;
+	free(c->file);
+	if (builtin) {
+		c->file = xstrdup("(built-in defaults)");
+		ctx.text = default_config_text;
+	} else {
+		c->file = xstrdup(file);
+		if ((ctx.file = fopen(file, "r")) == NULL) {
+			config_error(&ctx, 0, "cannot open: %s",
+			    strerror(errno));
+			goto fail;
+		}
+	}
+	r = ini_parse_stream(read_line, &ctx, handle_key, &ctx);
+	if (r != 0 && ctx.errors == 0)
+		config_error(&ctx, r > 0 ? (unsigned int)r : 0,
+		    "syntax error");
+	if (ctx.file != NULL && ferror(ctx.file))
+		config_error(&ctx, 0, "read error");
+	check_config(&ctx);
+fail:
+	if (ctx.file != NULL)
+		fclose(ctx.file);
+	free(ctx.buf);
+	*nerrors = ctx.errors;
+	if (ctx.errors != 0) {
+		config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Print a size or duration key. */
+static void
+print_formatted(FILE *f, const char *key, char *value)
+{
+	fprintf(f, "%s = %s\n", key, value);
+	free(value);
+}
+
+/* The effective settings, as an INI file that loads back the same. */
+void
+config_print(const struct config *c, FILE *f)
+{
+	const struct listener_conf *lc;
+
+	fprintf(f, "[server]\n");
+	fprintf(f, "log = %s\n", c->log);
+	fprintf(f, "log_level = %s\n", log_level_name(c->log_level));
+	fprintf(f, "max_clients = %llu\n", (unsigned long long)c->max_clients);
+	fprintf(f, "max_clients_per_ip = %llu\n",
+	    (unsigned long long)c->max_clients_per_ip);
+	print_formatted(f, "idle_timeout", format_duration(c->idle_timeout_ms));
+	print_formatted(f, "max_line", format_size(c->max_line));
+	print_formatted(f, "output_limit", format_size(c->output_limit));
+	print_formatted(f, "shutdown_timeout",
+	    format_duration(c->shutdown_timeout_ms));
+	fprintf(f, "\n[chat]\n");
+	print_formatted(f, "udp_peer_timeout",
+	    format_duration(c->udp_peer_timeout_ms));
+	fprintf(f, "udp_peers_max = %llu\n",
+	    (unsigned long long)c->udp_peers_max);
+	TAILQ_FOREACH(lc, &c->listeners, entry) {
+		fprintf(f, "\n[listener %s]\n", lc->name);
+		fprintf(f, "proto = %s\n", proto_name(lc->proto));
+		fprintf(f, "bind = %s\n", lc->bind);
+		fprintf(f, "handler = %s\n", lc->handler_name);
+		if (lc->banner != NULL)
+			fprintf(f, "banner = %s\n", lc->banner);
+		if (lc->has_idle_timeout)
+			print_formatted(f, "idle_timeout",
+			    format_duration(lc->idle_timeout_ms));
+	}
+}

@@ -1,0 +1,250 @@
+/*
+ * echochat.h -- echochat's internal header: the structures every part of
+ * the daemon shares and the functions of each file, grouped by file.
+ */
+#ifndef ECHOCHAT_H
+#define ECHOCHAT_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <event2/buffer.h>
+#include <event2/listener.h>
+
+#include "handler.h"
+
+/* glibc's <sys/queue.h> lacks the _SAFE iterators. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
+/* Exit codes of SPEC §2 (sysexits.h values). */
+#define EXIT_USAGE	64
+#define EXIT_OSERR	71
+#define EXIT_TEMPFAIL	75
+#define EXIT_CONFIG	78
+
+/* One read never asks for more than this; it is also the scratch size. */
+#define READ_CHUNK	(64 * 1024)
+
+enum proto { PROTO_TCP, PROTO_UDP, PROTO_UNIX };
+
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG };
+
+/* A partial line between reads; in is NULL while there is none. */
+struct framer {
+	struct evbuffer	*in;
+	size_t		 scanned;
+	int		 discarding;	/* rest of an over-long line */
+};
+/* Callbacks of framer_feed; each returns -1 to stop (connection gone). */
+struct frame_ops {
+	int	(*line)(void *arg, char *line, size_t len);
+	int	(*too_long)(void *arg);
+};
+/* A [listener NAME] section, validated. */
+struct listener_conf {
+	char			*name;
+	enum proto		 proto;
+	char			*bind;		/* as written */
+	struct sockaddr_storage	 addr;		/* parsed (tcp/udp) */
+	socklen_t		 addrlen;
+	int			 wildcard;	/* "*:PORT": dual stack */
+	char			*handler_name;
+	const struct handler	*handler;
+	char			*banner;	/* NULL: none */
+	int			 has_idle_timeout;
+	uint64_t		 idle_timeout_ms;
+	unsigned int		 line;		/* of the section header */
+	unsigned int		 seen;		/* which keys were given */
+	TAILQ_ENTRY(listener_conf) entry;
+};
+TAILQ_HEAD(listener_conf_list, listener_conf);
+
+/* The whole configuration: built-in defaults overlaid by the file. */
+struct config {
+	char			*file;		/* name used in messages */
+	char			*log;		/* "stderr", "syslog" or a path */
+	enum log_level		 log_level;
+	uint64_t		 max_clients;
+	uint64_t		 max_clients_per_ip;
+	uint64_t		 idle_timeout_ms;
+	uint64_t		 max_line;
+	uint64_t		 output_limit;
+	uint64_t		 shutdown_timeout_ms;
+	uint64_t		 udp_peer_timeout_ms;
+	uint64_t		 udp_peers_max;
+	struct listener_conf_list listeners;
+};
+
+struct server;
+struct loop;
+
+/* A bound listener: a stream acceptor or a UDP socket. */
+struct listener {
+	struct server		*server;
+	struct listener_conf	*conf;		/* owned by server->config */
+	const struct handler	*handler;
+	void			*hstate;	/* handler's process-wide state */
+	int			 fd;		/* UDP; -1 for stream */
+	struct evconnlistener	*evl;		/* stream */
+	struct event		*ev;		/* UDP readable */
+	struct event		*pause;		/* accept resting (EMFILE) */
+	int			 paused_logged;
+	char			*bound_name;	/* real address after bind */
+	char			*unix_path;	/* to unlink at exit */
+	TAILQ_ENTRY(listener)	 entry;
+};
+TAILQ_HEAD(listener_list, listener);
+
+/* Connection state bits. */
+#define CONN_WRITING	0x01	/* waiting for the socket to take output */
+#define CONN_FINISHING	0x02	/* close once output is sent */
+#define CONN_CLOSED	0x04	/* handler told; free pending */
+#define CONN_DIRTY	0x10	/* on the loop's flush list */
+#define CONN_PEER_EOF	0x20	/* client half-closed */
+#define CONN_IP_COUNTED	0x40	/* counted in server->ip_counts */
+
+/* A stream connection.  Small on purpose: idle ones own no buffers. */
+struct conn {
+	struct loop		*loop;
+	struct listener		*listener;
+	const struct handler	*handler;
+	void			*hdata;
+	struct framer		 framer;	/* line handlers only */
+	struct evbuffer		*out;		/* pending output, or NULL */
+	int			 fd;
+	unsigned int		 flags;
+	const char		*close_reason;
+	uint8_t			 peer_family;	/* AF_INET, AF_INET6, AF_UNIX */
+	uint8_t			 peer_addr[16];
+	uint16_t		 peer_port;
+	struct event		 ev;
+	TAILQ_ENTRY(conn)	 entry;		/* loop->conns */
+	TAILQ_ENTRY(conn)	 dirty;		/* loop->dirty or loop->dead */
+};
+TAILQ_HEAD(conn_list, conn);
+
+/* Per event-loop state; one today, one per worker thread later. */
+struct loop {
+	struct server		*server;
+	struct event_base	*base;
+	struct conn_list	 conns;
+	struct conn_list	 dirty;		/* output queued this turn */
+	struct conn_list	 dead;		/* closed, to be freed */
+	struct event		*flush_ev;
+	unsigned int		 nconns;
+	char			*scratch;	/* READ_CHUNK + 1 bytes */
+	struct conn		*current;	/* being read; answers go out at once */
+};
+
+struct ip_count;
+
+struct server {
+	struct config		*config;
+	struct loop		 loop;
+	struct listener_list	 listeners;
+	struct event		*sig_term, *sig_int, *sig_hup;
+	struct event		*shutdown_timer;
+	struct ip_count		**ip_counts;	/* hash table */
+	int			 stopping;
+	void			*hstates[16];	/* per registry entry */
+	int			 hstarted[16];
+};
+
+/* config.c */
+struct config	*config_new_defaults(void);
+struct config	*config_load(const char *file, int builtin,
+		    void (*report)(const char *), unsigned int *nerrors);
+void		 config_free(struct config *);
+void		 config_print(const struct config *, FILE *);
+const char	*proto_name(enum proto);
+
+/* defaults.c (generated from conf/echochatd.ini) */
+extern const char default_config_text[];
+
+/* parse.c */
+int	 parse_size(const char *, uint64_t *);
+int	 parse_duration_ms(const char *, uint64_t *);
+int	 parse_bool(const char *, int *);
+int	 parse_uint(const char *, uint64_t *);
+int	 parse_log_level(const char *, enum log_level *);
+const char *log_level_name(enum log_level);
+int	 parse_address(const char *, struct sockaddr_storage *, socklen_t *,
+	    int *wildcard, const char **cause);
+int	 addresses_clash(const struct listener_conf *,
+	    const struct listener_conf *);
+char	*format_address(const struct sockaddr *, socklen_t);
+char	*format_size(uint64_t);
+char	*format_duration(uint64_t ms);
+
+/* log.c */
+void	 log_init(void);
+int	 log_open(const char *target, enum log_level, const char **cause);
+void	 log_set_level(enum log_level);
+int	 log_reopen(void);
+void	 log_close(void);
+void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+int	 log_enabled(enum log_level);
+
+/* xmalloc.c */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+int	 xasprintf(char **, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* siphash.c */
+uint64_t siphash(const uint8_t key[16], const void *, size_t);
+
+/* handlers.c */
+const struct handler *handler_find(const char *name);
+int	 handler_index(const struct handler *);
+const struct handler *handler_at(int);
+const char *handler_names(void);
+
+/* framing.c */
+size_t	 frame_strip_eol(const char *line, size_t len);
+int	 framer_feed(struct framer *, size_t max_line, char *data, size_t len,
+	    const struct frame_ops *, void *arg);
+void	 framer_reset(struct framer *);
+
+/* listener.c */
+int	 listener_open(struct server *, struct listener_conf *,
+	    struct listener **, char **cause);
+void	 listener_close(struct listener *);
+
+/* conn.c */
+void	 conn_accept(struct listener *, int fd, struct sockaddr *, socklen_t);
+void	 conn_finish_all(struct loop *);
+void	 loop_init(struct loop *, struct server *, struct event_base *);
+void	 loop_free(struct loop *);
+
+/* udp.c */
+void	 udp_readable(evutil_socket_t, short, void *);
+
+/* server.c */
+int	 server_init(struct server *, struct config *, struct event_base *);
+int	 server_open_listeners(struct server *);
+void	 server_run(struct server *);
+void	 server_free(struct server *);
+int	 server_ip_acquire(struct server *, struct conn *);
+void	 server_ip_release(struct server *, struct conn *);
+void	 server_conn_gone(struct server *);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * handler_echo.c -- echo: every byte back, unchanged, as it arrives.
+ */
+#include "echochat.h"
+
+/* A stream read: send it straight back. */
+static void
+echo_input(struct conn *c, char *data, size_t len)
+{
+	conn_send(c, data, len);
+}
+
+/* A datagram: the same payload back to its sender. */
+static void
+echo_datagram(void *state, const struct dgram_peer *peer, char *data,
+    size_t len)
+{
+	(void)state;
+	udp_send(peer, data, len);
+}
+
+const struct handler handler_echo = {
+	.name = "echo",
+	.framing = FRAMING_BYTES,
+	.input = echo_input,
+	.datagram = echo_datagram,
+};
