@@ -757,8 +757,10 @@ static int echo_report(const struct echo_run *r, const struct target *t)
 	printf("  errors:        %" PRIu64 " (mismatched lines %" PRIu64
 	       ", connections closed %" PRIu64 ", unsolicited data %" PRIu64 ")\n",
 	       errors, r->mismatches, r->closed, r->unsolicited);
+	if (r->alive == 0)
+		printf("  note:          every connection was closed; the run ended early\n");
 	if (r->count == 0)
-		printf("  no round trip completed in the measured window\n");
+		printf("  note:          no round trip completed in the measured window\n");
 	printf("RESULT mode=%s conns=%d inflight=%d size=%d seconds=%d rate=%.1f", mode_names[o->mode],
 	       o->conns, o->inflight, o->size, o->seconds, rate);
 	result_latency(&r->h);
@@ -1066,6 +1068,8 @@ static int chat_report(const struct chat_run *r, const struct target *t)
 	       PRIu64 ")\n", errors, r->self, r->closed);
 	printf("  other:         unparsed lines %" PRIu64 ", pacing stalls %" PRIu64 "\n",
 	       r->unparsed, r->stalls);
+	if (r->deliveries == 0)
+		printf("  note:          no line was delivered in the measured window\n");
 	printf("RESULT mode=chat conns=%d senders=%d inflight=%d seconds=%d rate=%.1f", r->n, r->k,
 	       o->inflight, o->seconds, rate);
 	result_latency(&r->h);
