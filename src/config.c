@@ -425,7 +425,8 @@ store_value(struct load_ctx *ctx, const struct key_def *k, const char *value,
 		}
 		sp = (char **)((char *)base + k->offset);
 		free(*sp);
-		*sp = xstrdup(value);
+		/* "banner =" means no banner, not an empty line. */
+		*sp = *value != '\0' ? xstrdup(value) : NULL;
 		return 0;
 	case KEY_LEVEL:
 		if (parse_log_level(value, (enum log_level *)((char *)base +

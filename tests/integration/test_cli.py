@@ -1,0 +1,502 @@
+#!/usr/bin/env python3
+"""test_cli.py -- echochatd's command line, configuration and logging.
+
+Covers (SPEC §2, §3, §7): -V/--version, -h/--help, bad command lines (64),
+-d and -p not yet supported (64), -t on the built-in defaults being exactly
+conf/echochatd.ini, -t printing effective (overridden) settings that load
+back the same and binding nothing, configuration errors (78) reported as
+"echochatd: FILE:LINE: message" for an unknown key, an unknown section, a
+bad value, a duplicate listener and a duplicate address, a missing -c file
+(78), a port already in use (71, naming the listener), SIGTERM and SIGINT
+(exit 0, "shutting down" logged), logging to a file (appended, one
+"YYYY-MM-DDTHH:MM:SSZ echochatd[PID] LEVEL: ..." line per event) and
+-L debug logging each connect and disconnect.
+"""
+import calendar
+import os
+import re
+import signal
+import socket
+import tempfile
+import time
+import unittest
+
+import harness
+
+LOG_LINE_RE = re.compile(
+    r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) echochatd\[(\d+)\] "
+    r"(error|warn|info|debug): (.+)$")
+
+ECHO_LISTENER = """\
+[listener echo]
+proto = tcp
+bind = 127.0.0.1:0
+handler = echo
+"""
+
+
+def write_config(directory, text, name="test.ini"):
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def check_with_file(text, extra_args=()):
+    """Run -t on text written to a file whose path we know:
+    returns (path, rc, stdout, stderr)."""
+    with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+        path = write_config(d, text)
+        rc, out, err = harness.run(["-t", "-c", path] + list(extra_args))
+        return path, rc, out, err
+
+
+def close_server(server):
+    """server.close() (exit status 0, valgrind clean), then release the
+    pipes the harness leaves open."""
+    try:
+        server.close()
+    finally:
+        for pipe in (server.proc.stdout, server.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def echo_roundtrip(testcase, server, name="echo", data=b"ping\n"):
+    with server.connect(name) as s:
+        s.sendall(data)
+        testcase.assertEqual(harness.recv_exactly(s, len(data)), data)
+
+
+class Basics(unittest.TestCase):
+    """-V, -h and command line errors."""
+
+    def test_version(self):
+        for opt in ("-V", "--version"):
+            rc, out, err = harness.run([opt])
+            self.assertEqual(rc, 0, opt)
+            self.assertEqual(out, "echochatd 0.1.0\n", opt)
+            self.assertEqual(err, "", opt)
+
+    def test_help(self):
+        for opt in ("-h", "--help"):
+            rc, out, err = harness.run([opt])
+            self.assertEqual(rc, 0, opt)
+            self.assertTrue(out.startswith("usage: echochatd "), out)
+            for word in ("-c", "-d", "-f", "-p", "-t", "-L", "-V", "-h"):
+                self.assertIn(word, out)
+            self.assertEqual(err, "", opt)
+
+    def test_unknown_option(self):
+        for args in (["-x"], ["--no-such-option"]):
+            rc, out, err = harness.run(args)
+            self.assertEqual(rc, 64, args)
+            self.assertEqual(out, "", args)
+            self.assertIn("unknown option", err)
+            self.assertIn("usage: echochatd", err)
+
+    def test_missing_option_value(self):
+        rc, out, err = harness.run(["-c"])
+        self.assertEqual(rc, 64)
+        self.assertIn("echochatd: ", err)
+
+    def test_unexpected_argument(self):
+        rc, out, err = harness.run(["stray"])
+        self.assertEqual(rc, 64)
+        self.assertIn("stray", err)
+
+    def test_bad_log_level(self):
+        rc, out, err = harness.run(["-L", "loud"])
+        self.assertEqual(rc, 64)
+        self.assertIn("loud", err)
+
+    def test_daemon_not_yet_supported(self):
+        for args in (["-d"], ["--daemon"]):
+            rc, out, err = harness.run(args)
+            self.assertEqual(rc, 64, args)
+            self.assertIn("not yet supported", err)
+            self.assertTrue(err.startswith("echochatd: -d"), err)
+
+    def test_pidfile_not_yet_supported(self):
+        with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+            pidfile = os.path.join(d, "echochatd.pid")
+            for args in (["-p", pidfile], ["--pidfile", pidfile]):
+                rc, out, err = harness.run(args)
+                self.assertEqual(rc, 64, args)
+                self.assertIn("not yet supported", err)
+                self.assertTrue(err.startswith("echochatd: -p"), err)
+                self.assertFalse(os.path.exists(pidfile))
+
+
+class CheckConfig(unittest.TestCase):
+    """-t: the effective settings, as INI on stdout."""
+
+    def test_builtin_defaults_are_the_example_file(self):
+        conf = os.path.join(harness.SRCDIR, "conf", "echochatd.ini")
+        self.assertTrue(os.path.exists(conf), conf)
+        rc1, builtin, err1 = harness.run(["-t"])
+        rc2, fromfile, err2 = harness.run(["-t", "-c", conf])
+        self.assertEqual((rc1, err1), (0, ""))
+        self.assertEqual((rc2, err2), (0, ""))
+        self.assertEqual(builtin, fromfile)
+        # And it is what SPEC §3.4 lists.
+        for section in ("[listener echo]", "[listener echo-udp]",
+                        "[listener upper]", "[listener chat]",
+                        "[listener chat-udp]"):
+            self.assertIn(section + "\n", builtin)
+        self.assertIn("bind = 127.0.0.1:7007\n", builtin)
+        self.assertIn("max_clients = 10000\n", builtin)
+        self.assertIn("output_limit = 1m\n", builtin)
+
+    def test_effective_settings_with_overrides(self):
+        text = """\
+[server]
+max_clients = 3
+max_clients_per_ip = 2
+idle_timeout = 90s
+output_limit = 2048
+shutdown_timeout = 500ms
+log_level = warn
+
+[listener echo]
+proto = tcp
+bind = 127.0.0.1:0
+handler = echo
+banner = Welcome to echo
+idle_timeout = 2m
+
+[listener up]
+proto = udp
+bind = 127.0.0.1:0
+handler = upper
+"""
+        path, rc, out, err = check_with_file(text, ["-L", "debug"])
+        self.assertEqual((rc, err), (0, ""))
+        for line in ("max_clients = 3", "max_clients_per_ip = 2",
+                     "idle_timeout = 90s", "output_limit = 2k",
+                     "shutdown_timeout = 500ms",
+                     "log_level = debug",           # -L wins over the file
+                     "max_line = 4k",               # untouched default
+                     "[listener echo]", "banner = Welcome to echo",
+                     "idle_timeout = 2m", "[listener up]", "proto = udp",
+                     "handler = upper"):
+            self.assertIn(line + "\n", out)
+        # The printout is itself a valid configuration that loads back
+        # to the same settings.
+        path2, rc2, out2, err2 = check_with_file(out)
+        self.assertEqual((rc2, err2), (0, ""))
+        self.assertEqual(out2, out)
+
+    def test_check_binds_nothing(self):
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            port = busy.getsockname()[1]
+            text = ECHO_LISTENER.replace("127.0.0.1:0",
+                                         "127.0.0.1:%d" % port)
+            path, rc, out, err = check_with_file(text)
+            self.assertEqual((rc, err), (0, ""))
+            self.assertIn("bind = 127.0.0.1:%d\n" % port, out)
+
+
+class ConfigErrors(unittest.TestCase):
+    """Invalid configurations: 78 with FILE:LINE: message."""
+
+    def assertConfigErrors(self, text, messages, check_only=True):
+        """messages: [(line, message)]; the exact stderr is checked."""
+        with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+            path = write_config(d, text)
+            args = ["-c", path] + (["-t"] if check_only else [])
+            rc, out, err = harness.run(args)
+        self.assertEqual(rc, 78, err)
+        self.assertEqual(out, "")
+        expected = ["echochatd: %s:%d: %s" % (path, line, msg)
+                    for line, msg in messages]
+        expected.append("echochatd: %d error%s in the configuration" % (
+            len(messages), "" if len(messages) == 1 else "s"))
+        self.assertEqual(err.splitlines(), expected)
+
+    def test_unknown_key(self):
+        self.assertConfigErrors("""\
+[listener echo]
+prot = tcp
+proto = tcp
+bind = 127.0.0.1:0
+handler = echo
+""", [(2, 'unknown key "prot" in [listener echo]')])
+
+    def test_unknown_key_in_server(self):
+        self.assertConfigErrors("""\
+[server]
+max_client = 5
+""" + ECHO_LISTENER, [(2, 'unknown key "max_client" in [server]')])
+
+    def test_unknown_section(self):
+        self.assertConfigErrors(ECHO_LISTENER + """\
+
+[servre]
+max_clients = 5
+""", [(6, "unknown section [servre]")])
+
+    def test_bad_value(self):
+        self.assertConfigErrors("""\
+; a comment
+# another
+
+[server]
+max_clients = lots
+""" + ECHO_LISTENER, [(5, 'bad value "lots" for max_clients: expected '
+                          'a whole number')])
+
+    def test_bad_duration_and_size(self):
+        self.assertConfigErrors("""\
+[server]
+idle_timeout = 5 minutes
+output_limit = 1x
+""" + ECHO_LISTENER, [
+            (2, 'bad value "5 minutes" for idle_timeout: expected a '
+                'duration (e.g. 30, 500ms, 2s, 5m, 1h)'),
+            (3, 'bad value "1x" for output_limit: expected a size '
+                '(e.g. 4096, 64k, 1m)')])
+
+    def test_bad_proto(self):
+        self.assertConfigErrors("""\
+[listener echo]
+proto = sctp
+bind = 127.0.0.1:0
+handler = echo
+""", [(2, 'bad proto "sctp" (tcp, udp or unix)')])
+
+    def test_duplicate_listener(self):
+        self.assertConfigErrors(ECHO_LISTENER + """\
+
+[listener echo]
+proto = udp
+bind = 127.0.0.1:0
+handler = echo
+""", [(6, 'duplicate listener "echo" (first defined at line 1)')])
+
+    def test_duplicate_address(self):
+        self.assertConfigErrors("""\
+[listener one]
+proto = tcp
+bind = 127.0.0.1:7007
+handler = echo
+
+[listener two]
+proto = tcp
+bind = 127.0.0.1:7007
+handler = upper
+""", [(6, "[listener two]: tcp 127.0.0.1:7007 is already used by "
+          "[listener one] at line 1")])
+
+    def test_same_port_other_proto_is_fine(self):
+        path, rc, out, err = check_with_file("""\
+[listener one]
+proto = tcp
+bind = 127.0.0.1:7007
+handler = echo
+
+[listener two]
+proto = udp
+bind = 127.0.0.1:7007
+handler = echo
+""")
+        self.assertEqual((rc, err), (0, ""))
+
+    def test_errors_also_stop_a_real_start(self):
+        # Without -t: same report, same exit status, nothing started.
+        self.assertConfigErrors("""\
+[listener echo]
+proto = tcp
+bind = 127.0.0.1:0
+handler = echo
+colour = blue
+""", [(5, 'unknown key "colour" in [listener echo]')], check_only=False)
+
+    def test_missing_file(self):
+        with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+            path = os.path.join(d, "nope.ini")
+            for args in (["-c", path], ["-t", "-c", path]):
+                rc, out, err = harness.run(args)
+                self.assertEqual(rc, 78, args)
+                self.assertEqual(out, "")
+                self.assertIn("echochatd: %s: cannot open: No such file "
+                              "or directory\n" % path, err)
+
+
+class Startup(unittest.TestCase):
+    """Bind failures (71) and signals."""
+
+    def start_failing(self, config):
+        """Start a daemon that must fail on its own: (rc, log)."""
+        server = harness.Server(config, wait_ready=False)
+        try:
+            server.proc.wait(10 * harness.SLOW)
+        except Exception:
+            server.kill()
+            raise
+        rc = server.stop()
+        log = server.log()
+        report = server.valgrind_report() if server.valgrind else ""
+        server.tmp.cleanup()
+        server.proc.stdout.close()
+        server.proc.stderr.close()
+        return rc, log + report
+
+    def test_tcp_port_in_use(self):
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            port = busy.getsockname()[1]
+            config = ECHO_LISTENER.replace("127.0.0.1:0",
+                                           "127.0.0.1:%d" % port)
+            rc, log = self.start_failing(config)
+        self.assertEqual(rc, 71, log)
+        self.assertRegex(log, r"error: listener echo: tcp 127\.0\.0\.1:%d: "
+                         r"Address already in use" % port)
+        self.assertNotIn("info: ready", log)
+
+    def test_udp_port_in_use_after_other_listeners(self):
+        # The first listener binds, the second cannot: all is undone.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+            busy.bind(("127.0.0.1", 0))
+            port = busy.getsockname()[1]
+            config = ECHO_LISTENER + """
+[listener dgram]
+proto = udp
+bind = 127.0.0.1:%d
+handler = upper
+""" % port
+            rc, log = self.start_failing(config)
+        self.assertEqual(rc, 71, log)
+        self.assertRegex(log, r"error: listener dgram: udp 127\.0\.0\.1:%d: "
+                         r"Address already in use" % port)
+
+    def stop_with(self, sig, name):
+        server = harness.Server(ECHO_LISTENER)
+        try:
+            echo_roundtrip(self, server)
+            t0 = time.monotonic()
+            rc = server.stop(sig)
+            elapsed = time.monotonic() - t0
+        finally:
+            close_server(server)  # checks the exit status and valgrind
+        self.assertEqual(rc, 0, server.log())
+        self.assertLess(elapsed, 2 * harness.SLOW)
+        self.assertRegex(server.log(), r"info: shutting down \(%s\)" % name)
+        self.assertRegex(server.log(), r"info: stopped$")
+
+    def test_sigterm(self):
+        self.stop_with(signal.SIGTERM, "SIGTERM")
+
+    def test_sigint(self):
+        self.stop_with(signal.SIGINT, "SIGINT")
+
+
+class Logging(unittest.TestCase):
+
+    def wait_file(self, path, pattern, timeout=10):
+        deadline = time.time() + timeout * harness.SLOW
+        rx = re.compile(pattern)
+        text = ""
+        while time.time() < deadline:
+            if os.path.exists(path):
+                with open(path) as f:
+                    text = f.read()
+                m = rx.search(text)
+                if m:
+                    return m, text
+            time.sleep(0.02)
+        self.fail("no %r in log file:\n%s" % (pattern, text))
+
+    def run_once(self, logpath):
+        """Start with log = logpath, echo once, stop: (pid, file text)."""
+        config = "[server]\nlog = %s\n\n" % logpath + ECHO_LISTENER
+        server = harness.Server(config, wait_ready=False)
+        try:
+            self.wait_file(logpath, r"echochatd\[%d\] info: ready\n"
+                           % server.proc.pid)
+            with open(logpath) as f:
+                text = f.read()
+            port = None
+            for m in harness.LISTEN_RE.finditer(text):
+                if m.group(1) == "echo":
+                    port = harness.parse_addr(m.group(3))[2]
+            self.assertIsNotNone(port, text)
+            with socket.create_connection(("127.0.0.1", port),
+                                          timeout=5 * harness.SLOW) as s:
+                s.sendall(b"logged\n")
+                self.assertEqual(harness.recv_exactly(s, 7), b"logged\n")
+        finally:
+            close_server(server)
+        # Nothing went to stderr: the file is the log.
+        for line in server.log_lines:
+            self.assertIsNone(LOG_LINE_RE.match(line), server.log())
+        with open(logpath) as f:
+            return server.proc.pid, f.read()
+
+    def test_log_file_appended(self):
+        with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+            logpath = os.path.join(d, "echochatd.log")
+            pid1, text1 = self.run_once(logpath)
+            pid2, text2 = self.run_once(logpath)
+        self.assertTrue(text2.startswith(text1), "file was not appended")
+        now = time.time()
+        pids = set()
+        for line in text2.splitlines():
+            m = LOG_LINE_RE.match(line)
+            self.assertIsNotNone(m, "bad log line %r" % line)
+            stamp = calendar.timegm(time.strptime(m.group(1),
+                                                  "%Y-%m-%dT%H:%M:%SZ"))
+            self.assertLess(abs(now - stamp), 300, line)   # UTC, recent
+            pids.add(int(m.group(2)))
+        self.assertEqual(pids, {pid1, pid2})
+        for pid in (pid1, pid2):
+            for event in (r"info: echochatd 0\.1\.0 starting",
+                          r"info: listener echo: listening on tcp "
+                          r"127\.0\.0\.1:\d+ \(handler echo\)",
+                          r"info: ready", r"info: shutting down \(SIGTERM\)"):
+                self.assertRegex(text2, r"(?m)^\S+ echochatd\[%d\] %s$"
+                                 % (pid, event))
+
+    def test_stderr_log_format(self):
+        server = harness.Server(ECHO_LISTENER)
+        try:
+            server.wait_log(r"info: ready$")
+        finally:
+            close_server(server)
+        lines = server.log_lines
+        self.assertTrue(lines)
+        for line in lines:
+            m = LOG_LINE_RE.match(line)
+            self.assertIsNotNone(m, "bad log line %r" % line)
+            self.assertEqual(int(m.group(2)), server.proc.pid)
+
+    def test_debug_logs_connect_and_disconnect(self):
+        server = harness.Server(ECHO_LISTENER, args=["-L", "debug"])
+        try:
+            with server.connect("echo") as s:
+                local_port = s.getsockname()[1]
+                s.sendall(b"x")
+                self.assertEqual(harness.recv_exactly(s, 1), b"x")
+                server.wait_log(r"debug: connect 127\.0\.0\.1:%d on "
+                                r"listener echo$" % local_port)
+            server.wait_log(r"debug: disconnect 127\.0\.0\.1:%d on "
+                            r"listener echo$" % local_port)
+        finally:
+            close_server(server)
+
+    def test_info_does_not_log_connects(self):
+        server = harness.Server("[server]\nlog_level = debug\n\n" +
+                                ECHO_LISTENER, args=["-L", "info"])
+        try:
+            echo_roundtrip(self, server)
+        finally:
+            close_server(server)
+        self.assertNotRegex(server.log(), r"debug: (dis)?connect ")
+        self.assertIn("info: shutting down", server.log())
+
+
+if __name__ == "__main__":
+    harness.main()
