@@ -265,6 +265,13 @@ trim(char *s)
 	return s;
 }
 
+/* Nothing but an optional comment? */
+static int
+ignorable(const char *rest)
+{
+	return *rest == '\0' || *rest == ';' || *rest == '#';
+}
+
 /*
  * Look at a raw line before inih does.  Returns the line for inih, or an
  * empty line when this function has handled (or rejected) it.
@@ -292,7 +299,8 @@ screen_line(struct load_ctx *ctx, char *line, size_t len)
 		return NULL;
 	}
 	if (*t == '[') {
-		if ((close = strchr(t, ']')) == NULL || trim(close + 1)[0] != '\0') {
+		if ((close = strchr(t, ']')) == NULL ||
+		    !ignorable(trim(close + 1))) {
 			config_error(ctx, ctx->line, "bad section header "
 			    "(expected [name])");
 			ctx->section = SECTION_BAD;
@@ -366,6 +374,20 @@ find_key(const struct key_def *table, const char *name, unsigned int *index)
 	return NULL;
 }
 
+/* A bound of a key's range, written the way the key is written. */
+static char *
+format_limit(const struct key_def *k, uint64_t v)
+{
+	char *s;
+
+	if (k->type == KEY_DURATION)
+		return format_duration(v);
+	if (k->type == KEY_SIZE)
+		return format_size(v);
+	xasprintf(&s, "%llu", (unsigned long long)v);
+	return s;
+}
+
 /* Store a number after its range check. */
 static int
 store_number(struct load_ctx *ctx, const struct key_def *k, const char *value,
@@ -395,12 +417,15 @@ store_number(struct load_ctx *ctx, const struct key_def *k, const char *value,
 		return -1;
 	}
 	if (v < k->min || v > k->max) {
-		char *lo = k->type == KEY_DURATION ? format_duration(k->min) :
-		    format_size(k->min);
-		config_error(ctx, ctx->line, "%s = %s is out of range (at "
-		    "least %s%s)", k->name, value, lo,
-		    k->max == NOLIMIT ? "" : ", and not too large");
+		char *lo = format_limit(k, k->min), *hi = format_limit(k, k->max);
+		if (k->max == NOLIMIT)
+			config_error(ctx, ctx->line, "%s = %s is out of range "
+			    "(at least %s)", k->name, value, lo);
+		else
+			config_error(ctx, ctx->line, "%s = %s is out of range "
+			    "(%s to %s)", k->name, value, lo, hi);
 		free(lo);
+		free(hi);
 		return -1;
 	}
 	*(uint64_t *)((char *)base + k->offset) = v;
@@ -479,7 +504,7 @@ handle_key(void *user, const char *section, const char *name,
 	const struct key_def *table, *k;
 	unsigned int *seen, index;
 	void *base;
-	char label[128];
+	char label[300];
 
 	(void)section;
 	switch (ctx->section) {
@@ -512,8 +537,13 @@ handle_key(void *user, const char *section, const char *name,
 		return 1;
 	}
 	*seen |= 1u << index;
-	if (store_value(ctx, k, value, base) == 0 && ctx->section ==
-	    SECTION_LISTENER && strcmp(name, "idle_timeout") == 0)
+	if (store_value(ctx, k, value, base) == -1) {
+		if (ctx->section == SECTION_LISTENER)
+			ctx->listener->bad = 1;
+		return 1;
+	}
+	if (ctx->section == SECTION_LISTENER &&
+	    strcmp(name, "idle_timeout") == 0)
 		ctx->listener->has_idle_timeout = 1;
 	return 1;
 }
@@ -537,6 +567,8 @@ check_listener(struct load_ctx *ctx, struct listener_conf *lc)
 	size_t i;
 	int missing = 0;
 
+	if (lc->bad)
+		return;		/* a key was already reported as wrong */
 	for (i = 0; i < 3; i++) {
 		if (!listener_has(lc, required[i])) {
 			config_error(ctx, lc->line, "missing key \"%s\" in "

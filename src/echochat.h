@@ -67,6 +67,7 @@ struct listener_conf {
 	uint64_t		 idle_timeout_ms;
 	unsigned int		 line;		/* of the section header */
 	unsigned int		 seen;		/* which keys were given */
+	int			 bad;		/* a key's value was wrong */
 	TAILQ_ENTRY(listener_conf) entry;
 };
 TAILQ_HEAD(listener_conf_list, listener_conf);
@@ -240,7 +241,7 @@ void	 udp_readable(evutil_socket_t, short, void *);
 
 /* server.c */
 int	 server_init(struct server *, struct config *, struct event_base *);
-int	 server_open_listeners(struct server *);
+int	 server_open_listeners(struct server *, char **cause);
 void	 server_run(struct server *);
 void	 server_free(struct server *);
 int	 server_ip_acquire(struct server *, struct conn *);

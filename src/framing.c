@@ -33,6 +33,7 @@ framer_reset(struct framer *f)
 		f->in = NULL;
 	}
 	f->scanned = 0;
+	f->discarding = 0;
 }
 
 /* Hand one complete line (with its LF) to the right callback. */

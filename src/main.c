@@ -121,6 +121,7 @@ main(int argc, char **argv)
 	struct server server;
 	unsigned int nerrors;
 	const char *cause;
+	char *failure;
 
 	parse_options(argc, argv, &opts);
 	log_init();
@@ -153,7 +154,12 @@ main(int argc, char **argv)
 	}
 	server_init(&server, config, base);
 	log_info("echochatd %s starting", PACKAGE_VERSION);
-	if (server_open_listeners(&server) == -1) {
+	if (server_open_listeners(&server, &failure) == -1) {
+		log_error("%s", failure);
+		/* Whoever started us must see why, wherever the log goes. */
+		if (strcmp(config->log, "stderr") != 0)
+			fprintf(stderr, "echochatd: %s\n", failure);
+		free(failure);
 		server_free(&server);
 		event_base_free(base);
 		config_free(config);

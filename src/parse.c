@@ -263,10 +263,22 @@ address_port(const struct sockaddr_storage *ss)
 	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
 }
 
+/* 0.0.0.0 or [::]: every address of its family. */
+static int
+address_is_any(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr ==
+		    htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(
+	    &((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
 /*
  * Would two listeners fight over one address?  Same protocol and the same
  * address, or the same port where one is the "*" wildcard (it covers every
- * address).  Port 0 never clashes: the kernel picks distinct ports.
+ * address), or 0.0.0.0 / [::] against an address of their family.  Port 0
+ * never clashes: the kernel picks distinct ports.
  */
 int
 addresses_clash(const struct listener_conf *a, const struct listener_conf *b)
@@ -280,6 +292,10 @@ addresses_clash(const struct listener_conf *a, const struct listener_conf *b)
 	if (address_port(&a->addr) != address_port(&b->addr))
 		return 0;
 	if (a->wildcard || b->wildcard)
+		return 1;
+	if (a->addr.ss_family != b->addr.ss_family)
+		return 0;	/* IPv6 listeners other than "*" are v6only */
+	if (address_is_any(&a->addr) || address_is_any(&b->addr))
 		return 1;
 	return a->addrlen == b->addrlen &&
 	    memcmp(&a->addr, &b->addr, a->addrlen) == 0;

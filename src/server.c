@@ -209,18 +209,21 @@ server_init(struct server *s, struct config *config, struct event_base *base)
 	return 0;
 }
 
-/* Bind every configured listener; on failure, report and undo. */
+/*
+ * Bind every configured listener.  On failure everything is undone and
+ * *cause (caller frees) says which listener and why.
+ */
 int
-server_open_listeners(struct server *s)
+server_open_listeners(struct server *s, char **cause)
 {
 	struct listener_conf *lc;
 	struct listener *l;
-	char *cause;
+	char *why;
 
 	TAILQ_FOREACH(lc, &s->config->listeners, entry) {
-		if (listener_open(s, lc, &l, &cause) == -1) {
-			log_error("listener %s: %s", lc->name, cause);
-			free(cause);
+		if (listener_open(s, lc, &l, &why) == -1) {
+			xasprintf(cause, "listener %s: %s", lc->name, why);
+			free(why);
 			server_close_listeners(s);
 			return -1;
 		}

@@ -16,12 +16,14 @@ tests); every socket operation has a timeout and the load tests have an
 overall deadline.  Under $ECHOCHAT_VALGRIND (harness.SLOW > 1) the waits
 are scaled and the loads shrunk.
 
-Before each server is stopped, its stream participants leave and the
-room is seen to be empty, so that a test checks what it is about; the
-SIGTERM tests are the ones that stop a server with participants inside.
+Before each server is stopped (tearDown), its participants leave and a
+probe sees the room empty, so that each test checks what it is about:
+SIGTERM with stream participants still connected is its own test
+(TestShutdown), which at the time of writing fails because echochatd
+frees its listeners while connections still point at them (use after
+free in conn_free/chat_close, SIGSEGV or valgrind errors, exit != 0).
 """
 import builtins
-import os
 import re
 import selectors
 import signal
@@ -92,6 +94,13 @@ def config(server="", chat="", unix=False, udp=True):
         text += ("[listener chat-unix]\nproto = unix\n"
                  "bind = @DIR@/chat.sock\nhandler = chat\n")
     return text
+
+
+def select_ready(sock, timeout=0.05):
+    """Is there something to read on sock within timeout?"""
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, selectors.EVENT_READ)
+        return bool(sel.select(timeout))
 
 
 def assert_clean(testcase, line):
@@ -213,6 +222,13 @@ class UdpClient:
             return
         raise AssertionError("%s: unexpected datagram %r" % (self.label, data))
 
+    def drain(self):
+        """Discard (and return) the datagrams already waiting."""
+        got = []
+        while select_ready(self.sock):
+            got.append(self.sock.recv(65536))
+        return got
+
     def challenge(self, payload=b"hello\n"):
         """Send something as a stranger; returns the token offered."""
         self.send(payload)
@@ -246,7 +262,7 @@ class ChatTest(unittest.TestCase):
                                             unix=self.unix))
         self.streams = []
         self.udps = []
-        self.count = 0
+        self.exit_checked = False
 
     def tearDown(self):
         try:
@@ -254,7 +270,15 @@ class ChatTest(unittest.TestCase):
         finally:
             for c in self.streams + self.udps:
                 c.close()
-            self.server.close()
+            try:
+                self.server.close()
+            except AssertionError:
+                if not self.exit_checked:
+                    raise       # else the test has reported the exit
+            finally:
+                for f in (self.server.proc.stdout, self.server.proc.stderr):
+                    if f is not None:
+                        f.close()
 
     def empty_room(self):
         """Everyone leaves; a probe sees the room empty and quits."""
@@ -329,6 +353,26 @@ class ChatTest(unittest.TestCase):
             got = client.line()
             self.assertEqual(got, want, "%s" % client.label)
 
+    def until(self, client, want, allowed=rb"\A\*\*\* "):
+        """Read lines until want; the ones skipped must match allowed."""
+        skipped = []
+        while True:
+            line = client.line()
+            if line == want:
+                return skipped
+            self.assertRegex(line, allowed, "%s: waiting for %r" %
+                             (client.label, want))
+            skipped.append(line)
+
+    def who_reply(self, client):
+        """Send /who; skip notices before its reply; return the reply."""
+        client.send(b"/who\n")
+        while True:
+            line = client.line()
+            if line.startswith(b"*** Users ("):
+                return line
+            self.assertTrue(line.startswith(b"*** "), line)
+
     def expect_nothing_before_who(self, client, count=None):
         """The next line client gets is the /who reply (no echo etc.)."""
         got = client.who()
@@ -393,7 +437,7 @@ class TestBasics(ChatTest):
         self.expect(a, b"*** You are now Alice\n")
         self.expect(b, b"*** guest1 is now known as Alice\n")
         self.expect(c, b"*** guest1 is now known as Alice\n")
-        for attempt in (b"aLiCe", b"ALICE", b"alice", b"GUEST3", b"Guest2"):
+        for attempt in (b"aLiCe", b"ALICE", b"alice", b"GUEST3", b"Guest3"):
             b.send(b"/nick " + attempt + b"\n")
             self.expect(b, b"*** error: nick " + attempt +
                         b" is already in use\n")
@@ -401,6 +445,14 @@ class TestBasics(ChatTest):
         self.assertEqual(self.expect_nothing_before_who(c),
                          b"*** Users (3): Alice, guest2, guest3\n")
         self.expect_nothing_before_who(a)
+        # One's own nick in another case is not "in use".
+        b.send(b"/nick GUEST2\n")
+        self.expect(b, b"*** You are now GUEST2\n")
+        self.expect(a, b"*** guest2 is now known as GUEST2\n")
+        self.expect(c, b"*** guest2 is now known as GUEST2\n")
+        a.send(b"/nick alice\n")
+        self.expect(a, b"*** You are now alice\n")
+        self.expect(b, b"*** Alice is now known as alice\n")
 
     def test_nick_errors(self):
         a, b = self.room(2)
@@ -427,19 +479,15 @@ class TestBasics(ChatTest):
     def test_who_sorted_with_count(self):
         a = self.connect()
         self.assertEqual(a.who(), b"*** Users (1): guest1\n")
-        a, b, c, d = [a] + self.room(3)[0:3]
-        # room(3) joined guest2..4 after a: a saw their joins.
+        b, c, d = self.room(3)
         for n in (2, 3, 4):
             self.expect(a, b"*** guest%d has joined\n" % n)
         for who, nick in ((a, b"carol"), (b, b"alice"), (d, b"bob")):
             who.send(b"/nick " + nick + b"\n")
-            self.expect(who, b"*** You are now " + nick + b"\n")
+            self.until(who, b"*** You are now " + nick + b"\n",
+                       rb"\A\*\*\* guest[0-9] is now known as [a-z]+\n")
         for who in (a, b, c, d):
-            while True:
-                line = who.who()
-                if line.startswith(b"*** Users"):
-                    break
-            self.assertEqual(line,
+            self.assertEqual(self.who_reply(who),
                              b"*** Users (4): alice, bob, carol, guest3\n")
 
     def test_msg_both_sides(self):
@@ -843,7 +891,8 @@ class TestUdpLimits(ChatTest):
         self.assertEqual(b.nick, "guest4")
         self.expect(a, b"*** guest4 has joined\n")
         self.assertEqual(a.who(),
-                         b"*** Users (3): guest1, guest2, guest4\n")
+                         b"*** Users (4): guest1, guest2, guest3, guest4\n")
+        self.assertEqual(u1.line(), b"*** guest3 has joined\n")
         for u in (u1, u2):
             self.assertEqual(u.line(), b"*** guest4 has joined\n")
         # A place frees up: now u3 gets in.
@@ -870,25 +919,22 @@ class TestUdpLimits(ChatTest):
             line = a.line()
             if line == b"*** guest2 has left\n":
                 left = time.monotonic() - t0
+                self.expect(a, b"<guest3> ping %d\n" % i)
                 break
             self.assertEqual(line, b"<guest3> ping %d\n" % i)
             i += 1
             time.sleep(0.3)
         self.assertIsNotNone(left, "silent UDP participant never timed out")
         self.assertGreaterEqual(left, 0.9)
+        self.assertLess(left, 3.0 * SLOW)
         print("\nsilent UDP participant left after %.2fs (timeout 1s)" % left)
         self.assertEqual(a.who(), b"*** Users (2): guest1, guest3\n")
         # chatty now stops and times out as well.
-        deadline = time.monotonic() + 4 * SLOW
-        line = a.line(4)
-        while line.startswith(b"<guest3> ping"):
-            line = a.line(max(0.1, deadline - time.monotonic()))
-        self.assertEqual(line, b"*** guest3 has left\n")
+        self.expect(a, b"*** guest3 has left\n")
+        self.assertEqual(a.who(), b"*** Users (1): guest1\n")
         # A timed-out address is a stranger again.
-        self.assertTrue(CHALLENGE_RE.match(silent.challenge() and
-                                           silent.line() if False else
-                                           b"*** To join, send: /join " +
-                                           silent.challenge() + b"\n"))
+        silent.drain()          # the pings it was sent while a member
+        self.assertRegex(silent.challenge(b"back?\n"), rb"\A[0-9a-f]{16}\Z")
 
 
 class TestSlowReader(ChatTest):
@@ -956,136 +1002,121 @@ class TestLoad(ChatTest):
     """Many participants at once: every line exactly once, in order."""
 
     def run_room(self, tcp_n, udp_n, lines, deadline_s):
+        """tcp_n + udp_n participants each send `lines` lines; check that
+        every other participant got each exactly once, in order."""
         deadline = time.monotonic() + deadline_s * SLOW
-        people = []                     # (kind, obj, nick)
-        for _ in range(tcp_n):
-            c = Client(self.server.connect("chat"), "tcp")
+        people = []
+        for i in range(tcp_n):
+            c = Client(self.server.connect("chat"), "tcp#%d" % i)
             self.streams.append(c)
             people.append(c)
         for _ in range(udp_n):
-            u = self.join_udp()
-            people.append(u)
-        # Welcome (TCP) and join notices: read until everyone has seen
-        # everyone else join, with selectors, buffered.
+            people.append(self.join_udp())
+        total = len(people)
         sel = selectors.DefaultSelector()
-        state = {}
+        states = []
         for p in people:
+            udp = isinstance(p, UdpClient)
+            st = {"p": p, "udp": udp, "buf": bytearray(), "lines": []}
+            if udp:     # join_udp read the welcome already
+                st["lines"].append(b"*** Welcome to echochat, %s. "
+                                   b"Type /help for help." % p.nick.encode())
             p.sock.setblocking(False)
-            st = {"buf": bytearray(), "lines": [], "p": p,
-                  "udp": isinstance(p, UdpClient)}
-            state[p.sock.fileno()] = st
             sel.register(p.sock, selectors.EVENT_READ, st)
-            if st["udp"]:
-                st["lines"].append(b"*** Welcome to echochat, %s. Type /help "
-                                   b"for help.\n" % p.nick.encode())
+            states.append(st)
+
+        def read_ready(timeout):
+            for key, _ in sel.select(timeout):
+                st = key.data
+                sock = st["p"].sock
+                while True:
+                    try:
+                        chunk = sock.recv(65536)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    if st["udp"]:
+                        self.assertTrue(chunk.endswith(b"\n") and
+                                        chunk.count(b"\n") == 1,
+                                        "UDP datagram %r" % chunk)
+                        st["lines"].append(chunk[:-1])
+                        continue
+                    if not chunk:
+                        raise AssertionError("%s: server closed it" %
+                                             st["p"].label)
+                    st["buf"] += chunk
+                    i = st["buf"].rfind(b"\n") + 1
+                    if i:
+                        st["lines"] += bytes(st["buf"][:i - 1]).split(
+                            b"\n")
+                        del st["buf"][:i]
 
         def pump(done, what):
             while not done():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError("deadline passed waiting for %s" %
-                                         what)
-                for key, _ in sel.select(min(left, 1.0)):
-                    st = key.data
-                    sock = st["p"].sock
-                    for _ in range(64):
-                        try:
-                            chunk = sock.recv(65536)
-                        except (BlockingIOError, InterruptedError):
-                            break
-                        if st["udp"]:
-                            self.assertTrue(chunk.endswith(b"\n") and
-                                            chunk.count(b"\n") == 1, chunk)
-                            st["lines"].append(chunk)
-                            continue
-                        if not chunk:
-                            raise AssertionError("server closed a client")
-                        st["buf"] += chunk
-                        i = st["buf"].rfind(b"\n") + 1
-                        if i:
-                            st["lines"] += bytes(st["buf"][:i]).split(
-                                b"\n")[:-1]
-                            st["lines"][-0:] = []
-                            del st["buf"][:i]
-                        if len(chunk) < 65536:
-                            break
-
-        # TCP lines are stored without LF; store UDP the same way.
-        def norm():
-            for st in state.values():
-                if st["udp"]:
-                    st["lines"] = [x[:-1] if x.endswith(b"\n") else x
-                                   for x in st["lines"]]
-                    st["udp_done"] = len(st["lines"])
-        total = len(people)
+                    got = sorted(len(st["lines"]) for st in states)
+                    raise AssertionError("deadline passed waiting for %s "
+                                         "(lines per participant: %s..%s)"
+                                         % (what, got[0], got[-1]))
+                read_ready(min(left, 0.5))
 
         def joined_all():
-            for st in state.values():
-                n = sum(1 for x in st["lines"] if x.endswith(b" has joined")
-                        or x.endswith(b" has joined\n"))
-                welcome = sum(1 for x in st["lines"]
-                              if x.startswith(b"*** Welcome"))
-                if welcome != 1:
+            joins = 0
+            for st in states:
+                if not st["lines"] or not st["lines"][0].startswith(
+                        b"*** Welcome"):
                     return False
-                idx = people.index(st["p"])
-                if n != total - 1 - idx:
-                    return False
-            return True
+                joins += sum(1 for x in st["lines"]
+                             if x.endswith(b" has joined"))
+            return joins == total * (total - 1) // 2
         pump(joined_all, "welcomes and join notices")
-        nicks = {}
-        for st in state.values():
-            m = re.match(rb"\*\*\* Welcome to echochat, (guest[0-9]+)\.",
-                         st["lines"][0])
+        nicks = []
+        for st in states:
+            m = re.match(rb"\A\*\*\* Welcome to echochat, (guest[0-9]+)\. "
+                         rb"Type /help for help\.\Z", st["lines"][0])
             self.assertTrue(m, st["lines"][0])
-            nicks[st["p"].sock.fileno()] = m.group(1)
+            nicks.append(m.group(1))
+            for x in st["lines"][1:]:
+                self.assertRegex(x, rb"\A\*\*\* guest[0-9]+ has joined\Z")
             st["lines"] = []
-        self.assertEqual(len(set(nicks.values())), total)
+        self.assertEqual(len(set(nicks)), total)
 
-        # Everyone sends its lines, interleaved.
+        # Everyone sends its lines, interleaved, reading as it goes.
         t0 = time.monotonic()
         for k in range(lines):
-            for p in people:
-                fd = p.sock.fileno()
-                msg = b"msg %s %d\n" % (nicks[fd], k)
+            for p, nick in zip(people, nicks):
+                msg = b"msg %s %d\n" % (nick, k)
                 if isinstance(p, UdpClient):
                     p.sock.send(msg)
                 else:
-                    p.sock.setblocking(True)
                     p.sock.settimeout(WAIT * SLOW)
                     p.sock.sendall(msg)
                     p.sock.setblocking(False)
-            if udp_n:
-                pump(lambda: True, "")   # keep UDP receive buffers drained
-                # Pace UDP senders slightly: each datagram fans out.
-                time.sleep(0.002 * SLOW)
+            read_ready(0)
         expected = (total - 1) * lines
-
-        def got_all():
-            return all(len(st["lines"]) >= expected for st in state.values())
-        pump(got_all, "all %d lines at every participant" % expected)
+        pump(lambda: all(len(st["lines"]) >= expected for st in states),
+             "%d lines at every participant" % expected)
+        read_ready(0.05)
         elapsed = time.monotonic() - t0
-        for st in state.values():
-            if st["udp"]:
-                st["lines"] = [x[:-1] for x in st["lines"]]
-        for fd, st in state.items():
-            me = nicks[fd]
+        sel.close()
+        for st, me in zip(states, nicks):
+            self.assertEqual(st["buf"], b"", "partial line left over")
             per_sender = {}
             for x in st["lines"]:
                 m = re.match(rb"\A<(guest[0-9]+)> msg (guest[0-9]+) "
                              rb"([0-9]+)\Z", x)
-                self.assertTrue(m, "unexpected line %r" % x)
+                self.assertTrue(m, "%s got %r" % (me, x))
                 self.assertEqual(m.group(1), m.group(2))
                 per_sender.setdefault(m.group(1), []).append(
                     int(m.group(3)))
-            self.assertNotIn(me, per_sender, "a sender got its own line")
+            self.assertNotIn(me, per_sender, "%s got its own line" % me)
             self.assertEqual(len(per_sender), total - 1)
             for sender, seq in per_sender.items():
                 self.assertEqual(seq, list(range(lines)),
                                  "%s saw %s's lines as %s" % (me, sender, seq))
-        sel.close()
         for p in people:
-            if not isinstance(p, UdpClient):
-                p.sock.setblocking(True)
+            p.sock.setblocking(True)
+            p.sock.settimeout(WAIT * SLOW)
         return elapsed
 
     def test_100_participants_10_lines_each(self):
@@ -1104,15 +1135,20 @@ class TestShutdown(ChatTest):
 
     unix = True
 
-    def stop_and_check(self):
-        self.server.signal(signal.SIGTERM)
+    def wait_exit(self):
+        """After SIGTERM: the daemon's own exit status."""
         try:
             rc = self.server.proc.wait(15 * SLOW)
         except Exception:
             self.server.kill()
             raise AssertionError("echochatd did not exit after SIGTERM")
-        self.assertEqual(rc, 0, "echochatd exited %d after SIGTERM; log:\n%s"
-                         % (rc, self.server.log()[-3000:]))
+        self.exit_checked = True
+        return rc
+
+    def exit_details(self):
+        report = self.server.valgrind_report() if self.server.valgrind \
+            else ""
+        return "daemon log:\n%s\n%s" % (self.server.log()[-3000:], report)
 
     def test_sigterm_tells_everyone(self):
         t = self.connect("chat")
@@ -1122,18 +1158,24 @@ class TestShutdown(ChatTest):
         self.expect(t, b"*** guest3 has joined\n")
         self.expect(x, b"*** guest3 has joined\n")
         self.server.signal(signal.SIGTERM)
-        self.expect(t, b"*** server shutting down\n")
-        self.expect(x, b"*** server shutting down\n")
-        self.assertEqual(u.line(), b"*** server shutting down\n")
-        self.assertEqual(t.expect_eof(), b"")
-        self.assertEqual(x.expect_eof(), b"")
+        got = {}
+        for name, c in (("tcp", t), ("unix", x)):
+            try:
+                got[name] = c.expect_eof()      # everything until EOF
+            except (AssertionError, OSError) as e:
+                got[name] = "error: %s" % e
         try:
-            rc = self.server.proc.wait(15 * SLOW)
-        except Exception:
-            self.server.kill()
-            raise AssertionError("echochatd did not exit after SIGTERM")
-        self.assertEqual(rc, 0, "echochatd exited %d after SIGTERM; log:\n%s"
-                         % (rc, self.server.log()[-3000:]))
+            got["udp"] = u.line()
+        except AssertionError as e:
+            got["udp"] = "error: %s" % e
+        got["exit status"] = self.wait_exit()
+        bye = b"*** server shutting down\n"
+        self.assertEqual(got, {"tcp": bye, "unix": bye, "udp": bye,
+                               "exit status": 0},
+                         "after SIGTERM: what each participant received "
+                         "until EOF, and the exit status; " +
+                         self.exit_details())
+        u.quiet()
 
     def test_sigterm_with_only_udp_participants(self):
         a = self.connect()
@@ -1145,7 +1187,7 @@ class TestShutdown(ChatTest):
         self.assertEqual(u.line(), b"*** guest1 has left\n")
         self.server.signal(signal.SIGTERM)
         self.assertEqual(u.line(), b"*** server shutting down\n")
-        self.stop_and_check()
+        self.assertEqual(self.wait_exit(), 0, self.exit_details())
 
 
 if __name__ == "__main__":

@@ -51,10 +51,38 @@ def check_with_file(text, extra_args=()):
         return path, rc, out, err
 
 
-def close_server(server):
-    """server.close() (exit status 0, valgrind clean), then release the
-    pipes the harness leaves open."""
+def open_fds(server):
+    """How many descriptors the daemon holds (listeners, loop, clients)."""
     try:
+        return len(os.listdir("/proc/%d/fd" % server.proc.pid))
+    except OSError:
+        return 0
+
+
+def start(config, **kwargs):
+    """A ready daemon, with the descriptor count it has when idle."""
+    server = harness.Server(config, **kwargs)
+    server.idle_fds = open_fds(server)
+    return server
+
+
+def wait_idle(server, timeout=5):
+    """Wait until the daemon has closed every client connection.
+
+    Stopping a daemon while it holds connections is test_limits.py's
+    subject; these tests stop an idle one."""
+    deadline = time.time() + timeout * harness.SLOW
+    while (getattr(server, "idle_fds", None) is not None and
+           server.proc.poll() is None and
+           open_fds(server) > server.idle_fds and time.time() < deadline):
+        time.sleep(0.02)
+
+
+def close_server(server):
+    """server.close() (exit status 0, valgrind clean) once idle, then
+    release the pipes the harness leaves open."""
+    try:
+        wait_idle(server)
         server.close()
     finally:
         for pipe in (server.proc.stdout, server.proc.stderr):
@@ -374,9 +402,10 @@ handler = upper
                          r"Address already in use" % port)
 
     def stop_with(self, sig, name):
-        server = harness.Server(ECHO_LISTENER)
+        server = start(ECHO_LISTENER)
         try:
             echo_roundtrip(self, server)
+            wait_idle(server)
             t0 = time.monotonic()
             rc = server.stop(sig)
             elapsed = time.monotonic() - t0
@@ -417,6 +446,7 @@ class Logging(unittest.TestCase):
         try:
             self.wait_file(logpath, r"echochatd\[%d\] info: ready\n"
                            % server.proc.pid)
+            server.idle_fds = open_fds(server)
             with open(logpath) as f:
                 text = f.read()
             port = None
@@ -461,7 +491,7 @@ class Logging(unittest.TestCase):
                                  % (pid, event))
 
     def test_stderr_log_format(self):
-        server = harness.Server(ECHO_LISTENER)
+        server = start(ECHO_LISTENER)
         try:
             server.wait_log(r"info: ready$")
         finally:
@@ -474,7 +504,7 @@ class Logging(unittest.TestCase):
             self.assertEqual(int(m.group(2)), server.proc.pid)
 
     def test_debug_logs_connect_and_disconnect(self):
-        server = harness.Server(ECHO_LISTENER, args=["-L", "debug"])
+        server = start(ECHO_LISTENER, args=["-L", "debug"])
         try:
             with server.connect("echo") as s:
                 local_port = s.getsockname()[1]
@@ -488,7 +518,7 @@ class Logging(unittest.TestCase):
             close_server(server)
 
     def test_info_does_not_log_connects(self):
-        server = harness.Server("[server]\nlog_level = debug\n\n" +
+        server = start("[server]\nlog_level = debug\n\n" +
                                 ECHO_LISTENER, args=["-L", "info"])
         try:
             echo_roundtrip(self, server)

@@ -127,12 +127,27 @@ handler = echo
 server = None
 
 
+def open_fds(srv):
+    """How many descriptors the daemon holds (listeners, loop, clients)."""
+    try:
+        return len(os.listdir("/proc/%d/fd" % srv.proc.pid))
+    except OSError:
+        return 0
+
+
 def setUpModule():
-    global server
+    global server, idle_fds
     server = harness.Server(CONFIG + (CONFIG_IPV6 if HAVE_IPV6 else ""))
+    idle_fds = open_fds(server)
 
 
 def tearDownModule():
+    # Stop an idle daemon: stopping one that still holds connections is
+    # test_limits.py's subject.
+    deadline = time.time() + 5 * SLOW
+    while (server.proc.poll() is None and open_fds(server) > idle_fds and
+           time.time() < deadline):
+        time.sleep(0.02)
     try:
         server.close()      # exit status 0, and valgrind clean
     finally:

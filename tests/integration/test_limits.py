@@ -1,0 +1,478 @@
+#!/usr/bin/env python3
+"""test_limits.py -- connection limits, timeouts, memory bounds, shutdown.
+
+Covers (SPEC §3.1, §3.2, §4, §6): max_clients (one more is told
+"*** error: server full" and closed; a freed slot serves again; Unix
+connections count too), max_clients_per_ip (its own message; other
+addresses and Unix sockets unaffected), idle_timeout (an idle connection
+closed silently after about the timeout, an active one kept; the
+per-listener value overriding [server]), output_limit and flow control
+(a client that sends 50 MiB to echo and never reads is slowed, not
+dropped, while the daemon's RSS stays bounded and other clients keep
+getting prompt answers; the same with an output_limit smaller than one
+read), and SIGTERM while clients are connected (exit 0, quickly, clients
+see EOF; a client that never reads delays the exit by at most
+shutdown_timeout).
+"""
+import os
+import signal
+import socket
+import threading
+import time
+import unittest
+
+import harness
+
+SLOW = harness.SLOW
+FULL = b"*** error: server full\n"
+PER_IP = b"*** error: too many connections from your address\n"
+
+
+def listener(name, handler="echo", proto="tcp", bind="127.0.0.1:0",
+             extra=""):
+    return ("\n[listener %s]\nproto = %s\nbind = %s\nhandler = %s\n%s" %
+            (name, proto, bind, handler, extra))
+
+
+def start(config):
+    """A daemon at debug level (so wait_quiet can count connections)."""
+    return harness.Server(config, args=["-L", "debug"])
+
+
+def wait_quiet(server, timeout=5):
+    """Wait until the daemon has let go of every connection it took.
+
+    Stopping a daemon that still holds connections is tested on its own
+    (Shutdown); the other tests stop a quiet one."""
+    deadline = time.time() + timeout * SLOW
+    while True:
+        log = server.log()
+        opened = log.count(" debug: connect ")
+        closed = log.count(" debug: disconnect ")
+        if opened == closed:
+            return
+        if time.time() > deadline:
+            raise AssertionError("%d connections still open:\n%s" %
+                                 (opened - closed, log))
+        time.sleep(0.02)
+
+
+def release(server):
+    """Make sure the daemon is gone and its resources freed (no checks)."""
+    server.kill()
+    server._reader.join(5)
+    server.tmp.cleanup()
+    for pipe in (server.proc.stdout, server.proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+def finish(server):
+    """Wait for quiet, stop, check exit 0 (and valgrind), clean up."""
+    try:
+        wait_quiet(server)
+        server.close()
+    finally:
+        release(server)
+
+
+def roundtrip(testcase, sock, data=b"ping\n"):
+    sock.sendall(data)
+    testcase.assertEqual(harness.recv_exactly(sock, len(data)), data)
+
+
+def connect_from(server, name, source):
+    """A TCP connection to listener name from a chosen local address."""
+    family, sa = server.addr(name)
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(5 * SLOW)
+    s.bind((source, 0))
+    s.connect(sa)
+    return s
+
+
+def serve_again(testcase, connect, refusal, timeout=3):
+    """After a slot was freed, a new connection is served (retrying
+    while the daemon has not yet seen the close)."""
+    deadline = time.time() + timeout * SLOW
+    while True:
+        s = connect()
+        s.settimeout(0.3 * SLOW)
+        try:
+            first = s.recv(1)       # a refusal comes at once, unasked
+        except socket.timeout:
+            s.settimeout(5 * SLOW)
+            return s
+        testcase.assertEqual(first + harness.recv_until_closed(s), refusal)
+        s.close()
+        testcase.assertLess(time.time(), deadline,
+                            "the freed slot was never reused")
+        time.sleep(0.05)
+
+
+class MaxClients(unittest.TestCase):
+
+    def setUp(self):
+        self.server = start("[server]\nmax_clients = 3\n" +
+                            listener("echo") + listener("upper", "upper") +
+                            listener("unix", proto="unix",
+                                     bind="@DIR@/echo.sock"))
+        self.socks = []
+
+    def tearDown(self):
+        for s in self.socks:
+            s.close()
+        finish(self.server)
+
+    def connect(self, name):
+        s = self.server.connect(name)
+        self.socks.append(s)
+        return s
+
+    def test_fourth_connection_is_told_server_full(self):
+        served = [self.connect("echo") for _ in range(3)]
+        for s in served:
+            roundtrip(self, s)
+        extra = self.connect("echo")
+        self.assertEqual(harness.recv_until_closed(extra), FULL)
+        self.server.wait_log(r"info: refused 127\.0\.0\.1:\d+ on listener "
+                             r"echo: server full$")
+        # The three are still served.
+        for s in served:
+            roundtrip(self, s, b"still here\n")
+        # One leaves: a newcomer is served again.
+        served[0].close()
+        again = serve_again(self, lambda: self.connect("echo"), FULL)
+        roundtrip(self, again, b"served\n")
+        # And the limit still holds.
+        extra = self.connect("echo")
+        self.assertEqual(harness.recv_until_closed(extra), FULL)
+
+    def test_limit_counts_every_stream_listener(self):
+        a = self.connect("echo")
+        b = self.connect("upper")
+        c = self.connect("unix")
+        for s in (a, c):
+            roundtrip(self, s)
+        b.sendall(b"x")
+        self.assertEqual(harness.recv_exactly(b, 1), b"X")
+        for name in ("unix", "upper", "echo"):
+            self.assertEqual(harness.recv_until_closed(self.connect(name)),
+                             FULL, name)
+
+
+class MaxClientsPerIp(unittest.TestCase):
+
+    def setUp(self):
+        self.server = start("[server]\nmax_clients_per_ip = 2\n" +
+                            listener("echo") +
+                            listener("unix", proto="unix",
+                                     bind="@DIR@/echo.sock"))
+        self.socks = []
+
+    def tearDown(self):
+        for s in self.socks:
+            s.close()
+        finish(self.server)
+
+    def connect(self, name="echo"):
+        s = self.server.connect(name)
+        self.socks.append(s)
+        return s
+
+    def test_third_from_one_address_is_refused(self):
+        served = [self.connect() for _ in range(2)]
+        for s in served:
+            roundtrip(self, s)
+        self.assertEqual(harness.recv_until_closed(self.connect()), PER_IP)
+        self.server.wait_log(r"info: refused 127\.0\.0\.1:\d+ on listener "
+                             r"echo: too many connections from your "
+                             r"address$")
+        for s in served:
+            roundtrip(self, s, b"still here\n")
+        served[1].close()
+        again = serve_again(self, self.connect, PER_IP)
+        roundtrip(self, again, b"served\n")
+        self.assertEqual(harness.recv_until_closed(self.connect()), PER_IP)
+
+    def test_other_addresses_and_unix_unaffected(self):
+        for s in [self.connect() for _ in range(2)]:
+            roundtrip(self, s)
+        # Unix connections have no address to count.
+        for s in [self.connect("unix") for _ in range(3)]:
+            roundtrip(self, s)
+        # 127.0.0.2 is another (loopback) address with its own count.
+        try:
+            others = [connect_from(self.server, "echo", "127.0.0.2")
+                      for _ in range(2)]
+        except OSError as e:
+            self.skipTest("cannot use 127.0.0.2 here: %s" % e)
+        self.socks += others
+        for s in others:
+            roundtrip(self, s)
+        third = connect_from(self.server, "echo", "127.0.0.2")
+        self.socks.append(third)
+        self.assertEqual(harness.recv_until_closed(third), PER_IP)
+
+
+class IdleTimeout(unittest.TestCase):
+
+    def tearDown(self):
+        finish(self.server)
+
+    def closed_after(self, sock, limit):
+        """Seconds until the daemon closes sock (which must get nothing)."""
+        t0 = time.monotonic()
+        data = harness.recv_until_closed(sock, timeout=limit)
+        self.assertEqual(data, b"", "the idle close is silent")
+        return time.monotonic() - t0
+
+    def test_idle_connection_closed(self):
+        self.server = start("[server]\nidle_timeout = 1\n" + listener("echo"))
+        with self.server.connect("echo") as s:
+            roundtrip(self, s)      # activity restarts the clock
+            elapsed = self.closed_after(s, 5)
+        self.assertGreaterEqual(elapsed, 0.5)
+        self.assertLess(elapsed, 1 + 1.5 * SLOW)
+        self.server.wait_log(r"info: closing 127\.0\.0\.1:\d+ on listener "
+                             r"echo: idle timeout$")
+
+    def test_active_connection_kept(self):
+        self.server = start("[server]\nidle_timeout = 1\n" + listener("echo"))
+        with self.server.connect("echo") as s:
+            t_end = time.monotonic() + 3
+            i = 0
+            while time.monotonic() < t_end:
+                roundtrip(self, s, b"keepalive %d\n" % i)
+                i += 1
+                time.sleep(0.3)
+            roundtrip(self, s, b"still open after 3 s\n")
+        self.assertNotIn("idle timeout", self.server.log())
+
+    def test_listener_value_overrides_server(self):
+        self.server = start(
+            "[server]\nidle_timeout = 1\n" +
+            listener("inherits") +
+            listener("short", extra="idle_timeout = 300ms\n") +
+            listener("never", extra="idle_timeout = 0\n") +
+            listener("unix", proto="unix", bind="@DIR@/u.sock"))
+        socks = {name: self.server.connect(name)
+                 for name in ("inherits", "short", "never", "unix")}
+        watchers = []
+        try:
+            t0 = time.monotonic()
+            closed_at = {}
+            lock = threading.Lock()
+
+            def watch(name, sock):
+                try:
+                    data = harness.recv_until_closed(sock, timeout=4)
+                except socket.timeout:
+                    return
+                with lock:
+                    closed_at[name] = (time.monotonic() - t0, data)
+
+            watchers = [threading.Thread(target=watch, args=(name, socks[name]),
+                                         daemon=True)
+                        for name in ("inherits", "short", "unix")]
+            for w in watchers:
+                w.start()
+            time.sleep(2.5)
+            with lock:
+                seen = dict(closed_at)
+            self.assertIn("short", seen)
+            self.assertIn("inherits", seen)
+            self.assertIn("unix", seen)
+            self.assertLess(seen["short"][0], 0.3 + 0.5 * SLOW)
+            self.assertGreaterEqual(seen["short"][0], 0.15)
+            self.assertGreaterEqual(seen["inherits"][0], 0.5)
+            self.assertGreaterEqual(seen["unix"][0], 0.5)
+            for name in ("short", "inherits", "unix"):
+                self.assertEqual(seen[name][1], b"", name)
+            # idle_timeout = 0 on the listener wins over [server]: this
+            # one is still open after 2.5 s of silence.
+            roundtrip(self, socks["never"], b"never idle\n")
+        finally:
+            for s in socks.values():
+                s.close()
+            for w in watchers:
+                w.join(5 * SLOW)
+
+
+class Hog(threading.Thread):
+    """Sends up to volume bytes and never reads; stoppable."""
+
+    BLOCK = os.urandom(1024 * 1024)
+
+    def __init__(self, sock, volume):
+        super().__init__(daemon=True)
+        self.sock, self.volume = sock, volume
+        self.sent = 0
+        self.error = None
+        self.last_progress = time.monotonic()
+        self.stop = threading.Event()
+
+    def run(self):
+        self.sock.settimeout(0.1)
+        block = memoryview(self.BLOCK)
+        try:
+            while self.sent < self.volume and not self.stop.is_set():
+                off = self.sent % len(block)
+                n = min(len(block) - off, self.volume - self.sent)
+                try:
+                    self.sent += self.sock.send(block[off:off + n])
+                    self.last_progress = time.monotonic()
+                except socket.timeout:
+                    continue        # flow control: the kernel is full
+        except OSError as e:
+            self.error = e
+
+    def expected(self, n):
+        whole, part = divmod(n, len(self.BLOCK))
+        return self.BLOCK * whole + self.BLOCK[:part]
+
+
+class OutputLimit(unittest.TestCase):
+
+    def tearDown(self):
+        finish(self.server)
+
+    def drain_and_check(self, hog, sock):
+        """Read back everything the hog managed to send: every byte."""
+        hog.stop.set()
+        hog.join(5 * SLOW)
+        self.assertFalse(hog.is_alive())
+        self.assertIsNone(hog.error, "the never-reading client was "
+                          "disconnected instead of slowed down:\n" +
+                          self.server.log())
+        try:
+            got = harness.recv_exactly(sock, hog.sent, timeout=30)
+            sock.shutdown(socket.SHUT_WR)
+            rest = harness.recv_until_closed(sock)
+        except OSError as e:
+            self.fail("the never-reading client was disconnected (%r) "
+                      "instead of slowed down:\n%s" % (e, self.server.log()))
+        self.assertTrue(got == hog.expected(hog.sent), "echo corrupted")
+        self.assertEqual(rest, b"")
+
+    def test_never_reading_client_is_slowed_not_buffered(self):
+        limit_kib = 1024
+        self.server = start("[server]\noutput_limit = %dk\n" % limit_kib +
+                            listener("echo"))
+        volume = (16 if harness.VALGRIND else 50) * 1024 * 1024
+        with self.server.connect("echo") as other, \
+                self.server.connect("echo") as hogsock:
+            roundtrip(self, other, b"warm up\n")
+            rss0 = self.server.rss_kib()
+            rss_max = rss0
+            hog = Hog(hogsock, volume)
+            hog.start()
+            latencies = []
+            t_end = time.monotonic() + 3
+            i = 0
+            while time.monotonic() < t_end and hog.is_alive():
+                rss_max = max(rss_max, self.server.rss_kib())
+                t0 = time.monotonic()
+                roundtrip(self, other, b"prompt %d\n" % i)
+                latencies.append(time.monotonic() - t0)
+                i += 1
+                rss_max = max(rss_max, self.server.rss_kib())
+                time.sleep(0.05)
+            # Flow control, not buffering: the hog is stuck in send().
+            if not harness.VALGRIND:
+                self.assertLess(hog.sent, volume, "50 MiB were absorbed "
+                                "somewhere without the client reading")
+                self.assertGreater(time.monotonic() - hog.last_progress,
+                                   0.3, "the hog was never slowed down")
+            rss_max = max(rss_max, self.server.rss_kib())
+            self.assertGreater(len(latencies), 5)
+            self.assertLess(max(latencies), 1.0 * SLOW,
+                            "the other client waited too long")
+            if not harness.VALGRIND:    # RSS is meaningless under valgrind
+                self.assertLess(rss_max - rss0, limit_kib + 8 * 1024,
+                                "RSS grew from %d to %d KiB" %
+                                (rss0, rss_max))
+            self.drain_and_check(hog, hogsock)
+        self.assertNotIn("output limit", self.server.log())
+
+    def test_small_output_limit_still_slows_echo(self):
+        # SPEC §4: echo and upper clients that do not read are slowed by
+        # TCP flow control; output_limit drops only clients whose output
+        # comes from elsewhere (chat).  A limit below one read (64 KiB)
+        # must not turn the echo's own answer into a disconnect.
+        self.server = start("[server]\noutput_limit = 4k\n" +
+                            listener("echo"))
+        volume = (16 if harness.VALGRIND else 20) * 1024 * 1024
+        with self.server.connect("echo") as hogsock:
+            hog = Hog(hogsock, volume)
+            hog.start()
+            deadline = time.monotonic() + 10 * SLOW
+            while (hog.is_alive() and time.monotonic() < deadline and
+                   time.monotonic() - hog.last_progress < 0.5):
+                time.sleep(0.05)
+            self.drain_and_check(hog, hogsock)
+        self.assertNotIn("output limit", self.server.log())
+
+
+class Shutdown(unittest.TestCase):
+    """SIGTERM with clients still connected."""
+
+    def test_sigterm_with_clients_connected(self):
+        server = harness.Server(listener("echo") + listener("upper", "upper")
+                                + listener("unix", proto="unix",
+                                           bind="@DIR@/echo.sock"))
+        socks = []
+        try:
+            for name in ("echo", "echo", "upper", "unix"):
+                s = server.connect(name)
+                socks.append(s)
+                s.sendall(b"x")
+                harness.recv_exactly(s, 1)
+            socks[1].sendall(b"partial line, no newline")
+            harness.recv_exactly(socks[1], 24)
+            t0 = time.monotonic()
+            rc = server.stop(signal.SIGTERM)
+            elapsed = time.monotonic() - t0
+            report = server.valgrind_report() if server.valgrind else ""
+            self.assertEqual(rc, 0, "exit status %d\n%s\n%s" %
+                             (rc, server.log(), report))
+            self.assertLess(elapsed, 1.5 * SLOW)
+            self.assertIn("info: shutting down (SIGTERM)", server.log())
+            for s in socks:
+                self.assertEqual(harness.recv_until_closed(s, timeout=2),
+                                 b"")
+        finally:
+            for s in socks:
+                s.close()
+            release(server)
+
+    def test_sigterm_with_stuck_client_within_shutdown_timeout(self):
+        server = harness.Server("[server]\nshutdown_timeout = 500ms\n" +
+                                listener("echo"))
+        try:
+            with server.connect("echo") as stuck:
+                hog = Hog(stuck, 64 * 1024 * 1024)
+                hog.start()
+                deadline = time.monotonic() + 10 * SLOW
+                while (hog.is_alive() and time.monotonic() < deadline and
+                       time.monotonic() - hog.last_progress < 0.3):
+                    time.sleep(0.05)
+                t0 = time.monotonic()
+                rc = server.stop(signal.SIGTERM)
+                elapsed = time.monotonic() - t0
+                hog.stop.set()
+                hog.join(5)
+            report = server.valgrind_report() if server.valgrind else ""
+            self.assertEqual(rc, 0, "exit status %d\n%s\n%s" %
+                             (rc, server.log(), report))
+            # Whether the last queued piece still fits into the kernel at
+            # that moment is up to the kernel: the daemon may leave at once
+            # or after shutdown_timeout, never later.
+            self.assertLess(elapsed, 0.5 + 1.5 * SLOW)
+            self.assertIn("info: shutting down (SIGTERM)", server.log())
+        finally:
+            release(server)
+
+
+if __name__ == "__main__":
+    harness.main()
