@@ -228,6 +228,7 @@ void	 framer_reset(struct framer *);
 /* listener.c */
 int	 listener_open(struct server *, struct listener_conf *,
 	    struct listener **, char **cause);
+void	 listener_stop(struct listener *);
 void	 listener_close(struct listener *);
 
 /* conn.c */

@@ -275,22 +275,41 @@ listener_open(struct server *s, struct listener_conf *lc,
 	return 0;
 }
 
-/* Stop listening and free; a Unix socket file is removed. */
+/*
+ * Stop listening: close the socket (removing a Unix socket's file) but
+ * keep the struct, which live connections still point to.
+ */
 void
-listener_close(struct listener *l)
+listener_stop(struct listener *l)
 {
-	if (l->evl != NULL)
+	if (l->evl != NULL) {
 		evconnlistener_free(l->evl);
-	if (l->pause != NULL)
+		l->evl = NULL;
+	}
+	if (l->pause != NULL) {
 		event_free(l->pause);
-	if (l->ev != NULL)
+		l->pause = NULL;
+	}
+	if (l->ev != NULL) {
 		event_free(l->ev);
-	if (l->fd != -1)
+		l->ev = NULL;
+	}
+	if (l->fd != -1) {
 		close(l->fd);
+		l->fd = -1;
+	}
 	if (l->unix_path != NULL) {
 		unlink(l->unix_path);
 		free(l->unix_path);
+		l->unix_path = NULL;
 	}
+}
+
+/* Stop and free; no connection may point to it any more. */
+void
+listener_close(struct listener *l)
+{
+	listener_stop(l);
 	free(l->bound_name);
 	free(l);
 }

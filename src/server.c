@@ -128,6 +128,7 @@ server_handlers_shutdown(struct server *s)
 static void
 server_stop(struct server *s, const char *why)
 {
+	struct listener *l;
 	struct timeval tv;
 	uint64_t ms = s->config->shutdown_timeout_ms;
 
@@ -139,7 +140,8 @@ server_stop(struct server *s, const char *why)
 	log_info("shutting down (%s)", why);
 	s->stopping = 1;
 	server_handlers_shutdown(s);
-	server_close_listeners(s);
+	TAILQ_FOREACH(l, &s->listeners, entry)
+		listener_stop(l);
 	conn_finish_all(&s->loop);
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
@@ -246,8 +248,13 @@ server_free(struct server *s)
 	const struct handler *h;
 	size_t i;
 
-	server_close_listeners(s);
+	/* Late signals must not kill us mid-cleanup with default actions. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	/* Connections first: they point to their listeners. */
 	loop_free(&s->loop);
+	server_close_listeners(s);
 	for (i = 0; i < sizeof s->hstates / sizeof s->hstates[0]; i++) {
 		if (s->hstarted[i] && s->hstates[i] != NULL &&
 		    (h = handler_at((int)i)) != NULL && h->stop != NULL)

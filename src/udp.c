@@ -43,6 +43,8 @@ udp_readable(evutil_socket_t fd, short what, void *arg)
 void
 udp_send(const struct dgram_peer *peer, const void *data, size_t len)
 {
+	if (peer->listener->fd == -1)
+		return;		/* the listener has stopped */
 	if (sendto(peer->listener->fd, data, len, MSG_DONTWAIT,
 	    (const struct sockaddr *)&peer->addr, peer->addrlen) == -1 &&
 	    errno != EAGAIN)

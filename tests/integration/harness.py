@@ -134,7 +134,7 @@ class Server:
                     return int(line.split()[1])
         return 0
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):

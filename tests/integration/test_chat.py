@@ -23,7 +23,6 @@ SIGTERM with stream participants still connected is its own test
 frees its listeners while connections still point at them (use after
 free in conn_free/chat_close, SIGSEGV or valgrind errors, exit != 0).
 """
-import builtins
 import re
 import selectors
 import signal
@@ -32,43 +31,7 @@ import sys
 import time
 import unittest
 
-# harness.py as written evaluates `sig=signal.SIGTERM` in the class body of
-# Server after defining a method named `signal` there, so `import harness`
-# dies with AttributeError.  Until that is fixed, import the unmodified file
-# with the method given a SIGTERM attribute as it is defined (see report).
-try:
-    import harness
-except AttributeError as _e:
-    if "SIGTERM" not in str(_e):
-        raise
-    sys.modules.pop("harness", None)
-
-    class _ClassBody(dict):
-        def __setitem__(self, key, value):
-            if key == "signal" and callable(value):
-                value.SIGTERM = signal.SIGTERM
-            dict.__setitem__(self, key, value)
-
-    class _Meta(type):
-        @classmethod
-        def __prepare__(mcs, name, bases, **kw):
-            return _ClassBody()
-
-        def __new__(mcs, name, bases, ns, **kw):
-            return type(name, bases, dict(ns))
-
-    _build_class = builtins.__build_class__
-
-    def _build_server(func, name, *bases, **kw):
-        if name == "Server" and not bases and not kw:
-            kw["metaclass"] = _Meta
-        return _build_class(func, name, *bases, **kw)
-
-    builtins.__build_class__ = _build_server
-    try:
-        import harness
-    finally:
-        builtins.__build_class__ = _build_class
+import harness
 
 SLOW = harness.SLOW
 WAIT = 5                        # seconds for an expected line (x SLOW)
@@ -1157,7 +1120,7 @@ class TestShutdown(ChatTest):
         u = self.join_udp()
         self.expect(t, b"*** guest3 has joined\n")
         self.expect(x, b"*** guest3 has joined\n")
-        self.server.signal(signal.SIGTERM)
+        self.server.send_signal(signal.SIGTERM)
         got = {}
         for name, c in (("tcp", t), ("unix", x)):
             try:
@@ -1185,7 +1148,7 @@ class TestShutdown(ChatTest):
         self.expect(a, b"*** Bye\n")
         a.expect_eof()
         self.assertEqual(u.line(), b"*** guest1 has left\n")
-        self.server.signal(signal.SIGTERM)
+        self.server.send_signal(signal.SIGTERM)
         self.assertEqual(u.line(), b"*** server shutting down\n")
         self.assertEqual(self.wait_exit(), 0, self.exit_details())
 

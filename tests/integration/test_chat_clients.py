@@ -18,7 +18,6 @@ test is skipped, with the reason printed, only if telnet, expect or nc is
 not installed.  Every wait is bounded; under $ECHOCHAT_VALGRIND
 (harness.SLOW) the waits are scaled.
 """
-import builtins
 import os
 import re
 import shutil
@@ -31,43 +30,7 @@ import threading
 import time
 import unittest
 
-# harness.py as written evaluates `sig=signal.SIGTERM` in the class body of
-# Server after defining a method named `signal` there, so `import harness`
-# dies with AttributeError.  Until that is fixed, import the unmodified file
-# with the method given a SIGTERM attribute as it is defined (see report).
-try:
-    import harness
-except AttributeError as _e:
-    if "SIGTERM" not in str(_e):
-        raise
-    sys.modules.pop("harness", None)
-
-    class _ClassBody(dict):
-        def __setitem__(self, key, value):
-            if key == "signal" and callable(value):
-                value.SIGTERM = signal.SIGTERM
-            dict.__setitem__(self, key, value)
-
-    class _Meta(type):
-        @classmethod
-        def __prepare__(mcs, name, bases, **kw):
-            return _ClassBody()
-
-        def __new__(mcs, name, bases, ns, **kw):
-            return type(name, bases, dict(ns))
-
-    _build_class = builtins.__build_class__
-
-    def _build_server(func, name, *bases, **kw):
-        if name == "Server" and not bases and not kw:
-            kw["metaclass"] = _Meta
-        return _build_class(func, name, *bases, **kw)
-
-    builtins.__build_class__ = _build_server
-    try:
-        import harness
-    finally:
-        builtins.__build_class__ = _build_class
+import harness
 
 SLOW = harness.SLOW
 WAIT = 5                        # seconds for an expected line (x SLOW)
