@@ -236,7 +236,12 @@ conn_send(struct conn *c, const void *data, size_t len)
 	if (c->out == NULL)
 		c->out = evbuffer_new();
 	evbuffer_add(c->out, (const char *)data + n, len - (size_t)n);
-	if (!conn_over_limit(c))
+	/*
+	 * A connection's answers to itself are bounded by backpressure (it
+	 * is not read again until they are sent); only output pushed from
+	 * elsewhere can outgrow the limit.
+	 */
+	if (c == c->loop->current || !conn_over_limit(c))
 		conn_mark_dirty(c);
 }
 

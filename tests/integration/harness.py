@@ -147,6 +147,9 @@ class Server:
             self.kill()
             raise AssertionError("echochatd did not exit after %s" % sig)
         self._reader.join(5)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe:
+                pipe.close()
         return rc
 
     def kill(self):

@@ -60,7 +60,7 @@ def wait_quiet(server, timeout=5):
 def release(server):
     """Make sure the daemon is gone and its resources freed (no checks)."""
     server.kill()
-    server._reader.join(5)
+    server.stop()           # reaps it and lets the log reader finish
     server.tmp.cleanup()
     for pipe in (server.proc.stdout, server.proc.stderr):
         if pipe is not None:
@@ -272,12 +272,16 @@ class IdleTimeout(unittest.TestCase):
                 with lock:
                     closed_at[name] = (time.monotonic() - t0, data)
 
-            watchers = [threading.Thread(target=watch, args=(name, socks[name]),
+            watchers = [threading.Thread(target=watch,
+                                         args=(name, socks[name]),
                                          daemon=True)
                         for name in ("inherits", "short", "unix")]
             for w in watchers:
                 w.start()
-            time.sleep(2.5)
+            for w in watchers:
+                w.join(max(0, t0 + 2.5 * SLOW - time.monotonic()))
+            # Well past the inherited 1 s before looking at "never".
+            time.sleep(max(0, t0 + 1.8 - time.monotonic()))
             with lock:
                 seen = dict(closed_at)
             self.assertIn("short", seen)
@@ -290,7 +294,7 @@ class IdleTimeout(unittest.TestCase):
             for name in ("short", "inherits", "unix"):
                 self.assertEqual(seen[name][1], b"", name)
             # idle_timeout = 0 on the listener wins over [server]: this
-            # one is still open after 2.5 s of silence.
+            # one is still open after 1.8 s of silence.
             roundtrip(self, socks["never"], b"never idle\n")
         finally:
             for s in socks.values():
@@ -359,7 +363,7 @@ class OutputLimit(unittest.TestCase):
         limit_kib = 1024
         self.server = start("[server]\noutput_limit = %dk\n" % limit_kib +
                             listener("echo"))
-        volume = (16 if harness.VALGRIND else 50) * 1024 * 1024
+        volume = (32 if harness.VALGRIND else 50) * 1024 * 1024
         with self.server.connect("echo") as other, \
                 self.server.connect("echo") as hogsock:
             roundtrip(self, other, b"warm up\n")
@@ -370,7 +374,7 @@ class OutputLimit(unittest.TestCase):
             latencies = []
             t_end = time.monotonic() + 3
             i = 0
-            while time.monotonic() < t_end and hog.is_alive():
+            while time.monotonic() < t_end:
                 rss_max = max(rss_max, self.server.rss_kib())
                 t0 = time.monotonic()
                 roundtrip(self, other, b"prompt %d\n" % i)
@@ -403,7 +407,12 @@ class OutputLimit(unittest.TestCase):
         self.server = start("[server]\noutput_limit = 4k\n" +
                             listener("echo"))
         volume = (16 if harness.VALGRIND else 20) * 1024 * 1024
-        with self.server.connect("echo") as hogsock:
+        family, sa = self.server.addr("echo")
+        with socket.socket(family, socket.SOCK_STREAM) as hogsock:
+            # A small receive window: the daemon's writes block sooner.
+            hogsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            hogsock.settimeout(5 * SLOW)
+            hogsock.connect(sa)
             hog = Hog(hogsock, volume)
             hog.start()
             deadline = time.monotonic() + 10 * SLOW
