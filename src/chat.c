@@ -468,11 +468,11 @@ udp_stranger(struct room *room, const struct dgram_peer *peer, char *data,
 		    token);
 		m = snprintf(msg, sizeof msg, "*** To join, send: /join %s\n",
 		    token);
-		udp_send(peer, msg, (size_t)m);
+		udp_reply(peer, msg, (size_t)m);
 		return;
 	}
 	if (room->udp_count >= room->server->config->udp_peers_max) {
-		udp_send(peer, "*** error: server full\n", 23);
+		udp_reply(peer, "*** error: server full\n", 23);
 		return;
 	}
 	p = xcalloc(1, sizeof *p);

@@ -72,9 +72,9 @@ static const struct key_def server_keys[] = {
 	{ "pidfile", KEY_LATER, 0, 0, 0 },
 	{ "user", KEY_LATER, 0, 0, 0 },
 	{ "workers", KEY_LATER, 0, 0, 0 },
-	{ "line_timeout", KEY_LATER, 0, 0, 0 },
-	{ "udp_rate", KEY_LATER, 0, 0, 0 },
-	{ "udp_burst", KEY_LATER, 0, 0, 0 },
+	{ "line_timeout", KEY_DURATION, CFG(line_timeout_ms), 0, NOLIMIT },
+	{ "udp_rate", KEY_COUNT, CFG(udp_rate), 0, 1000000 },
+	{ "udp_burst", KEY_COUNT, CFG(udp_burst), 1, 1000000 },
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -149,6 +149,9 @@ config_new_defaults(void)
 	c->max_line = 4096;
 	c->output_limit = 1024 * 1024;
 	c->shutdown_timeout_ms = 2000;
+	c->line_timeout_ms = 60 * 1000;
+	c->udp_rate = 100;
+	c->udp_burst = 200;
 	c->udp_peer_timeout_ms = 5 * 60 * 1000;
 	c->udp_peers_max = 1000;
 	TAILQ_INIT(&c->listeners);
@@ -698,6 +701,9 @@ config_print(const struct config *c, FILE *f)
 	print_formatted(f, "output_limit", format_size(c->output_limit));
 	print_formatted(f, "shutdown_timeout",
 	    format_duration(c->shutdown_timeout_ms));
+	print_formatted(f, "line_timeout", format_duration(c->line_timeout_ms));
+	fprintf(f, "udp_rate = %llu\n", (unsigned long long)c->udp_rate);
+	fprintf(f, "udp_burst = %llu\n", (unsigned long long)c->udp_burst);
 	fprintf(f, "\n[chat]\n");
 	print_formatted(f, "udp_peer_timeout",
 	    format_duration(c->udp_peer_timeout_ms));

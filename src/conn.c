@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "echochat.h"
@@ -392,8 +393,8 @@ conn_read(struct conn *c)
 	if (c->handler->framing == FRAMING_BYTES)
 		c->handler->input(c, loop->scratch, (size_t)n);
 	else
-		framer_feed(&c->framer, conn_max_line(c), loop->scratch,
-		    (size_t)n, &conn_frame_ops, c);
+		framer_feed(&c->framer, conn_max_line(c), monotonic_ms(),
+		    loop->scratch, (size_t)n, &conn_frame_ops, c);
 	loop->current = NULL;
 }
 
@@ -533,6 +534,44 @@ loop_schedule(struct loop *loop)
 		event_active(loop->flush_ev, EV_TIMEOUT, 0);
 }
 
+/* Milliseconds on a cheap monotonic clock. */
+uint64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Once a second: drop partial lines older than line_timeout, so a client
+ * dribbling a line (or stalling halfway) cannot hold a buffer forever.
+ */
+static void
+loop_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	static const char msg[] = "*** error: line timeout\n";
+	struct loop *loop = arg;
+	struct conn *c;
+	uint64_t limit = loop->server->config->line_timeout_ms;
+	uint64_t now = monotonic_ms();
+
+	(void)fd;
+	(void)what;
+	if (limit == 0)
+		return;
+	TAILQ_FOREACH(c, &loop->conns, entry) {
+		if (c->framer.in == NULL || now - c->framer.started < limit ||
+		    !conn_accepts_output(c))
+			continue;
+		log_info("dropping a partial line from %s on listener %s: "
+		    "line timeout", conn_peer_name(c), c->listener->conf->name);
+		framer_reset(&c->framer);
+		conn_send(c, msg, sizeof msg - 1);
+	}
+}
+
 /* Ask every connection to finish (shutdown). */
 void
 conn_finish_all(struct loop *loop)
@@ -547,6 +586,8 @@ conn_finish_all(struct loop *loop)
 void
 loop_init(struct loop *loop, struct server *s, struct event_base *base)
 {
+	static const struct timeval one_second = { 1, 0 };
+
 	memset(loop, 0, sizeof *loop);
 	loop->server = s;
 	loop->base = base;
@@ -555,6 +596,8 @@ loop_init(struct loop *loop, struct server *s, struct event_base *base)
 	TAILQ_INIT(&loop->dead);
 	loop->scratch = xmalloc(READ_CHUNK + 1);
 	loop->flush_ev = event_new(base, -1, 0, loop_flush, loop);
+	loop->sweep_ev = event_new(base, -1, EV_PERSIST, loop_sweep, loop);
+	event_add(loop->sweep_ev, &one_second);
 }
 
 /* Drop every connection and free per-loop state. */
@@ -567,6 +610,7 @@ loop_free(struct loop *loop)
 		conn_drop(c, "server stopped");
 	loop_flush(-1, 0, loop);
 	event_free(loop->flush_ev);
+	event_free(loop->sweep_ev);
 	free(loop->scratch);
 }
 

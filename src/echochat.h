@@ -45,6 +45,7 @@ enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
 struct framer {
 	struct evbuffer	*in;
 	size_t		 scanned;
+	uint64_t	 started;	/* when the partial line began */
 	int		 discarding;	/* rest of an over-long line */
 };
 /* Callbacks of framer_feed; each returns -1 to stop (connection gone). */
@@ -83,6 +84,9 @@ struct config {
 	uint64_t		 max_line;
 	uint64_t		 output_limit;
 	uint64_t		 shutdown_timeout_ms;
+	uint64_t		 line_timeout_ms;
+	uint64_t		 udp_rate;
+	uint64_t		 udp_burst;
 	uint64_t		 udp_peer_timeout_ms;
 	uint64_t		 udp_peers_max;
 	struct listener_conf_list listeners;
@@ -144,6 +148,7 @@ struct loop {
 	struct conn_list	 dirty;		/* output queued this turn */
 	struct conn_list	 dead;		/* closed, to be freed */
 	struct event		*flush_ev;
+	struct event		*sweep_ev;	/* line_timeout, once a second */
 	unsigned int		 nconns;
 	char			*scratch;	/* READ_CHUNK + 1 bytes */
 	struct conn		*current;	/* being read; answers go out at once */
@@ -158,6 +163,7 @@ struct server {
 	struct event		*sig_term, *sig_int, *sig_hup;
 	struct event		*shutdown_timer;
 	struct ip_count		**ip_counts;	/* hash table */
+	struct udp_budget	*udp_budget;	/* udp_rate buckets, lazily */
 	int			 stopping;
 	void			*hstates[16];	/* per registry entry */
 	int			 hstarted[16];
@@ -221,8 +227,8 @@ const char *handler_names(void);
 
 /* framing.c */
 size_t	 frame_strip_eol(const char *line, size_t len);
-int	 framer_feed(struct framer *, size_t max_line, char *data, size_t len,
-	    const struct frame_ops *, void *arg);
+int	 framer_feed(struct framer *, size_t max_line, uint64_t now,
+	    char *data, size_t len, const struct frame_ops *, void *arg);
 void	 framer_reset(struct framer *);
 
 /* listener.c */
@@ -235,10 +241,12 @@ void	 listener_close(struct listener *);
 void	 conn_accept(struct listener *, int fd, struct sockaddr *, socklen_t);
 void	 conn_finish_all(struct loop *);
 void	 loop_init(struct loop *, struct server *, struct event_base *);
+uint64_t monotonic_ms(void);
 void	 loop_free(struct loop *);
 
 /* udp.c */
 void	 udp_readable(evutil_socket_t, short, void *);
+void	 udp_budget_free(struct server *);
 
 /* server.c */
 int	 server_init(struct server *, struct config *, struct event_base *);

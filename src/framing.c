@@ -75,10 +75,12 @@ complete_buffered(struct framer *f, const struct frame_ops *ops, void *arg,
 /* Keep a trailing partial line, or report it as too long. */
 static int
 keep_partial(struct framer *f, const struct frame_ops *ops, void *arg,
-    size_t max_line, const char *data, size_t len)
+    size_t max_line, uint64_t now, const char *data, size_t len)
 {
-	if (f->in == NULL)
+	if (f->in == NULL) {
 		f->in = evbuffer_new();
+		f->started = now;
+	}
 	evbuffer_add(f->in, data, len);
 	f->scanned = evbuffer_get_length(f->in);
 	/* max_line + 1: the last byte may be the CR of a coming CRLF. */
@@ -91,13 +93,15 @@ keep_partial(struct framer *f, const struct frame_ops *ops, void *arg,
 }
 
 /*
- * Feed newly read bytes.  Calls ops->line for each whole line and
- * ops->too_long for each over-long one; stops early and returns -1 when a
- * callback returns -1 (the connection is gone).
+ * Feed newly read bytes that arrived at time now (any monotonic unit: it
+ * is only stored, as f->started, when a partial line begins).  Calls
+ * ops->line for each whole line and ops->too_long for each over-long one;
+ * stops early and returns -1 when a callback returns -1 (the connection is
+ * gone).
  */
 int
-framer_feed(struct framer *f, size_t max_line, char *data, size_t len,
-    const struct frame_ops *ops, void *arg)
+framer_feed(struct framer *f, size_t max_line, uint64_t now, char *data,
+    size_t len, const struct frame_ops *ops, void *arg)
 {
 	char *lf;
 	size_t n;
@@ -110,7 +114,8 @@ framer_feed(struct framer *f, size_t max_line, char *data, size_t len,
 			f->discarding = 0;
 			n = (size_t)(lf - data) + 1;
 		} else if (lf == NULL) {
-			return keep_partial(f, ops, arg, max_line, data, len);
+			return keep_partial(f, ops, arg, max_line, now, data,
+			    len);
 		} else if (f->in != NULL) {
 			n = (size_t)(lf - data) + 1;
 			if (complete_buffered(f, ops, arg, max_line, data,

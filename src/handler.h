@@ -98,7 +98,13 @@ struct shared_line *shared_line_printf(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 void	 shared_line_unref(struct shared_line *);
 
-/* Send one datagram from a UDP listener; dropped if the socket is full. */
+/*
+ * Answer a datagram from a source that has proved nothing (echo, a chat
+ * challenge): within the per-address budget (udp_rate, udp_burst), else
+ * dropped and counted.
+ */
+void	 udp_reply(const struct dgram_peer *, const void *data, size_t len);
+/* Send to a proven peer (a joined chat participant), unrationed. */
 void	 udp_send(const struct dgram_peer *, const void *data, size_t len);
 
 #endif

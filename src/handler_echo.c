@@ -16,7 +16,7 @@ echo_datagram(void *state, const struct dgram_peer *peer, char *data,
     size_t len)
 {
 	(void)state;
-	udp_send(peer, data, len);
+	udp_reply(peer, data, len);
 }
 
 const struct handler handler_echo = {

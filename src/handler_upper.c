@@ -32,7 +32,7 @@ upper_datagram(void *state, const struct dgram_peer *peer, char *data,
 {
 	(void)state;
 	upper_ascii(data, len);
-	udp_send(peer, data, len);
+	udp_reply(peer, data, len);
 }
 
 const struct handler handler_upper = {

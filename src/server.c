@@ -268,6 +268,7 @@ server_free(struct server *s)
 		}
 	}
 	free(s->ip_counts);
+	udp_budget_free(s);
 	event_free(s->sig_term);
 	event_free(s->sig_int);
 	event_free(s->sig_hup);

@@ -117,7 +117,7 @@ feed(struct framer *f, size_t max_line, const char *s, size_t len,
 
 	ck_assert_ptr_nonnull(copy);
 	memcpy(copy, s, len);
-	ret = framer_feed(f, max_line, copy, len, &rec_ops, r);
+	ret = framer_feed(f, max_line, 0, copy, len, &rec_ops, r);
 	free(copy);	/* lines must not point into old reads */
 	return ret;
 }
@@ -307,7 +307,7 @@ START_TEST(test_trickle_100k)
 	t0 = now();
 	for (i = 0; i < n + 1; i++) {
 		ch = big[i];
-		ck_assert_int_eq(framer_feed(&f, 1024 * 1024, &ch, 1, &rec_ops,
+		ck_assert_int_eq(framer_feed(&f, 1024 * 1024, 0, &ch, 1, &rec_ops,
 		    &r), 0);
 		if (r.nevents != 0)
 			break;
@@ -620,6 +620,27 @@ START_TEST(test_strip_eol)
 }
 END_TEST
 
+/* The start time of a partial line is the time its first byte came. */
+START_TEST(test_partial_start_time)
+{
+	struct framer f = { 0 };
+	struct recorder r;
+	char a[] = "ab", b[] = "cd", c[] = "\nxy";
+
+	rec_init(&r);
+	ck_assert_int_eq(framer_feed(&f, 100, 5, a, 2, &rec_ops, &r), 0);
+	ck_assert_uint_eq(f.started, 5);
+	ck_assert_int_eq(framer_feed(&f, 100, 9, b, 2, &rec_ops, &r), 0);
+	ck_assert_uint_eq(f.started, 5);	/* same line, same start */
+	ck_assert_int_eq(framer_feed(&f, 100, 12, c, 3, &rec_ops, &r), 0);
+	ck_assert_uint_eq(r.nevents, 1);
+	expect_line(&r, 0, "abcd", 4);
+	ck_assert_uint_eq(f.started, 12);	/* a new partial line */
+	framer_reset(&f);
+	rec_free(&r);
+}
+END_TEST
+
 static Suite *
 framing_suite(void)
 {
@@ -648,6 +669,7 @@ framing_suite(void)
 	tc = tcase_create("control");
 	tcase_add_test(tc, test_callback_stops);
 	tcase_add_test(tc, test_reset_frees);
+	tcase_add_test(tc, test_partial_start_time);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reset_state");

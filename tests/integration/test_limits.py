@@ -10,7 +10,10 @@ per-listener value overriding [server]), output_limit and flow control
 (a client that sends 50 MiB to echo and never reads is slowed, not
 dropped, while the daemon's RSS stays bounded and other clients keep
 getting prompt answers; the same with an output_limit smaller than one
-read), and SIGTERM while clients are connected (exit 0, quickly, clients
+read), line_timeout (a stale or dribbled partial line is dropped and the client
+told; 0 disables it), udp_rate/udp_burst (replies to one address are
+rationed across all its ports, chat challenges included; 0 means no
+limit), and SIGTERM while clients are connected (exit 0, quickly, clients
 see EOF; a client that never reads delays the exit by at most
 shutdown_timeout).
 """
@@ -481,6 +484,141 @@ class Shutdown(unittest.TestCase):
             self.assertIn("info: shutting down (SIGTERM)", server.log())
         finally:
             release(server)
+
+
+class LineTimeout(unittest.TestCase):
+    """line_timeout: a partial line older than this is dropped, the client
+    told, and the connection goes on (line-based handlers only)."""
+
+    def tearDown(self):
+        finish(self.server)
+
+    def chat_pair(self):
+        a = self.server.connect("chat")
+        b = self.server.connect("chat")
+        self.assertTrue(harness.recv_line(a).startswith(b"*** Welcome"))
+        self.assertTrue(harness.recv_line(b).startswith(b"*** Welcome"))
+        self.assertEqual(harness.recv_line(a), b"*** guest2 has joined\n")
+        return a, b
+
+    def test_stale_partial_line_dropped_and_told(self):
+        self.server = start("[server]\nline_timeout = 1\n" +
+                            listener("chat", handler="chat"))
+        a, b = self.chat_pair()
+        with a, b:
+            t0 = time.monotonic()
+            b.sendall(b"half a li")
+            self.assertEqual(harness.recv_line(b, timeout=4),
+                             b"*** error: line timeout\n")
+            elapsed = time.monotonic() - t0
+            self.assertGreaterEqual(elapsed, 0.9)
+            self.assertLess(elapsed, 2.5 * SLOW)
+            b.sendall(b"ne\nwhole line\n")
+            # The dropped start never reaches anyone; what follows does.
+            self.assertEqual(harness.recv_line(a), b"<guest2> ne\n")
+            self.assertEqual(harness.recv_line(a), b"<guest2> whole line\n")
+        self.server.wait_log(r"info: dropping a partial line from "
+                             r"127\.0\.0\.1:\d+ on listener chat: "
+                             r"line timeout$")
+
+    def test_dribbled_line_is_cut_even_while_bytes_arrive(self):
+        self.server = start("[server]\nline_timeout = 1\n" +
+                            listener("chat", handler="chat"))
+        a, b = self.chat_pair()
+        with a, b:
+            b.settimeout(0.05)
+            got = b""
+            deadline = time.monotonic() + 4 * SLOW
+            while b"line timeout" not in got and time.monotonic() < deadline:
+                b.sendall(b"x")         # one byte every 0.2 s, never a LF
+                try:
+                    got += b.recv(100)
+                except socket.timeout:
+                    pass
+                time.sleep(0.15)
+            self.assertIn(b"*** error: line timeout\n", got)
+
+    def test_zero_disables_and_echo_is_unaffected(self):
+        self.server = start("[server]\nline_timeout = 0\n" +
+                            listener("chat", handler="chat") +
+                            listener("echo"))
+        a, b = self.chat_pair()
+        with a, b, self.server.connect("echo") as e:
+            b.sendall(b"slow")
+            e.sendall(b"no newline")
+            self.assertEqual(harness.recv_exactly(e, 10), b"no newline")
+            time.sleep(2.2)
+            b.sendall(b" but whole\n")
+            self.assertEqual(harness.recv_line(a), b"<guest2> slow but whole\n")
+        self.assertNotIn("line timeout", self.server.log())
+
+
+class UdpRate(unittest.TestCase):
+    """udp_rate / udp_burst: replies to one source address are rationed;
+    the excess is dropped and counted in the log."""
+
+    def tearDown(self):
+        self.server.close()
+
+    def burst_replies(self, sock, count, payload=b"p"):
+        for i in range(count):
+            sock.send(payload + b"%d" % i)
+        got = 0
+        sock.settimeout(0.5 * SLOW)
+        try:
+            while True:
+                sock.recv(100)
+                got += 1
+        except socket.timeout:
+            pass
+        return got
+
+    def test_burst_then_rate(self):
+        self.server = harness.Server(
+            "[server]\nudp_rate = 5\nudp_burst = 10\n" +
+            listener("echo", proto="udp"))
+        with self.server.udp("echo") as u:
+            got = self.burst_replies(u, 50)
+            self.assertGreaterEqual(got, 10)
+            self.assertLessEqual(got, 10 + 5 * SLOW)
+            time.sleep(1.2)      # the bucket refills at 5 per second
+            again = self.burst_replies(u, 20)
+            self.assertGreaterEqual(again, 5)
+            self.assertLessEqual(again, 10)
+        self.server.wait_log(r"info: udp: \d+ replies over udp_rate dropped")
+
+    def test_all_ports_of_an_address_share_one_budget(self):
+        self.server = harness.Server(
+            "[server]\nudp_rate = 1\nudp_burst = 6\n" +
+            listener("echo", proto="udp"))
+        socks = [self.server.udp("echo") for _ in range(3)]
+        try:
+            total = sum(self.burst_replies(s, 6) for s in socks)
+        finally:
+            for s in socks:
+                s.close()
+        self.assertGreaterEqual(total, 6)
+        self.assertLessEqual(total, 6 + 2)
+
+    def test_chat_challenges_are_rationed(self):
+        self.server = harness.Server(
+            "[server]\nudp_rate = 2\nudp_burst = 3\n" +
+            listener("chat", handler="chat", proto="udp"))
+        with self.server.udp("chat") as u:
+            got = self.burst_replies(u, 30, b"hello ")
+            self.assertGreaterEqual(got, 3)
+            self.assertLessEqual(got, 3 + 2)
+
+    def test_zero_means_no_limit(self):
+        self.server = harness.Server(
+            "[server]\nudp_rate = 0\n" + listener("echo", proto="udp"))
+        with self.server.udp("echo") as u:
+            got = 0
+            for i in range(300):
+                u.send(b"n%d" % i)
+                u.recv(100)
+                got += 1
+            self.assertEqual(got, 300)
 
 
 if __name__ == "__main__":
