@@ -42,8 +42,9 @@ struct load_ctx {
 };
 
 /* How a key's value is read and where it goes. */
-enum key_type { KEY_SIZE, KEY_DURATION, KEY_COUNT, KEY_STRING, KEY_LEVEL,
-	KEY_PROTO, KEY_HANDLER, KEY_LATER };
+enum key_type { KEY_SIZE, KEY_DURATION, KEY_COUNT, KEY_STRING,
+	KEY_OPTIONAL,	/* a string where empty means none */
+	KEY_BOOL, KEY_LEVEL, KEY_PROTO, KEY_HANDLER, KEY_LATER };
 
 struct key_def {
 	const char	*name;
@@ -68,9 +69,9 @@ static const struct key_def server_keys[] = {
 	    (uint64_t)1 << 32 },
 	{ "shutdown_timeout", KEY_DURATION, CFG(shutdown_timeout_ms), 0,
 	    NOLIMIT },
-	{ "daemonize", KEY_LATER, 0, 0, 0 },
-	{ "pidfile", KEY_LATER, 0, 0, 0 },
-	{ "user", KEY_LATER, 0, 0, 0 },
+	{ "daemonize", KEY_BOOL, CFG(daemonize), 0, 0 },
+	{ "pidfile", KEY_OPTIONAL, CFG(pidfile), 0, 0 },
+	{ "user", KEY_OPTIONAL, CFG(user), 0, 0 },
 	{ "workers", KEY_LATER, 0, 0, 0 },
 	{ "line_timeout", KEY_DURATION, CFG(line_timeout_ms), 0, NOLIMIT },
 	{ "udp_rate", KEY_COUNT, CFG(udp_rate), 0, 1000000 },
@@ -92,7 +93,7 @@ static const struct key_def listener_keys[] = {
 	{ "proto", KEY_PROTO, LST(proto), 0, 0 },
 	{ "bind", KEY_STRING, LST(bind), 0, 0 },
 	{ "handler", KEY_HANDLER, LST(handler_name), 0, 0 },
-	{ "banner", KEY_STRING, LST(banner), 0, 0 },
+	{ "banner", KEY_OPTIONAL, LST(banner), 0, 0 },
 	{ "idle_timeout", KEY_DURATION, LST(idle_timeout_ms), 0, NOLIMIT },
 	{ "tls_cert", KEY_LATER, 0, 0, 0 },
 	{ "tls_key", KEY_LATER, 0, 0, 0 },
@@ -158,6 +159,17 @@ config_new_defaults(void)
 	return c;
 }
 
+/* Free one listener's settings. */
+void
+listener_conf_free(struct listener_conf *lc)
+{
+	free(lc->name);
+	free(lc->bind);
+	free(lc->handler_name);
+	free(lc->banner);
+	free(lc);
+}
+
 /* Free a configuration and its listeners. */
 void
 config_free(struct config *c)
@@ -168,14 +180,12 @@ config_free(struct config *c)
 		return;
 	while ((lc = TAILQ_FIRST(&c->listeners)) != NULL) {
 		TAILQ_REMOVE(&c->listeners, lc, entry);
-		free(lc->name);
-		free(lc->bind);
-		free(lc->handler_name);
-		free(lc->banner);
-		free(lc);
+		listener_conf_free(lc);
 	}
 	free(c->file);
 	free(c->log);
+	free(c->pidfile);
+	free(c->user);
 	free(c);
 }
 
@@ -446,7 +456,8 @@ store_value(struct load_ctx *ctx, const struct key_def *k, const char *value,
 	switch (k->type) {
 	case KEY_STRING:
 	case KEY_HANDLER:
-		if (*value == '\0' && strcmp(k->name, "banner") != 0) {
+	case KEY_OPTIONAL:
+		if (*value == '\0' && k->type != KEY_OPTIONAL) {
 			config_error(ctx, ctx->line, "empty value for %s",
 			    k->name);
 			return -1;
@@ -455,6 +466,13 @@ store_value(struct load_ctx *ctx, const struct key_def *k, const char *value,
 		free(*sp);
 		/* "banner =" means no banner, not an empty line. */
 		*sp = *value != '\0' ? xstrdup(value) : NULL;
+		return 0;
+	case KEY_BOOL:
+		if (parse_bool(value, (int *)((char *)base + k->offset)) == -1) {
+			config_error(ctx, ctx->line, "bad value \"%s\" for %s: "
+			    "expected yes or no", value, k->name);
+			return -1;
+		}
 		return 0;
 	case KEY_LEVEL:
 		if (parse_log_level(value, (enum log_level *)((char *)base +
@@ -691,6 +709,9 @@ config_print(const struct config *c, FILE *f)
 	const struct listener_conf *lc;
 
 	fprintf(f, "[server]\n");
+	fprintf(f, "daemonize = %s\n", c->daemonize ? "yes" : "no");
+	fprintf(f, "pidfile = %s\n", c->pidfile ? c->pidfile : "");
+	fprintf(f, "user = %s\n", c->user ? c->user : "");
 	fprintf(f, "log = %s\n", c->log);
 	fprintf(f, "log_level = %s\n", log_level_name(c->log_level));
 	fprintf(f, "max_clients = %llu\n", (unsigned long long)c->max_clients);

@@ -168,6 +168,7 @@ conn_accept(struct listener *l, int fd, struct sockaddr *sa, socklen_t len)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	TAILQ_INSERT_TAIL(&loop->conns, c, entry);
 	loop->nconns++;
+	l->nconns++;
 	conn_watch(c, EV_READ);
 	log_debug("connect %s on listener %s", who, l->conf->name);
 	free(who);
@@ -311,11 +312,14 @@ conn_set_data(struct conn *c, void *data)
 	c->hdata = data;
 }
 
-/* The handler's process-wide state. */
+/*
+ * The handler's process-wide state.  Looked up by the connection's own
+ * handler: a reload may have given its listener another one.
+ */
 void *
 conn_handler_state(struct conn *c)
 {
-	return c->listener->hstate;
+	return c->loop->server->hstates[handler_index(c->handler)];
 }
 
 /* Still open for output? */
@@ -493,6 +497,7 @@ conn_free(struct conn *c)
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	conn_close_socket(c);
+	listener_release(c->listener);
 	free(c);
 	server_conn_gone(loop->server);
 }

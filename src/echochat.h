@@ -76,6 +76,9 @@ TAILQ_HEAD(listener_conf_list, listener_conf);
 /* The whole configuration: built-in defaults overlaid by the file. */
 struct config {
 	char			*file;		/* name used in messages */
+	int			 daemonize;
+	char			*pidfile;	/* NULL: none */
+	char			*user;		/* NULL: stay who we are */
 	char			*log;		/* "stderr", "syslog" or a path */
 	enum log_level		 log_level;
 	uint64_t		 max_clients;
@@ -106,6 +109,10 @@ struct listener {
 	struct event		*ev;		/* UDP readable */
 	struct event		*pause;		/* accept resting (EMFILE) */
 	int			 paused_logged;
+	unsigned int		 nconns;	/* connections pointing here */
+	int			 retired;	/* removed by a reload */
+	int			 own_conf;	/* conf is ours to free */
+	struct listener_conf	*next_conf;	/* reload: what it becomes */
 	char			*bound_name;	/* real address after bind */
 	char			*unix_path;	/* to unlink at exit */
 	TAILQ_ENTRY(listener)	 entry;
@@ -160,7 +167,13 @@ struct server {
 	struct config		*config;
 	struct loop		 loop;
 	struct listener_list	 listeners;
-	struct event		*sig_term, *sig_int, *sig_hup;
+	const char		*config_path;	/* NULL: built-in defaults */
+	int			 have_log_level; /* -L given: it wins */
+	int			 detached;	/* a daemon without stdio */
+	enum log_level		 log_level;
+	struct event		*sig_term, *sig_int, *sig_hup, *sig_usr1;
+	int			 npassed;	/* sockets from systemd */
+	char			*passed_claimed;
 	struct event		*shutdown_timer;
 	struct ip_count		**ip_counts;	/* hash table */
 	struct udp_budget	*udp_budget;	/* udp_rate buckets, lazily */
@@ -174,6 +187,7 @@ struct config	*config_new_defaults(void);
 struct config	*config_load(const char *file, int builtin,
 		    void (*report)(const char *), unsigned int *nerrors);
 void		 config_free(struct config *);
+void		 listener_conf_free(struct listener_conf *);
 void		 config_print(const struct config *, FILE *);
 const char	*proto_name(enum proto);
 
@@ -199,6 +213,7 @@ char	*format_duration(uint64_t ms);
 void	 log_init(void);
 int	 log_open(const char *target, enum log_level, const char **cause);
 void	 log_set_level(enum log_level);
+void	 log_set_starting(int);
 int	 log_reopen(void);
 void	 log_close(void);
 void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -232,10 +247,26 @@ int	 framer_feed(struct framer *, size_t max_line, uint64_t now,
 void	 framer_reset(struct framer *);
 
 /* listener.c */
-int	 listener_open(struct server *, struct listener_conf *,
+int	 listener_open(struct server *, struct listener_conf *, int passed_fd,
 	    struct listener **, char **cause);
+int	 listener_start_handler(struct server *, struct listener *, char **);
 void	 listener_stop(struct listener *);
 void	 listener_close(struct listener *);
+void	 listener_retire(struct listener *);
+void	 listener_release(struct listener *);
+
+/* daemon.c */
+int	 daemon_detach(int *ready_fd);
+void	 daemon_ready(int ready_fd);
+void	 daemon_fail(int ready_fd, int status);
+int	 pidfile_open(const char *path, int *status);
+void	 pidfile_close(const char *path, int fd);
+int	 drop_privileges(const char *user, struct server *);
+
+/* systemd.c */
+void	 notify(const char *state);
+int	 systemd_listen_fds(void);
+int	 systemd_socket_matches(int fd, const struct listener_conf *);
 
 /* conn.c */
 void	 conn_accept(struct listener *, int fd, struct sockaddr *, socklen_t);
@@ -256,5 +287,7 @@ void	 server_free(struct server *);
 int	 server_ip_acquire(struct server *, struct conn *);
 void	 server_ip_release(struct server *, struct conn *);
 void	 server_conn_gone(struct server *);
+unsigned int server_count_listeners(struct server *);
+const char *server_log_target(struct server *);
 
 #endif

@@ -60,6 +60,12 @@ struct handler {
 	 */
 	void	 (*close)(struct conn *, const char *reason);
 
+	/*
+	 * A UDP listener of this handler is going away (a reload removed or
+	 * changed it): forget whatever refers to it.  Optional.
+	 */
+	void	 (*listener_gone)(void *state, struct listener *);
+
 	/* One datagram on a UDP listener of this handler. */
 	void	 (*datagram)(void *state, const struct dgram_peer *,
 		     char *data, size_t len);

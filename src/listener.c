@@ -191,7 +191,7 @@ bound_name(int fd, const struct listener_conf *lc)
 }
 
 /* Start the handler's process-wide state on its first listener. */
-static int
+int
 listener_start_handler(struct server *s, struct listener *l, char **cause)
 {
 	int i = handler_index(l->handler);
@@ -236,18 +236,37 @@ listener_watch(struct server *s, struct listener *l, int fd, char **cause)
 	return 0;
 }
 
+/* A socket passed in (socket activation): make it ours. */
+static int
+adopt_socket(int fd, const struct listener_conf *lc, char **cause)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	/* systemd may hand over blocking sockets; the loop needs them not. */
+	if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+		xasprintf(cause, "%s %s: passed socket %d: %s",
+		    proto_name(lc->proto), lc->bind, fd, strerror(errno));
+		return -1;
+	}
+	return fd;
+}
+
 /*
- * Bind and start one listener.  On failure *cause says what and where
+ * Bind and start one listener, or adopt passed_fd (-1: none) that is
+ * already bound to its address.  On failure *cause says what and where
  * (caller frees) and nothing is left open.
  */
 int
-listener_open(struct server *s, struct listener_conf *lc,
+listener_open(struct server *s, struct listener_conf *lc, int passed_fd,
     struct listener **out, char **cause)
 {
 	struct listener *l;
 	int fd;
 
-	if (lc->proto == PROTO_UNIX)
+	if (passed_fd != -1)
+		fd = adopt_socket(passed_fd, lc, cause);
+	else if (lc->proto == PROTO_UNIX)
 		fd = bind_unix(lc, cause);
 	else
 		fd = bind_inet(lc, lc->proto == PROTO_UDP ? SOCK_DGRAM :
@@ -259,8 +278,8 @@ listener_open(struct server *s, struct listener_conf *lc,
 	l->conf = lc;
 	l->handler = lc->handler;
 	l->fd = -1;
-	if (lc->proto == PROTO_UNIX)
-		l->unix_path = xstrdup(lc->bind);
+	if (lc->proto == PROTO_UNIX && passed_fd == -1)
+		l->unix_path = xstrdup(lc->bind);	/* ours to remove */
 	l->bound_name = bound_name(fd, lc);
 	if (listener_start_handler(s, l, cause) == -1 ||
 	    listener_watch(s, l, fd, cause) == -1) {
@@ -269,8 +288,9 @@ listener_open(struct server *s, struct listener_conf *lc,
 		listener_close(l);
 		return -1;
 	}
-	log_info("listener %s: listening on %s %s (handler %s)", lc->name,
-	    proto_name(lc->proto), l->bound_name, lc->handler_name);
+	log_info("listener %s: listening on %s %s (handler %s)%s", lc->name,
+	    proto_name(lc->proto), l->bound_name, lc->handler_name,
+	    passed_fd != -1 ? " (socket from systemd)" : "");
 	*out = l;
 	return 0;
 }
@@ -299,7 +319,9 @@ listener_stop(struct listener *l)
 		l->fd = -1;
 	}
 	if (l->unix_path != NULL) {
-		unlink(l->unix_path);
+		if (unlink(l->unix_path) == -1 && errno != ENOENT)
+			log_warn("listener %s: removing %s", l->conf->name,
+			    l->unix_path);
 		free(l->unix_path);
 		l->unix_path = NULL;
 	}
@@ -310,6 +332,33 @@ void
 listener_close(struct listener *l)
 {
 	listener_stop(l);
+	if (l->own_conf)
+		listener_conf_free(l->conf);
 	free(l->bound_name);
 	free(l);
+}
+
+/*
+ * A reload removed this listener: stop it now, free it once its last
+ * connection is gone.  It keeps its own listener_conf meanwhile.
+ */
+void
+listener_retire(struct listener *l)
+{
+	const struct handler *h = l->handler;
+
+	listener_stop(l);
+	if (h->listener_gone != NULL && l->hstate != NULL)
+		h->listener_gone(l->hstate, l);
+	l->retired = 1;
+	if (l->nconns == 0)
+		listener_close(l);
+}
+
+/* One of the listener's connections is gone. */
+void
+listener_release(struct listener *l)
+{
+	if (--l->nconns == 0 && l->retired)
+		listener_close(l);
 }

@@ -23,7 +23,8 @@ static struct {
 	enum log_level		level;
 	char			*path;
 	FILE			*file;
-} log_state = { TARGET_STDERR, LOG_LEVEL_INFO, NULL, NULL };
+	int			 starting;	/* mirror problems to stderr */
+} log_state = { TARGET_STDERR, LOG_LEVEL_INFO, NULL, NULL, 1 };
 
 static const char *level_words[] = { "error", "warn", "info", "debug" };
 static const int syslog_priorities[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
@@ -143,6 +144,17 @@ log_close(void)
 	log_state.kind = TARGET_STDERR;
 }
 
+/*
+ * Start-up is over (or not): until it is, errors and warnings also go to
+ * stderr when the log is elsewhere, so whoever started echochatd sees why
+ * it failed.
+ */
+void
+log_set_starting(int starting)
+{
+	log_state.starting = starting;
+}
+
 /* Would a message at this level be written? */
 int
 log_enabled(enum log_level level)
@@ -166,6 +178,9 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 		size_t n = strlen(msg);
 		snprintf(msg + n, sizeof msg - n, ": %s", strerror(errnum));
 	}
+	if (log_state.starting && log_state.kind != TARGET_STDERR &&
+	    level <= LOG_LEVEL_WARN)
+		fprintf(stderr, "echochatd: %s\n", msg);
 	if (log_state.kind == TARGET_SYSLOG) {
 		syslog(syslog_priorities[level], "%s", msg);
 		return;

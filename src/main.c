@@ -1,8 +1,10 @@
 /*
  * main.c -- echochatd's command line, start-up order and exit codes
- * (SPEC §2): parse options, load and check the configuration, open the
- * log, bind every listener, serve until told to stop.
+ * (SPEC §2, §6): parse options, load and check the configuration, detach
+ * if asked, take the pid file, bind every listener, drop privileges, say
+ * "ready", serve until told to stop.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,9 +16,22 @@
 
 struct options {
 	const char	*config_file;
+	const char	*pidfile;
+	int		 daemon;	/* 1: -d, 0: -f, -1: as configured */
 	int		 check_only;
 	int		 have_level;
 	enum log_level	 level;
+};
+
+/* What start-up holds, so that every way out releases it all. */
+struct startup {
+	struct config		*config;
+	struct event_base	*base;
+	struct server		 server;
+	int			 have_server;
+	const char		*pidfile;
+	int			 pid_fd;
+	int			 ready_fd;
 };
 
 static void
@@ -65,6 +80,7 @@ parse_options(int argc, char **argv, struct options *opts)
 	int ch;
 
 	memset(opts, 0, sizeof *opts);
+	opts->daemon = -1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":c:dfp:tL:Vh", longopts,
 	    NULL)) != -1) {
@@ -73,13 +89,17 @@ parse_options(int argc, char **argv, struct options *opts)
 			opts->config_file = optarg;
 			break;
 		case 'd':
-			usage_error("-d: daemon mode is not yet supported by "
-			    "this version", NULL);
-		case 'p':
-			usage_error("-p: pid files are not yet supported by "
-			    "this version", NULL);
 		case 'f':
-			break;	/* the foreground is the only mode so far */
+			if (opts->daemon == (ch == 'd' ? 0 : 1))
+				usage_error("-d and -f contradict each other",
+				    NULL);
+			opts->daemon = ch == 'd';
+			break;
+		case 'p':
+			if (*optarg == '\0')
+				usage_error("-p needs a file name", NULL);
+			opts->pidfile = optarg;
+			break;
 		case 't':
 			opts->check_only = 1;
 			break;
@@ -112,67 +132,117 @@ report_to_stderr(const char *msg)
 	fprintf(stderr, "echochatd: %s\n", msg);
 }
 
+/* Release whatever start-up took; the exit status passes through. */
+static int
+finish(struct startup *st, int status)
+{
+	if (status != 0)
+		daemon_fail(st->ready_fd, status);
+	if (st->have_server)
+		server_free(&st->server);
+	if (st->base != NULL)
+		event_base_free(st->base);
+	pidfile_close(st->pidfile, st->pid_fd);
+	if (status == 0)
+		log_info("stopped");
+	config_free(st->config);
+	log_close();
+	libevent_global_shutdown();
+	return status;
+}
+
+/* Bind, drop privileges, announce readiness; 0 or an exit status. */
+static int
+start_serving(struct startup *st, const struct options *opts)
+{
+	struct server *s = &st->server;
+	char *failure;
+
+	if ((st->base = event_base_new()) == NULL) {
+		log_error("cannot create the event loop");
+		return EXIT_OSERR;
+	}
+	server_init(s, st->config, st->base);
+	st->have_server = 1;
+	s->config_path = opts->config_file;
+	s->have_log_level = opts->have_level;
+	s->log_level = opts->level;
+	log_info("echochatd %s starting", PACKAGE_VERSION);
+	if (server_open_listeners(s, &failure) == -1) {
+		log_error("%s", failure);
+		free(failure);
+		return EXIT_OSERR;
+	}
+	if (st->config->user != NULL &&
+	    drop_privileges(st->config->user, s) == -1)
+		return EXIT_OSERR;
+	log_info("ready");
+	log_set_starting(0);
+	notify("READY=1");
+	if (st->ready_fd != -1) {
+		s->detached = 1;
+		daemon_ready(st->ready_fd);
+		st->ready_fd = -1;
+		if (strcmp(st->config->log, "stderr") == 0) {
+			const char *cause;
+			log_open("syslog", st->config->log_level, &cause);
+		}
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct options opts;
-	struct config *config;
-	struct event_base *base;
-	struct server server;
+	struct startup st;
 	unsigned int nerrors;
 	const char *cause;
-	char *failure;
+	int status;
 
 	parse_options(argc, argv, &opts);
+	memset(&st, 0, sizeof st);
+	st.pid_fd = st.ready_fd = -1;
 	log_init();
-	config = config_load(opts.config_file, opts.config_file == NULL,
+	st.config = config_load(opts.config_file, opts.config_file == NULL,
 	    report_to_stderr, &nerrors);
-	if (config == NULL) {
+	if (st.config == NULL) {
 		fprintf(stderr, "echochatd: %u error%s in the configuration\n",
 		    nerrors, nerrors == 1 ? "" : "s");
 		return EXIT_CONFIG;
 	}
 	if (opts.have_level)
-		config->log_level = opts.level;
+		st.config->log_level = opts.level;
+	if (opts.pidfile != NULL) {
+		free(st.config->pidfile);
+		st.config->pidfile = xstrdup(opts.pidfile);
+	}
+	if (opts.daemon != -1)
+		st.config->daemonize = opts.daemon;
 	if (opts.check_only) {
-		config_print(config, stdout);
-		config_free(config);
+		config_print(st.config, stdout);
+		config_free(st.config);
 		return 0;
 	}
 
 	/* libevent writes without MSG_NOSIGNAL: a gone peer must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
-	if (log_open(config->log, config->log_level, &cause) == -1) {
-		fprintf(stderr, "echochatd: log %s: %s\n", config->log, cause);
-		config_free(config);
+	if (log_open(st.config->log, st.config->log_level, &cause) == -1) {
+		fprintf(stderr, "echochatd: log %s: %s\n", st.config->log,
+		    cause);
+		config_free(st.config);
 		return EXIT_OSERR;
 	}
-	if ((base = event_base_new()) == NULL) {
-		log_error("cannot create the event loop");
-		config_free(config);
-		return EXIT_OSERR;
+	if (st.config->daemonize && daemon_detach(&st.ready_fd) == -1) {
+		log_error("cannot detach: %s", strerror(errno));
+		return finish(&st, EXIT_OSERR);
 	}
-	server_init(&server, config, base);
-	log_info("echochatd %s starting", PACKAGE_VERSION);
-	if (server_open_listeners(&server, &failure) == -1) {
-		log_error("%s", failure);
-		/* Whoever started us must see why, wherever the log goes. */
-		if (strcmp(config->log, "stderr") != 0)
-			fprintf(stderr, "echochatd: %s\n", failure);
-		free(failure);
-		server_free(&server);
-		event_base_free(base);
-		config_free(config);
-		log_close();
-		return EXIT_OSERR;
-	}
-	log_info("ready");
-	server_run(&server);
-	server_free(&server);
-	event_base_free(base);
-	log_info("stopped");
-	config_free(config);
-	log_close();
-	libevent_global_shutdown();
-	return 0;
+	st.pidfile = st.config->pidfile;
+	if (st.pidfile != NULL &&
+	    (st.pid_fd = pidfile_open(st.pidfile, &status)) == -1)
+		return finish(&st, status);
+	if ((status = start_serving(&st, &opts)) != 0)
+		return finish(&st, status);
+	server_run(&st.server);
+	return finish(&st, 0);
 }

@@ -19,6 +19,8 @@ struct ip_count {
 
 #define IP_BUCKETS	4096
 
+static void	server_reload(struct server *);
+
 /* FNV-1a over the address bytes. */
 static size_t
 ip_hash(const struct conn *c)
@@ -138,6 +140,7 @@ server_stop(struct server *s, const char *why)
 		return;
 	}
 	log_info("shutting down (%s)", why);
+	notify("STOPPING=1");
 	s->stopping = 1;
 	server_handlers_shutdown(s);
 	TAILQ_FOREACH(l, &s->listeners, entry)
@@ -185,8 +188,11 @@ server_signal(evutil_socket_t sig, short what, void *arg)
 		server_stop(s, "SIGINT");
 		break;
 	case SIGHUP:
-		log_info("SIGHUP: reopening the log (configuration reload "
-		    "is not supported by this version)");
+		if (!s->stopping)
+			server_reload(s);
+		break;
+	case SIGUSR1:
+		log_info("SIGUSR1: reopening the log");
 		log_reopen();
 		break;
 	}
@@ -204,6 +210,8 @@ server_init(struct server *s, struct config *config, struct event_base *base)
 	s->sig_term = evsignal_new(base, SIGTERM, server_signal, s);
 	s->sig_int = evsignal_new(base, SIGINT, server_signal, s);
 	s->sig_hup = evsignal_new(base, SIGHUP, server_signal, s);
+	s->sig_usr1 = evsignal_new(base, SIGUSR1, server_signal, s);
+	evsignal_add(s->sig_usr1, NULL);
 	s->shutdown_timer = evtimer_new(base, server_shutdown_timeout, s);
 	evsignal_add(s->sig_term, NULL);
 	evsignal_add(s->sig_int, NULL);
@@ -211,9 +219,55 @@ server_init(struct server *s, struct config *config, struct event_base *base)
 	return 0;
 }
 
+/* First descriptor of socket activation (SD_LISTEN_FDS_START). */
+#define PASSED_FDS_START	3
+
+/* A passed socket for this listener, claimed; -1 if none. */
+static int
+claim_passed_socket(struct server *s, const struct listener_conf *lc)
+{
+	int i;
+
+	for (i = 0; i < s->npassed; i++) {
+		if (!s->passed_claimed[i] &&
+		    systemd_socket_matches(PASSED_FDS_START + i, lc)) {
+			s->passed_claimed[i] = 1;
+			return PASSED_FDS_START + i;
+		}
+	}
+	return -1;
+}
+
+/* Passed sockets no listener wanted are configuration mistakes. */
+static void
+reject_unclaimed_sockets(struct server *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char *where;
+	int i, fd;
+
+	for (i = 0; i < s->npassed; i++) {
+		if (s->passed_claimed[i])
+			continue;
+		fd = PASSED_FDS_START + i;
+		len = sizeof ss;
+		memset(&ss, 0, sizeof ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+			where = xstrdup("?");
+		else
+			where = format_address((struct sockaddr *)&ss, len);
+		log_error("socket %d (%s) passed by systemd matches no "
+		    "listener's bind; closing it", fd, where);
+		free(where);
+		close(fd);
+	}
+}
+
 /*
- * Bind every configured listener.  On failure everything is undone and
- * *cause (caller frees) says which listener and why.
+ * Bind every configured listener, adopting sockets passed by systemd
+ * where one matches.  On failure everything is undone and *cause (caller
+ * frees) says which listener and why.
  */
 int
 server_open_listeners(struct server *s, char **cause)
@@ -222,8 +276,11 @@ server_open_listeners(struct server *s, char **cause)
 	struct listener *l;
 	char *why;
 
+	s->npassed = systemd_listen_fds();
+	s->passed_claimed = xcalloc((size_t)s->npassed + 1, 1);
 	TAILQ_FOREACH(lc, &s->config->listeners, entry) {
-		if (listener_open(s, lc, &l, &why) == -1) {
+		if (listener_open(s, lc, claim_passed_socket(s, lc), &l,
+		    &why) == -1) {
 			xasprintf(cause, "listener %s: %s", lc->name, why);
 			free(why);
 			server_close_listeners(s);
@@ -231,7 +288,190 @@ server_open_listeners(struct server *s, char **cause)
 		}
 		TAILQ_INSERT_TAIL(&s->listeners, l, entry);
 	}
+	reject_unclaimed_sockets(s);
 	return 0;
+}
+
+/* The running listener a new listener_conf can take over, or NULL. */
+static struct listener *
+find_reusable(struct server *s, const struct listener_conf *lc)
+{
+	struct listener *l;
+
+	TAILQ_FOREACH(l, &s->listeners, entry) {
+		if (l->next_conf == NULL && l->conf->proto == lc->proto &&
+		    strcmp(l->conf->bind, lc->bind) == 0)
+			return l;
+	}
+	return NULL;
+}
+
+/* Forget a half-made reload: new listeners closed, old ones untouched. */
+static void
+reload_undo(struct server *s, struct listener_list *added)
+{
+	struct listener *l;
+
+	while ((l = TAILQ_FIRST(added)) != NULL) {
+		TAILQ_REMOVE(added, l, entry);
+		listener_close(l);
+	}
+	TAILQ_FOREACH(l, &s->listeners, entry)
+		l->next_conf = NULL;
+}
+
+/* Drop every connection of a listener (removed, or handler changed). */
+static void
+drop_listener_conns(struct server *s, struct listener *l, const char *why)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH(c, &s->loop.conns, entry) {
+		if (c->listener == l)
+			conn_drop(c, why);
+	}
+}
+
+/*
+ * A kept socket takes its new settings.  Its connections stay unless the
+ * handler changed: they were speaking the old handler's protocol.
+ */
+static int
+reload_keep(struct server *s, struct listener *l, char **cause)
+{
+	struct listener_conf *lc = l->next_conf;
+	const struct handler *old = l->handler;
+
+	l->next_conf = NULL;
+	l->conf = lc;
+	if (lc->handler == old)
+		return 0;
+	log_info("listener %s: handler %s -> %s; its connections are closed",
+	    lc->name, old->name, lc->handler->name);
+	drop_listener_conns(s, l, "listener changed");
+	if (old->listener_gone != NULL && l->hstate != NULL)
+		old->listener_gone(l->hstate, l);
+	l->handler = lc->handler;
+	return listener_start_handler(s, l, cause);
+}
+
+/*
+ * Apply a new, valid configuration: open what is new first (so a failure
+ * changes nothing), then keep, change or retire what runs.  Listeners are
+ * matched by protocol and bind, so an unchanged one keeps its socket and
+ * its connections.
+ */
+static int
+server_apply(struct server *s, struct config *new, char **cause)
+{
+	struct listener_list added;
+	struct listener_conf *lc;
+	struct listener *l, *next;
+	char *why;
+
+	TAILQ_INIT(&added);
+	TAILQ_FOREACH(lc, &new->listeners, entry) {
+		if ((l = find_reusable(s, lc)) != NULL) {
+			l->next_conf = lc;
+			continue;
+		}
+		if (listener_open(s, lc, -1, &l, &why) == -1) {
+			xasprintf(cause, "listener %s: %s", lc->name, why);
+			free(why);
+			reload_undo(s, &added);
+			return -1;
+		}
+		TAILQ_INSERT_TAIL(&added, l, entry);
+	}
+	TAILQ_FOREACH_SAFE(l, &s->listeners, entry, next) {
+		if (l->next_conf != NULL) {
+			if (reload_keep(s, l, &why) == -1) {
+				log_error("%s", why);
+				free(why);
+			}
+			continue;
+		}
+		log_info("listener %s: removed (%s %s)", l->conf->name,
+		    proto_name(l->conf->proto), l->bound_name);
+		TAILQ_REMOVE(&s->listeners, l, entry);
+		TAILQ_REMOVE(&s->config->listeners, l->conf, entry);
+		l->own_conf = 1;
+		drop_listener_conns(s, l, "listener removed");
+		listener_retire(l);
+	}
+	TAILQ_CONCAT(&s->listeners, &added, entry);
+	config_free(s->config);
+	s->config = new;
+	return 0;
+}
+
+/* config_load's reporter during a reload: the log. */
+static void
+report_to_log(const char *msg)
+{
+	log_error("%s", msg);
+}
+
+/*
+ * SIGHUP: read the same file again and apply it.  A file with errors, or
+ * one whose new listeners cannot be bound, changes nothing.
+ */
+static void
+server_reload(struct server *s)
+{
+	struct config *new;
+	unsigned int nerrors;
+	const char *why;
+	char *cause;
+
+	notify("RELOADING=1");
+	log_info("SIGHUP: reloading %s", s->config_path ? s->config_path :
+	    "the built-in defaults");
+	new = config_load(s->config_path, s->config_path == NULL,
+	    report_to_log, &nerrors);
+	if (new != NULL && s->have_log_level)
+		new->log_level = s->log_level;
+	if (new == NULL) {
+		log_error("reload failed: %u error%s; still running on the "
+		    "previous configuration", nerrors, nerrors == 1 ? "" : "s");
+	} else if (server_apply(s, new, &cause) == -1) {
+		log_error("reload failed: %s; still running on the previous "
+		    "configuration", cause);
+		free(cause);
+		config_free(new);
+	} else if (log_open(server_log_target(s), s->config->log_level,
+	    &why) == -1)
+		log_error("reload: log %s: %s; logging stays where it was",
+		    s->config->log, why);
+	else
+		log_info("reload done: %u listener%s", server_count_listeners(s),
+		    server_count_listeners(s) == 1 ? "" : "s");
+	log_reopen();
+	notify("READY=1");
+}
+
+/*
+ * Where the log goes: as configured, except that a detached daemon has no
+ * stderr, so "stderr" means syslog there.
+ */
+const char *
+server_log_target(struct server *s)
+{
+	if (s->detached && strcmp(s->config->log, "stderr") == 0)
+		return "syslog";
+	return s->config->log;
+}
+
+/* How many listeners run. */
+unsigned int
+server_count_listeners(struct server *s)
+{
+	struct listener *l;
+	unsigned int n = 0;
+
+	TAILQ_FOREACH(l, &s->listeners, entry)
+		n++;
+	return n;
 }
 
 /* Run until stopped. */
@@ -252,6 +492,7 @@ server_free(struct server *s)
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
 	/* Connections first: they point to their listeners. */
 	loop_free(&s->loop);
 	server_close_listeners(s);
@@ -272,5 +513,7 @@ server_free(struct server *s)
 	event_free(s->sig_term);
 	event_free(s->sig_int);
 	event_free(s->sig_hup);
+	event_free(s->sig_usr1);
+	free(s->passed_claimed);
 	event_free(s->shutdown_timer);
 }
