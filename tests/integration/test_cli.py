@@ -2,7 +2,7 @@
 """test_cli.py -- echochatd's command line, configuration and logging.
 
 Covers (SPEC §2, §3, §7): -V/--version, -h/--help, bad command lines (64),
--d and -p not yet supported (64), -t on the built-in defaults being exactly
+-d with -f (64), -t on the built-in defaults being exactly
 conf/echochatd.ini, -t printing effective (overridden) settings that load
 back the same and binding nothing, configuration errors (78) reported as
 "echochatd: FILE:LINE: message" for an unknown key, an unknown section, a
@@ -138,22 +138,10 @@ class Basics(unittest.TestCase):
         self.assertEqual(rc, 64)
         self.assertIn("loud", err)
 
-    def test_daemon_not_yet_supported(self):
-        for args in (["-d"], ["--daemon"]):
-            rc, out, err = harness.run(args)
-            self.assertEqual(rc, 64, args)
-            self.assertIn("not yet supported", err)
-            self.assertTrue(err.startswith("echochatd: -d"), err)
-
-    def test_pidfile_not_yet_supported(self):
-        with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
-            pidfile = os.path.join(d, "echochatd.pid")
-            for args in (["-p", pidfile], ["--pidfile", pidfile]):
-                rc, out, err = harness.run(args)
-                self.assertEqual(rc, 64, args)
-                self.assertIn("not yet supported", err)
-                self.assertTrue(err.startswith("echochatd: -p"), err)
-                self.assertFalse(os.path.exists(pidfile))
+    def test_daemon_and_foreground_contradict(self):
+        rc, out, err = harness.run(["-d", "-f", "-t"])
+        self.assertEqual(rc, 64)
+        self.assertIn("-d and -f contradict each other", err)
 
 
 class CheckConfig(unittest.TestCase):
