@@ -648,13 +648,13 @@ check_config(struct load_ctx *ctx)
 }
 
 /*
- * Load a configuration: the built-in defaults overlaid by FILE (or by the
- * built-in default listeners when builtin is set).  Each error goes to
- * report as "file:line: message"; any error means NULL and *nerrors set.
+ * Parse from an open stream or from text (one of them) into the built-in
+ * defaults.  Each error goes to report as "name:line: message"; any error
+ * means NULL and *nerrors set.
  */
-struct config *
-config_load(const char *file, int builtin, void (*report)(const char *),
-    unsigned int *nerrors)
+static struct config *
+load(const char *name, FILE *f, const char *text, int open_errno,
+    void (*report)(const char *), unsigned int *nerrors)
 {
 	struct load_ctx ctx;
 	struct config *c = config_new_defaults();
@@ -663,28 +663,21 @@ config_load(const char *file, int builtin, void (*report)(const char *),
 	memset(&ctx, 0, sizeof ctx);
 	ctx.config = c;
 	ctx.report = report;
+	ctx.file = f;
+	ctx.text = text;
 	free(c->file);
-	if (builtin) {
-		c->file = xstrdup("(built-in defaults)");
-		ctx.text = default_config_text;
+	c->file = xstrdup(name);
+	if (f == NULL && text == NULL) {
+		config_error(&ctx, 0, "cannot open: %s", strerror(open_errno));
 	} else {
-		c->file = xstrdup(file);
-		if ((ctx.file = fopen(file, "r")) == NULL) {
-			config_error(&ctx, 0, "cannot open: %s",
-			    strerror(errno));
-			goto fail;
-		}
+		r = ini_parse_stream(read_line, &ctx, handle_key, &ctx);
+		if (r != 0 && ctx.errors == 0)
+			config_error(&ctx, r > 0 ? (unsigned int)r : 0,
+			    "syntax error");
+		if (f != NULL && ferror(f))
+			config_error(&ctx, 0, "read error");
+		check_config(&ctx);
 	}
-	r = ini_parse_stream(read_line, &ctx, handle_key, &ctx);
-	if (r != 0 && ctx.errors == 0)
-		config_error(&ctx, r > 0 ? (unsigned int)r : 0,
-		    "syntax error");
-	if (ctx.file != NULL && ferror(ctx.file))
-		config_error(&ctx, 0, "read error");
-	check_config(&ctx);
-fail:
-	if (ctx.file != NULL)
-		fclose(ctx.file);
 	free(ctx.buf);
 	*nerrors = ctx.errors;
 	if (ctx.errors != 0) {
@@ -692,6 +685,35 @@ fail:
 		return NULL;
 	}
 	return c;
+}
+
+/*
+ * Load a configuration: the built-in defaults overlaid by FILE, or by the
+ * built-in default listeners when builtin is set.
+ */
+struct config *
+config_load(const char *file, int builtin, void (*report)(const char *),
+    unsigned int *nerrors)
+{
+	struct config *c;
+	FILE *f;
+
+	if (builtin)
+		return load("(built-in defaults)", NULL, default_config_text, 0,
+		    report, nerrors);
+	f = fopen(file, "r");
+	c = load(file, f, NULL, errno, report, nerrors);
+	if (f != NULL)
+		fclose(f);
+	return c;
+}
+
+/* Load from a stream already open (the fuzzer's, for one). */
+struct config *
+config_load_stream(FILE *f, const char *name, void (*report)(const char *),
+    unsigned int *nerrors)
+{
+	return load(name, f, NULL, 0, report, nerrors);
 }
 
 /* Print a size or duration key. */

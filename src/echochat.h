@@ -9,6 +9,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -185,6 +186,8 @@ struct server {
 /* config.c */
 struct config	*config_new_defaults(void);
 struct config	*config_load(const char *file, int builtin,
+		    void (*report)(const char *), unsigned int *nerrors);
+struct config	*config_load_stream(FILE *, const char *name,
 		    void (*report)(const char *), unsigned int *nerrors);
 void		 config_free(struct config *);
 void		 listener_conf_free(struct listener_conf *);
