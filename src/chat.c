@@ -32,6 +32,9 @@ struct participant {
 	struct conn		*conn;		/* stream; NULL for UDP */
 	struct dgram_peer	 peer;		/* UDP */
 	uint64_t		 heard_ms;	/* UDP: last datagram */
+	uint64_t		 budget_ms;	/* chat_rate: last refill */
+	double			 budget;	/* lines it may send now */
+	int			 slowed;	/* told to slow down */
 	TAILQ_ENTRY(participant) entry;
 	struct participant	*udp_next;	/* hash chain */
 };
@@ -279,6 +282,41 @@ cmd_quit(struct room *room, struct participant *p, const struct chat_cmd *cmd)
 	free(p);
 }
 
+/*
+ * chat_rate: may p send another line now?  A token bucket of chat_burst
+ * lines refilled at chat_rate per second; the first line dropped in an
+ * episode earns one "slow down", the rest go silently.
+ */
+static int
+within_budget(struct room *room, struct participant *p)
+{
+	const struct config *cf = room->server->config;
+	uint64_t now = monotonic_ms();
+
+	if (cf->chat_rate == 0)
+		return 1;
+	if (p->budget_ms == 0)
+		p->budget = (double)cf->chat_burst;
+	else
+		p->budget += (double)(now - p->budget_ms) *
+		    (double)cf->chat_rate / 1000.0;
+	if (p->budget > (double)cf->chat_burst)
+		p->budget = (double)cf->chat_burst;
+	p->budget_ms = now;
+	if (p->budget >= 1.0) {
+		p->budget -= 1.0;
+		p->slowed = 0;
+		return 1;
+	}
+	if (!p->slowed) {
+		p->slowed = 1;
+		tell(p, "*** error: slow down");
+		log_info("chat: %s sends more than chat_rate; dropping its "
+		    "lines", p->nick);
+	}
+	return 0;
+}
+
 /* Act on one cleaned line from p. */
 static void
 chat_line(struct room *room, struct participant *p, char *line, size_t len)
@@ -288,6 +326,9 @@ chat_line(struct room *room, struct participant *p, char *line, size_t len)
 
 	len = chat_clean(line, len);
 	chat_parse(line, len, &cmd);
+	if (cmd.kind != CHAT_EMPTY && cmd.kind != CHAT_QUIT &&
+	    !within_budget(room, p))
+		return;
 	switch (cmd.kind) {
 	case CHAT_EMPTY:
 		break;

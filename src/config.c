@@ -83,8 +83,8 @@ static const struct key_def chat_keys[] = {
 	{ "udp_peer_timeout", KEY_DURATION, CFG(udp_peer_timeout_ms), 1000,
 	    NOLIMIT },
 	{ "udp_peers_max", KEY_COUNT, CFG(udp_peers_max), 0, 1000000 },
-	{ "chat_rate", KEY_LATER, 0, 0, 0 },
-	{ "chat_burst", KEY_LATER, 0, 0, 0 },
+	{ "chat_rate", KEY_COUNT, CFG(chat_rate), 0, 1000000 },
+	{ "chat_burst", KEY_COUNT, CFG(chat_burst), 1, 1000000 },
 	{ "history", KEY_LATER, 0, 0, 0 },
 	{ NULL, 0, 0, 0, 0 }
 };
@@ -155,6 +155,8 @@ config_new_defaults(void)
 	c->udp_burst = 200;
 	c->udp_peer_timeout_ms = 5 * 60 * 1000;
 	c->udp_peers_max = 1000;
+	c->chat_rate = 20;
+	c->chat_burst = 40;
 	TAILQ_INIT(&c->listeners);
 	return c;
 }
@@ -752,6 +754,8 @@ config_print(const struct config *c, FILE *f)
 	    format_duration(c->udp_peer_timeout_ms));
 	fprintf(f, "udp_peers_max = %llu\n",
 	    (unsigned long long)c->udp_peers_max);
+	fprintf(f, "chat_rate = %llu\n", (unsigned long long)c->chat_rate);
+	fprintf(f, "chat_burst = %llu\n", (unsigned long long)c->chat_burst);
 	TAILQ_FOREACH(lc, &c->listeners, entry) {
 		fprintf(f, "\n[listener %s]\n", lc->name);
 		fprintf(f, "proto = %s\n", proto_name(lc->proto));

@@ -93,6 +93,8 @@ struct config {
 	uint64_t		 udp_burst;
 	uint64_t		 udp_peer_timeout_ms;
 	uint64_t		 udp_peers_max;
+	uint64_t		 chat_rate;
+	uint64_t		 chat_burst;
 	struct listener_conf_list listeners;
 };
 

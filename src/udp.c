@@ -4,6 +4,10 @@
  * back with sendto.  Nothing is queued: a reply the socket cannot take is
  * dropped, as UDP allows.
  *
+ * Datagrams from source ports below 1024 are never answered: those are
+ * other servers (echo, chargen, DNS, ...), and answering them is how
+ * reply loops and reflection attacks start.
+ *
  * Replies to datagrams from addresses that have proved nothing (echo,
  * upper, chat challenges) are rationed per source IP address with a token
  * bucket (udp_rate per second, udp_burst at once), so echochat cannot be
@@ -36,10 +40,45 @@ struct udp_bucket {
 
 struct udp_budget {
 	struct udp_bucket	buckets[BUDGET_SETS][BUDGET_WAYS];
-	uint64_t		dropped;	/* since the last log line */
-	uint64_t		dropped_total;
-	uint64_t		logged_ms;
 };
+
+/* Datagrams dropped, by reason, and when that was last logged. */
+static struct {
+	uint64_t	over_rate, low_port;	/* since the last log line */
+	uint64_t	total;
+	uint64_t	logged_ms;
+} udp_drops;
+
+/* Count a dropped datagram; say so in the log now and then. */
+static void
+udp_count_drop(uint64_t *reason)
+{
+	uint64_t now = monotonic_ms();
+
+	(*reason)++;
+	udp_drops.total++;
+	if (now - udp_drops.logged_ms < DROP_LOG_MS && udp_drops.logged_ms)
+		return;
+	log_info("udp: dropped %llu replies over udp_rate and %llu datagrams "
+	    "from ports below 1024 (%llu in all)",
+	    (unsigned long long)udp_drops.over_rate,
+	    (unsigned long long)udp_drops.low_port,
+	    (unsigned long long)udp_drops.total);
+	udp_drops.over_rate = udp_drops.low_port = 0;
+	udp_drops.logged_ms = now;
+}
+
+/* The source port of a datagram. */
+static uint16_t
+peer_port(const struct dgram_peer *peer)
+{
+	if (peer->addr.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&peer->addr)->sin_port);
+	if (peer->addr.ss_family == AF_INET6)
+		return ntohs(
+		    ((const struct sockaddr_in6 *)&peer->addr)->sin6_port);
+	return 0;
+}
 
 /* The UDP socket is readable: take up to a batch of datagrams. */
 void
@@ -62,6 +101,10 @@ udp_readable(evutil_socket_t fd, short what, void *arg)
 				log_warn("listener %s: recvfrom",
 				    l->conf->name);
 			return;
+		}
+		if (peer_port(&peer) < 1024) {
+			udp_count_drop(&udp_drops.low_port);
+			continue;
 		}
 		l->handler->datagram(l->hstate, &peer, buf, (size_t)n);
 	}
@@ -143,15 +186,7 @@ budget_allows(struct server *s, const struct dgram_peer *peer)
 		k->tokens -= 1.0;
 		return 1;
 	}
-	b->dropped++;
-	b->dropped_total++;
-	if (now - b->logged_ms >= DROP_LOG_MS) {
-		log_info("udp: %llu replies over udp_rate dropped (%llu in all)",
-		    (unsigned long long)b->dropped,
-		    (unsigned long long)b->dropped_total);
-		b->dropped = 0;
-		b->logged_ms = now;
-	}
+	udp_count_drop(&udp_drops.over_rate);
 	return 0;
 }
 

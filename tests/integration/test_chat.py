@@ -900,10 +900,65 @@ class TestUdpLimits(ChatTest):
         self.assertRegex(silent.challenge(b"back?\n"), rb"\A[0-9a-f]{16}\Z")
 
 
+class TestFloodControl(ChatTest):
+    """chat_rate / chat_burst: a participant's lines beyond its budget are
+    dropped, with one "*** error: slow down" per episode."""
+
+    chat_conf = "chat_rate = 5\nchat_burst = 10\n"
+
+    def test_excess_dropped_with_one_notice(self):
+        a, b = self.room(2)
+        a.send(b"".join(b"flood %d\n" % i for i in range(50)))
+        self.assertEqual(a.line(), b"*** error: slow down\n")
+        got = []
+        while True:
+            try:
+                line = b.line(timeout=QUIET)
+            except (AssertionError, socket.timeout):
+                break
+            got.append(line)
+        # The burst gets through in order; the rest was dropped.
+        self.assertGreaterEqual(len(got), 10)
+        self.assertLessEqual(len(got), 12)
+        self.assertEqual(got[:10], [b"<guest1> flood %d\n" % i
+                                    for i in range(10)])
+        a.quiet()           # one notice, not one per dropped line
+        time.sleep(1.0)     # five more lines earned
+        a.send(b"after a pause\n")
+        self.assertEqual(b.line(), b"<guest1> after a pause\n")
+        a.quiet()
+        self.server.wait_log(r"chat: guest1 sends more than chat_rate")
+
+    def test_each_episode_is_told_once(self):
+        a, b = self.room(2)
+        for episode in range(2):
+            a.send(b"".join(b"e%d %d\n" % (episode, i) for i in range(30)))
+            self.assertEqual(a.line(), b"*** error: slow down\n")
+            a.quiet()
+            time.sleep(2.2)     # refill fully: the episode is over
+        got = []
+        while True:
+            try:
+                got.append(b.line(timeout=QUIET))
+            except (AssertionError, socket.timeout):
+                break
+        self.assertGreaterEqual(len(got), 20)   # two bursts of 10
+
+    def test_others_are_not_slowed(self):
+        a, b, c = self.room(3)
+        a.send(b"".join(b"x%d\n" % i for i in range(40)))
+        self.assertEqual(a.line(), b"*** error: slow down\n")
+        c.send(b"I am fine\n")
+        self.until(b, b"<guest3> I am fine\n", allowed=rb"\A<guest1> x\d+\n")
+
+
 class TestSlowReader(ChatTest):
     """A participant that never reads is cut; the others never wait."""
 
+    # Flood control would throttle the talkers long before the reader's
+    # queue fills; it has tests of its own.
     server_conf = "output_limit = 64k\n"
+    chat_conf = "chat_rate = 0\n"
 
     def test_never_reading_participant_is_cut(self):
         a, b = self.room(2)

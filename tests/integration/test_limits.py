@@ -585,7 +585,7 @@ class UdpRate(unittest.TestCase):
             again = self.burst_replies(u, 20)
             self.assertGreaterEqual(again, 5)
             self.assertLessEqual(again, 10)
-        self.server.wait_log(r"info: udp: \d+ replies over udp_rate dropped")
+        self.server.wait_log(r"info: udp: dropped \d+ replies over udp_rate")
 
     def test_all_ports_of_an_address_share_one_budget(self):
         self.server = harness.Server(
@@ -608,6 +608,32 @@ class UdpRate(unittest.TestCase):
             got = self.burst_replies(u, 30, b"hello ")
             self.assertGreaterEqual(got, 3)
             self.assertLessEqual(got, 3 + 2)
+
+    def test_privileged_source_ports_never_answered(self):
+        """Ports below 1024 are other servers (echo, chargen, DNS): never
+        answer them, or two servers can be made to ping-pong forever."""
+        self.server = harness.Server(
+            "[server]\nudp_rate = 0\n" + listener("echo", proto="udp"))
+        if os.geteuid() != 0:
+            self.skipTest("binding a port below 1024 needs root")
+        port = self.server.port("echo")
+        low = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for candidate in range(1023, 900, -1):
+            try:
+                low.bind(("127.0.0.1", candidate))
+                break
+            except OSError:
+                continue
+        with low, self.server.udp("echo") as normal:
+            low.settimeout(0.5 * SLOW)
+            for i in range(5):
+                low.sendto(b"loop? %d" % i, ("127.0.0.1", port))
+            with self.assertRaises(socket.timeout):
+                low.recvfrom(100)
+            normal.send(b"fine")
+            self.assertEqual(normal.recv(100), b"fine")
+        self.server.wait_log(r"info: udp: dropped \d+ replies over udp_rate "
+                             r"and [1-5] datagrams from ports below 1024")
 
     def test_zero_means_no_limit(self):
         self.server = harness.Server(
