@@ -372,6 +372,19 @@ conn_peer_closed(struct conn *c)
 	conn_drop(c, NULL);
 }
 
+/*
+ * How much one read may take: a read's answer can end up queued whole, so
+ * never more than output_limit.  A connection then holds at most
+ * output_limit of output plus max_line of partial input.
+ */
+static size_t
+conn_read_size(struct conn *c)
+{
+	uint64_t limit = c->loop->server->config->output_limit;
+
+	return limit < READ_CHUNK ? (size_t)limit : READ_CHUNK;
+}
+
 /* Readable: one read into scratch, through framing to the handler. */
 static void
 conn_read(struct conn *c)
@@ -379,7 +392,7 @@ conn_read(struct conn *c)
 	struct loop *loop = c->loop;
 	ssize_t n;
 
-	n = read(c->fd, loop->scratch, READ_CHUNK);
+	n = read(c->fd, loop->scratch, conn_read_size(c));
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
