@@ -135,6 +135,33 @@ config_error(struct load_ctx *ctx, unsigned int line, const char *fmt, ...)
 	ctx->errors++;
 }
 
+/*
+ * Relative paths in a configuration (log, pidfile, unix binds) mean the
+ * directory echochatd was started in, even after a daemon's chdir("/")
+ * and on every reload.
+ */
+static char *base_dir;
+
+void
+config_set_base_dir(const char *dir)
+{
+	free(base_dir);
+	base_dir = dir != NULL ? xstrdup(dir) : NULL;
+}
+
+/* Make *path absolute against base_dir, in place. */
+static void
+absolutize(char **path)
+{
+	char *abs;
+
+	if (*path == NULL || (*path)[0] == '/' || base_dir == NULL)
+		return;
+	xasprintf(&abs, "%s/%s", base_dir, *path);
+	free(*path);
+	*path = abs;
+}
+
 /* The built-in defaults of SPEC §3.1/§3.3, without listeners. */
 struct config *
 config_new_defaults(void)
@@ -628,6 +655,14 @@ check_config(struct load_ctx *ctx)
 {
 	struct listener_conf *a, *b;
 
+	if (strcmp(ctx->config->log, "stderr") != 0 &&
+	    strcmp(ctx->config->log, "syslog") != 0)
+		absolutize(&ctx->config->log);
+	absolutize(&ctx->config->pidfile);
+	TAILQ_FOREACH(a, &ctx->config->listeners, entry) {
+		if (a->proto == PROTO_UNIX && a->bind != NULL)
+			absolutize(&a->bind);
+	}
 	if (TAILQ_EMPTY(&ctx->config->listeners)) {
 		config_error(ctx, 0, "no [listener NAME] section: nothing "
 		    "to serve");

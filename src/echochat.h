@@ -192,6 +192,7 @@ struct config	*config_load(const char *file, int builtin,
 struct config	*config_load_stream(FILE *, const char *name,
 		    void (*report)(const char *), unsigned int *nerrors);
 void		 config_free(struct config *);
+void		 config_set_base_dir(const char *);
 void		 listener_conf_free(struct listener_conf *);
 void		 config_print(const struct config *, FILE *);
 const char	*proto_name(enum proto);

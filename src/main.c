@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "echochat.h"
 
 struct options {
-	const char	*config_file;
+	const char	*config_file;	/* as given, for messages */
+	const char	*config_abs;	/* absolute, for reloads */
 	const char	*pidfile;
 	int		 daemon;	/* 1: -d, 0: -f, -1: as configured */
 	int		 check_only;
@@ -132,14 +134,46 @@ report_to_stderr(const char *msg)
 	fprintf(stderr, "echochatd: %s\n", msg);
 }
 
+/*
+ * Relative paths (the -c file, and log, pidfile and unix binds inside it)
+ * mean the directory we were started in, also once a daemon has gone to
+ * "/" and when it reloads.
+ */
+static int
+remember_start_dir(struct options *opts)
+{
+	static char *config_path;
+	char *cwd = getcwd(NULL, 0);
+
+	if (cwd == NULL) {
+		fprintf(stderr, "echochatd: getcwd: %s\n", strerror(errno));
+		return -1;
+	}
+	config_set_base_dir(cwd);
+	opts->config_abs = opts->config_file;
+	if (opts->config_file != NULL && opts->config_file[0] != '/') {
+		xasprintf(&config_path, "%s/%s", cwd, opts->config_file);
+		opts->config_abs = config_path;
+	}
+	if (opts->pidfile != NULL && opts->pidfile[0] != '/') {
+		static char *pid_path;
+		xasprintf(&pid_path, "%s/%s", cwd, opts->pidfile);
+		opts->pidfile = pid_path;
+	}
+	free(cwd);
+	return 0;
+}
+
 /* Release whatever start-up took; the exit status passes through. */
 static int
 finish(struct startup *st, int status)
 {
 	if (status != 0)
 		daemon_fail(st->ready_fd, status);
-	if (st->have_server)
+	if (st->have_server) {
+		st->config = st->server.config;	/* a reload may swap it */
 		server_free(&st->server);
+	}
 	if (st->base != NULL)
 		event_base_free(st->base);
 	pidfile_close(st->pidfile, st->pid_fd);
@@ -164,7 +198,7 @@ start_serving(struct startup *st, const struct options *opts)
 	}
 	server_init(s, st->config, st->base);
 	st->have_server = 1;
-	s->config_path = opts->config_file;
+	s->config_path = opts->config_abs;
 	s->have_log_level = opts->have_level;
 	s->log_level = opts->level;
 	log_info("echochatd %s starting", PACKAGE_VERSION);
@@ -204,6 +238,8 @@ main(int argc, char **argv)
 	memset(&st, 0, sizeof st);
 	st.pid_fd = st.ready_fd = -1;
 	log_init();
+	if (remember_start_dir(&opts) == -1)
+		return EXIT_OSERR;
 	st.config = config_load(opts.config_file, opts.config_file == NULL,
 	    report_to_stderr, &nerrors);
 	if (st.config == NULL) {

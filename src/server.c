@@ -3,6 +3,7 @@
  * per-address connection counts, and the orderly stop.
  */
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,11 @@ claim_passed_socket(struct server *s, const struct listener_conf *lc)
 {
 	int i;
 
+	/* Port 0 asks the kernel for a port: no passed socket is meant. */
+	if (lc->proto != PROTO_UNIX && (lc->addr.ss_family == AF_INET ?
+	    ((const struct sockaddr_in *)&lc->addr)->sin_port :
+	    ((const struct sockaddr_in6 *)&lc->addr)->sin6_port) == 0)
+		return -1;
 	for (i = 0; i < s->npassed; i++) {
 		if (!s->passed_claimed[i] &&
 		    systemd_socket_matches(PASSED_FDS_START + i, lc)) {
