@@ -753,11 +753,26 @@ config_load_stream(FILE *f, const char *name, void (*report)(const char *),
 	return load(name, f, NULL, 0, report, nerrors);
 }
 
+/*
+ * Print "key = value" -- or "key=value" when the spaces would change how
+ * it reads back: inih takes " ;" as the start of a comment, and the line
+ * must stay within CONFIG_MAX_LINE.  Either way the output loads back to
+ * the same settings.
+ */
+static void
+print_key(FILE *f, const char *key, const char *value)
+{
+	if (value[0] == ';' || strlen(key) + strlen(value) + 3 > CONFIG_MAX_LINE)
+		fprintf(f, "%s=%s\n", key, value);
+	else
+		fprintf(f, "%s = %s\n", key, value);
+}
+
 /* Print a size or duration key. */
 static void
 print_formatted(FILE *f, const char *key, char *value)
 {
-	fprintf(f, "%s = %s\n", key, value);
+	print_key(f, key, value);
 	free(value);
 }
 
@@ -769,9 +784,9 @@ config_print(const struct config *c, FILE *f)
 
 	fprintf(f, "[server]\n");
 	fprintf(f, "daemonize = %s\n", c->daemonize ? "yes" : "no");
-	fprintf(f, "pidfile = %s\n", c->pidfile ? c->pidfile : "");
-	fprintf(f, "user = %s\n", c->user ? c->user : "");
-	fprintf(f, "log = %s\n", c->log);
+	print_key(f, "pidfile", c->pidfile ? c->pidfile : "");
+	print_key(f, "user", c->user ? c->user : "");
+	print_key(f, "log", c->log);
 	fprintf(f, "log_level = %s\n", log_level_name(c->log_level));
 	fprintf(f, "max_clients = %llu\n", (unsigned long long)c->max_clients);
 	fprintf(f, "max_clients_per_ip = %llu\n",
@@ -794,10 +809,10 @@ config_print(const struct config *c, FILE *f)
 	TAILQ_FOREACH(lc, &c->listeners, entry) {
 		fprintf(f, "\n[listener %s]\n", lc->name);
 		fprintf(f, "proto = %s\n", proto_name(lc->proto));
-		fprintf(f, "bind = %s\n", lc->bind);
-		fprintf(f, "handler = %s\n", lc->handler_name);
+		print_key(f, "bind", lc->bind);
+		print_key(f, "handler", lc->handler_name);
 		if (lc->banner != NULL)
-			fprintf(f, "banner = %s\n", lc->banner);
+			print_key(f, "banner", lc->banner);
 		if (lc->has_idle_timeout)
 			print_formatted(f, "idle_timeout",
 			    format_duration(lc->idle_timeout_ms));

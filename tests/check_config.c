@@ -638,9 +638,9 @@ START_TEST(test_unsupported_key)
 	    "echochatd");
 	expect_error(
 	    "[chat]\n"
-	    "chat_rate = 20\n"
+	    "history = 20\n"
 	    LISTENER_OK,
-	    2, "key \"chat_rate\" is not supported by this version of "
+	    2, "key \"history\" is not supported by this version of "
 	    "echochatd");
 	expect_error(
 	    LISTENER_OK
