@@ -7,7 +7,7 @@
  * are cut from it in place, and output is written at once when the
  * connection answers itself, or queued and sent in one batch per loop turn
  * when it comes from elsewhere (a broadcast).  Only output the kernel will
- * not take yet is kept, in an evbuffer that is freed once it drains.
+ * not take yet is kept, in an output queue (outq.c) freed once it drains.
  *
  * Backpressure: while output waits, the connection is not read (the one
  * event watches for writability instead), so a client that never reads is
@@ -196,7 +196,7 @@ conn_mark_dirty(struct conn *c)
 static int
 conn_over_limit(struct conn *c)
 {
-	if (evbuffer_get_length(c->out) <= c->loop->server->config->output_limit)
+	if (c->out->cost <= c->loop->server->config->output_limit)
 		return 0;
 	log_info("dropping %s on listener %s: output limit (%llu bytes) "
 	    "exceeded", conn_peer_name(c), c->listener->conf->name,
@@ -224,7 +224,7 @@ conn_send(struct conn *c, const void *data, size_t len)
 	if (!conn_accepts_output(c) || len == 0)
 		return;
 	if (c == c->loop->current && !(c->flags & CONN_WRITING) &&
-	    (c->out == NULL || evbuffer_get_length(c->out) == 0)) {
+	    (c->out == NULL || c->out->count == 0)) {
 		n = write(c->fd, data, len);
 		if (n == (ssize_t)len)
 			return;
@@ -236,8 +236,9 @@ conn_send(struct conn *c, const void *data, size_t len)
 			n = 0;
 	}
 	if (c->out == NULL)
-		c->out = evbuffer_new();
-	evbuffer_add(c->out, (const char *)data + n, len - (size_t)n);
+		c->out = outq_new();
+	outq_push(c->out, shared_line_new((const char *)data + n,
+	    len - (size_t)n));
 	/*
 	 * A connection's answers to itself are bounded by backpressure (it
 	 * is not read again until they are sent); only output pushed from
@@ -247,15 +248,6 @@ conn_send(struct conn *c, const void *data, size_t len)
 		conn_mark_dirty(c);
 }
 
-/* evbuffer cleanup: the queue is done with a shared line. */
-static void
-shared_line_release(const void *data, size_t len, void *arg)
-{
-	(void)data;
-	(void)len;
-	shared_line_unref(arg);
-}
-
 /* Queue a shared line without copying it. */
 void
 conn_send_shared(struct conn *c, struct shared_line *sl)
@@ -263,10 +255,9 @@ conn_send_shared(struct conn *c, struct shared_line *sl)
 	if (!conn_accepts_output(c) || sl->len == 0)
 		return;
 	if (c->out == NULL)
-		c->out = evbuffer_new();
+		c->out = outq_new();
 	sl->refs++;
-	evbuffer_add_reference(c->out, sl->data, sl->len,
-	    shared_line_release, sl);
+	outq_push(c->out, sl);
 	if (!conn_over_limit(c))
 		conn_mark_dirty(c);
 }
@@ -365,7 +356,7 @@ static void
 conn_peer_closed(struct conn *c)
 {
 	c->flags |= CONN_PEER_EOF;
-	if (c->out != NULL && evbuffer_get_length(c->out) != 0) {
+	if (c->out != NULL && c->out->count != 0) {
 		conn_finish(c);
 		return;
 	}
@@ -441,19 +432,19 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 static void
 conn_flush(struct conn *c)
 {
-	int n;
+	ssize_t n;
 
 	if (c->flags & CONN_CLOSED)
 		return;
-	if (c->out != NULL && evbuffer_get_length(c->out) != 0) {
-		n = evbuffer_write(c->out, c->fd);
-		if (n == -1 && errno != EAGAIN && errno != EINTR) {
+	if (c->out != NULL && c->out->count != 0) {
+		n = outq_write(c->out, c->fd);
+		if (n == -1 && errno != EAGAIN) {
 			log_debug("write %s: %s", conn_peer_name(c),
 			    strerror(errno));
 			conn_drop(c, NULL);
 			return;
 		}
-		if (evbuffer_get_length(c->out) != 0) {
+		if (c->out->count != 0) {
 			if (!(c->flags & CONN_WRITING)) {
 				c->flags |= CONN_WRITING;
 				conn_watch(c, EV_WRITE);
@@ -462,7 +453,7 @@ conn_flush(struct conn *c)
 		}
 	}
 	if (c->out != NULL) {
-		evbuffer_free(c->out);
+		outq_free(c->out);
 		c->out = NULL;
 	}
 	if (c->flags & CONN_FINISHING) {
@@ -507,8 +498,7 @@ conn_free(struct conn *c)
 	loop->nconns--;
 	server_ip_release(loop->server, c);
 	framer_reset(&c->framer);
-	if (c->out != NULL)
-		evbuffer_free(c->out);
+	outq_free(c->out);
 	conn_close_socket(c);
 	listener_release(c->listener);
 	free(c);

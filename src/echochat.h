@@ -54,6 +54,23 @@ struct frame_ops {
 	int	(*line)(void *arg, char *line, size_t len);
 	int	(*too_long)(void *arg);
 };
+/*
+ * A connection's pending output (outq.c): references to shared lines.
+ * cost is bytes plus OUTQ_ENTRY_COST per line: what output_limit bounds.
+ */
+#define OUTQ_ENTRY_COST	16
+struct outq {
+	struct shared_line	**ring;
+	unsigned int		  head, count, cap;
+	size_t			  offset;	/* written of ring[head] */
+	size_t			  bytes;
+	size_t			  cost;
+};
+struct outq	*outq_new(void);
+void		 outq_free(struct outq *);
+void		 outq_push(struct outq *, struct shared_line *);
+ssize_t		 outq_write(struct outq *, int fd);
+
 /* A [listener NAME] section, validated. */
 struct listener_conf {
 	char			*name;
@@ -117,6 +134,7 @@ struct listener {
 	int			 own_conf;	/* conf is ours to free */
 	struct listener_conf	*next_conf;	/* reload: what it becomes */
 	char			*bound_name;	/* real address after bind */
+	uint16_t		 port;		/* real port (tcp, udp) */
 	char			*unix_path;	/* to unlink at exit */
 	TAILQ_ENTRY(listener)	 entry;
 };
@@ -137,7 +155,7 @@ struct conn {
 	const struct handler	*handler;
 	void			*hdata;
 	struct framer		 framer;	/* line handlers only */
-	struct evbuffer		*out;		/* pending output, or NULL */
+	struct outq		*out;		/* pending output, or NULL */
 	int			 fd;
 	unsigned int		 flags;
 	const char		*close_reason;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -177,16 +178,24 @@ fail:
 	return -1;
 }
 
-/* What the socket is really bound to, for the log (port 0 resolved). */
+/*
+ * What the socket is really bound to (port 0 resolved): its name for the
+ * log, and its port.
+ */
 static char *
-bound_name(int fd, const struct listener_conf *lc)
+bound_name(int fd, const struct listener_conf *lc, uint16_t *port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
 
+	*port = 0;
 	if (lc->proto == PROTO_UNIX ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
 		return xstrdup(lc->bind);
+	if (ss.ss_family == AF_INET)
+		*port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	else if (ss.ss_family == AF_INET6)
+		*port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	return format_address((struct sockaddr *)&ss, len);
 }
 
@@ -280,7 +289,7 @@ listener_open(struct server *s, struct listener_conf *lc, int passed_fd,
 	l->fd = -1;
 	if (lc->proto == PROTO_UNIX && passed_fd == -1)
 		l->unix_path = xstrdup(lc->bind);	/* ours to remove */
-	l->bound_name = bound_name(fd, lc);
+	l->bound_name = bound_name(fd, lc, &l->port);
 	if (listener_start_handler(s, l, cause) == -1 ||
 	    listener_watch(s, l, fd, cause) == -1) {
 		if (l->fd == -1 && l->evl == NULL)

@@ -6,7 +6,10 @@
  *
  * Datagrams from source ports below 1024 are never answered: those are
  * other servers (echo, chargen, DNS, ...), and answering them is how
- * reply loops and reflection attacks start.
+ * reply loops and reflection attacks start.  Nor are datagrams from the
+ * port of any of our UDP listeners: one forged to come from ourselves
+ * (echo to itself, or echo to chat and back), or from another echo server
+ * on such a port, would otherwise bounce forever.
  *
  * Replies to datagrams from addresses that have proved nothing (echo,
  * upper, chat challenges) are rationed per source IP address with a token
@@ -60,7 +63,7 @@ udp_count_drop(uint64_t *reason)
 	if (now - udp_drops.logged_ms < DROP_LOG_MS && udp_drops.logged_ms)
 		return;
 	log_info("udp: dropped %llu replies over udp_rate and %llu datagrams "
-	    "from ports below 1024 (%llu in all)",
+	    "from ports below 1024 or our own (%llu in all)",
 	    (unsigned long long)udp_drops.over_rate,
 	    (unsigned long long)udp_drops.low_port,
 	    (unsigned long long)udp_drops.total);
@@ -77,6 +80,19 @@ peer_port(const struct dgram_peer *peer)
 	if (peer->addr.ss_family == AF_INET6)
 		return ntohs(
 		    ((const struct sockaddr_in6 *)&peer->addr)->sin6_port);
+	return 0;
+}
+
+/* Is port that of one of our UDP listeners?  (A handful: a short walk.) */
+static int
+is_own_port(struct server *s, uint16_t port)
+{
+	struct listener *l;
+
+	TAILQ_FOREACH(l, &s->listeners, entry) {
+		if (l->port == port && l->conf->proto == PROTO_UDP)
+			return 1;
+	}
 	return 0;
 }
 
@@ -102,7 +118,8 @@ udp_readable(evutil_socket_t fd, short what, void *arg)
 				    l->conf->name);
 			return;
 		}
-		if (peer_port(&peer) < 1024) {
+		if (peer_port(&peer) < 1024 ||
+		    is_own_port(l->server, peer_port(&peer))) {
 			udp_count_drop(&udp_drops.low_port);
 			continue;
 		}

@@ -1,0 +1,119 @@
+/*
+ * outq.c -- a connection's pending output: a ring of references to shared
+ * lines, written with writev.
+ *
+ * A broadcast line is formatted once and every slow recipient's queue
+ * holds a pointer to it, so a queued line costs its recipient eight bytes
+ * of ring, not a copy.  (evbuffer_add_reference would also share the text,
+ * but it gives each reference a chain of about a kilobyte: a reader stuck
+ * behind thousands of short chat lines would hold megabytes.)  Each entry
+ * is charged OUTQ_ENTRY_COST on top of its bytes, so that output_limit
+ * bounds what a queue really costs.
+ */
+#include <sys/uio.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "echochat.h"
+
+#define OUTQ_FIRST_CAP	8
+#define OUTQ_IOV	64
+
+/* A new, empty queue. */
+struct outq *
+outq_new(void)
+{
+	return xcalloc(1, sizeof(struct outq));
+}
+
+/* Release every line and the queue. */
+void
+outq_free(struct outq *q)
+{
+	unsigned int i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < q->count; i++)
+		shared_line_unref(q->ring[(q->head + i) % q->cap]);
+	free(q->ring);
+	free(q);
+}
+
+/* Double the ring, unrolling it to start at 0. */
+static void
+outq_grow(struct outq *q)
+{
+	unsigned int i, cap = q->cap ? q->cap * 2 : OUTQ_FIRST_CAP;
+	struct shared_line **ring = xcalloc(cap, sizeof *ring);
+
+	for (i = 0; i < q->count; i++)
+		ring[i] = q->ring[(q->head + i) % q->cap];
+	free(q->ring);
+	q->ring = ring;
+	q->cap = cap;
+	q->head = 0;
+}
+
+/* Append a line; the queue takes over one reference. */
+void
+outq_push(struct outq *q, struct shared_line *sl)
+{
+	if (q->count == q->cap)
+		outq_grow(q);
+	q->ring[(q->head + q->count) % q->cap] = sl;
+	q->count++;
+	q->bytes += sl->len;
+	q->cost += sl->len + OUTQ_ENTRY_COST;
+}
+
+/* Drop n written bytes from the front. */
+static void
+outq_consume(struct outq *q, size_t n)
+{
+	struct shared_line *sl;
+	size_t left;
+
+	q->bytes -= n;
+	while (n > 0) {
+		sl = q->ring[q->head];
+		left = sl->len - q->offset;
+		if (n < left) {
+			q->offset += n;
+			q->cost -= n;
+			return;
+		}
+		n -= left;
+		q->cost -= left + OUTQ_ENTRY_COST;
+		q->offset = 0;
+		q->head = (q->head + 1) % q->cap;
+		q->count--;
+		shared_line_unref(sl);
+	}
+}
+
+/*
+ * Write as much as the socket takes.  Returns bytes written, or -1 with
+ * errno (EAGAIN: nothing could be written).
+ */
+ssize_t
+outq_write(struct outq *q, int fd)
+{
+	struct iovec iov[OUTQ_IOV];
+	struct shared_line *sl;
+	unsigned int i, n = q->count < OUTQ_IOV ? q->count : OUTQ_IOV;
+	ssize_t w;
+
+	for (i = 0; i < n; i++) {
+		sl = q->ring[(q->head + i) % q->cap];
+		iov[i].iov_base = sl->data + (i == 0 ? q->offset : 0);
+		iov[i].iov_len = sl->len - (i == 0 ? q->offset : 0);
+	}
+	do
+		w = writev(fd, iov, (int)n);
+	while (w == -1 && errno == EINTR);
+	if (w > 0)
+		outq_consume(q, (size_t)w);
+	return w;
+}
