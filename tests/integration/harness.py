@@ -26,6 +26,11 @@ SRCDIR = os.environ.get("ECHOCHAT_SRCDIR") or os.path.join(
 VALGRIND = shlex.split(os.environ.get("ECHOCHAT_VALGRIND", "") or "")
 # Under valgrind everything is ~20x slower: scale waits, shrink loads.
 SLOW = 20 if VALGRIND else 1
+# A daemon built with ASan/UBSan (scripts/test sets this for that build):
+# its quarantine and shadow memory make RSS say nothing about our memory.
+SANITIZED = bool(os.environ.get("ECHOCHAT_SANITIZED"))
+# Can a test judge the daemon's memory by its RSS?
+RSS_MEANINGFUL = not VALGRIND and not SANITIZED
 
 LISTEN_RE = re.compile(
     r"listener (\S+): listening on (tcp|udp|unix) (\S+) \(handler (\S+)\)")
