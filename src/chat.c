@@ -64,16 +64,6 @@ static const char *help_lines[] = {
 	NULL
 };
 
-/* Milliseconds on the monotonic clock. */
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Send one already formatted line to one participant. */
 static void
 send_line(struct participant *p, struct shared_line *sl)
@@ -518,7 +508,7 @@ udp_stranger(struct room *room, const struct dgram_peer *peer, char *data,
 	}
 	p = xcalloc(1, sizeof *p);
 	p->peer = *peer;
-	p->heard_ms = now_ms();
+	p->heard_ms = monotonic_ms();
 	n = udp_bucket(&peer->addr, peer->addrlen);
 	p->udp_next = room->udp[n];
 	room->udp[n] = p;
@@ -540,7 +530,7 @@ chat_datagram(void *state, const struct dgram_peer *peer, char *data,
 		udp_stranger(room, peer, data, len);
 		return;
 	}
-	p->heard_ms = now_ms();
+	p->heard_ms = monotonic_ms();
 	while (len > 0 && p != NULL) {
 		lf = memchr(data, '\n', len);
 		n = lf ? (size_t)(lf - data) + 1 : len;
@@ -561,7 +551,7 @@ chat_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	struct room *room = arg;
 	struct participant *p, *next;
-	uint64_t now = now_ms(), limit;
+	uint64_t now = monotonic_ms(), limit;
 
 	(void)fd;
 	(void)what;

@@ -534,12 +534,14 @@ loop_flush(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Make sure loop_flush runs at the end of this turn. */
+/*
+ * Make sure loop_flush runs at the end of this turn: activating the event
+ * again while it is already active does nothing.
+ */
 static void
 loop_schedule(struct loop *loop)
 {
-	if (!event_pending(loop->flush_ev, EV_TIMEOUT, NULL))
-		event_active(loop->flush_ev, EV_TIMEOUT, 0);
+	event_active(loop->flush_ev, EV_TIMEOUT, 0);
 }
 
 /* Milliseconds on a cheap monotonic clock. */

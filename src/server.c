@@ -71,13 +71,8 @@ server_ip_acquire(struct server *s, struct conn *c)
 		ic->family = c->peer_family;
 		memcpy(ic->addr, c->peer_addr, sizeof ic->addr);
 	}
-	if (ic->count >= s->config->max_clients_per_ip) {
-		if (ic->count == 0) {
-			*pp = ic->next;
-			free(ic);
-		}
-		return -1;
-	}
+	if (ic->count >= s->config->max_clients_per_ip)
+		return -1;	/* a new entry has count 0: never refused */
 	ic->count++;
 	c->flags |= CONN_IP_COUNTED;
 	return 0;
