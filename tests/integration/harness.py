@@ -180,6 +180,49 @@ class Server:
                                  (rc, self.log(), report))
 
 
+def wait_quiet(server, timeout=5):
+    """For a daemon at -L debug: wait until every connect logged has its
+    disconnect, i.e. the daemon has let go of every connection it took.
+
+    Stopping a daemon that still holds connections is tested on its own;
+    other tests stop a quiet one."""
+    deadline = time.time() + timeout * SLOW
+    while True:
+        log = server.log()
+        opened = log.count(" debug: connect ")
+        closed = log.count(" debug: disconnect ")
+        if opened == closed:
+            return
+        if time.time() > deadline:
+            raise AssertionError("%d connections still open:\n%s" %
+                                 (opened - closed, log[-3000:]))
+        time.sleep(0.02)
+
+
+def release(server):
+    """Make sure the daemon is gone and its files removed (no checks)."""
+    server.kill()
+    server.stop()           # reaps it, ends the log reader, closes pipes
+    server.tmp.cleanup()
+
+
+def finish(server, quiet=True):
+    """Wait for quiet (debug log), stop, check exit 0 (and valgrind's
+    verdict), clean up."""
+    try:
+        if quiet:
+            wait_quiet(server)
+        server.close()
+    finally:
+        release(server)
+
+
+def roundtrip(testcase, sock, data=b"ping\n", timeout=10):
+    """Send data and expect exactly it back."""
+    sock.sendall(data)
+    testcase.assertEqual(recv_exactly(sock, len(data), timeout), data)
+
+
 def run(cmd_args, config=None, timeout=10):
     """Run echochatd to completion (for -t, -V, errors):
     returns (rc, stdout, stderr) as text."""

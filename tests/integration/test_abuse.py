@@ -130,42 +130,10 @@ def wait_fds(server, target, timeout=5):
                                           server.log()[-3000:]))
 
 
-def wait_quiet(server, timeout=5):
-    """Debug-level daemons: every connect has its disconnect."""
-    deadline = time.time() + timeout * SLOW
-    while True:
-        log = server.log()
-        opened = log.count(" debug: connect ")
-        closed = log.count(" debug: disconnect ")
-        if opened == closed:
-            return
-        if time.time() > deadline:
-            raise AssertionError("%d connections still open:\n%s" %
-                                 (opened - closed, log[-3000:]))
-        time.sleep(0.02)
-
-
-def release(server):
-    """Make sure the daemon is gone (no checks)."""
-    server.kill()
-    server.stop()
-    server.tmp.cleanup()
-
-
-def finish(server, quiet=True):
-    """Wait for quiet (debug log), stop, check exit 0 and valgrind."""
-    try:
-        if quiet:
-            wait_quiet(server)
-        server.close()
-    finally:
-        release(server)
-
-
-def roundtrip(testcase, sock, data=b"ping\n", timeout=5):
-    sock.sendall(data)
-    testcase.assertEqual(harness.recv_exactly(sock, len(data), timeout),
-                         data)
+wait_quiet = harness.wait_quiet
+release = harness.release
+finish = harness.finish
+roundtrip = harness.roundtrip
 
 
 def reset_close(sock):

@@ -42,46 +42,10 @@ def start(config):
     return harness.Server(config, args=["-L", "debug"])
 
 
-def wait_quiet(server, timeout=5):
-    """Wait until the daemon has let go of every connection it took.
-
-    Stopping a daemon that still holds connections is tested on its own
-    (Shutdown); the other tests stop a quiet one."""
-    deadline = time.time() + timeout * SLOW
-    while True:
-        log = server.log()
-        opened = log.count(" debug: connect ")
-        closed = log.count(" debug: disconnect ")
-        if opened == closed:
-            return
-        if time.time() > deadline:
-            raise AssertionError("%d connections still open:\n%s" %
-                                 (opened - closed, log))
-        time.sleep(0.02)
-
-
-def release(server):
-    """Make sure the daemon is gone and its resources freed (no checks)."""
-    server.kill()
-    server.stop()           # reaps it and lets the log reader finish
-    server.tmp.cleanup()
-    for pipe in (server.proc.stdout, server.proc.stderr):
-        if pipe is not None:
-            pipe.close()
-
-
-def finish(server):
-    """Wait for quiet, stop, check exit 0 (and valgrind), clean up."""
-    try:
-        wait_quiet(server)
-        server.close()
-    finally:
-        release(server)
-
-
-def roundtrip(testcase, sock, data=b"ping\n"):
-    sock.sendall(data)
-    testcase.assertEqual(harness.recv_exactly(sock, len(data)), data)
+wait_quiet = harness.wait_quiet
+release = harness.release
+finish = harness.finish
+roundtrip = harness.roundtrip
 
 
 def connect_from(server, name, source):
