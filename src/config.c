@@ -72,7 +72,7 @@ static const struct key_def server_keys[] = {
 	{ "daemonize", KEY_BOOL, CFG(daemonize), 0, 0 },
 	{ "pidfile", KEY_OPTIONAL, CFG(pidfile), 0, 0 },
 	{ "user", KEY_OPTIONAL, CFG(user), 0, 0 },
-	{ "workers", KEY_LATER, 0, 0, 0 },
+	{ "workers", KEY_COUNT, CFG(workers), 0, WORKERS_MAX },
 	{ "line_timeout", KEY_DURATION, CFG(line_timeout_ms), 0, NOLIMIT },
 	{ "udp_rate", KEY_COUNT, CFG(udp_rate), 0, 1000000 },
 	{ "udp_burst", KEY_COUNT, CFG(udp_burst), 1, 1000000 },
@@ -177,6 +177,7 @@ config_new_defaults(void)
 	c->max_line = 4096;
 	c->output_limit = 1024 * 1024;
 	c->shutdown_timeout_ms = 2000;
+	c->workers = 1;
 	c->line_timeout_ms = 60 * 1000;
 	c->udp_rate = 100;
 	c->udp_burst = 200;
@@ -796,6 +797,7 @@ config_print(const struct config *c, FILE *f)
 	print_formatted(f, "output_limit", format_size(c->output_limit));
 	print_formatted(f, "shutdown_timeout",
 	    format_duration(c->shutdown_timeout_ms));
+	fprintf(f, "workers = %llu\n", (unsigned long long)c->workers);
 	print_formatted(f, "line_timeout", format_duration(c->line_timeout_ms));
 	fprintf(f, "udp_rate = %llu\n", (unsigned long long)c->udp_rate);
 	fprintf(f, "udp_burst = %llu\n", (unsigned long long)c->udp_burst);

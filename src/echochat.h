@@ -34,6 +34,9 @@
 #define EXIT_TEMPFAIL	75
 #define EXIT_CONFIG	78
 
+/* The most event-loop threads "workers" may ask for. */
+#define WORKERS_MAX	256
+
 /* One read never asks for more than this; it is also the scratch size. */
 #define READ_CHUNK	(64 * 1024)
 
@@ -105,6 +108,7 @@ struct config {
 	uint64_t		 max_line;
 	uint64_t		 output_limit;
 	uint64_t		 shutdown_timeout_ms;
+	uint64_t		 workers;	/* 0: one per CPU */
 	uint64_t		 line_timeout_ms;
 	uint64_t		 udp_rate;
 	uint64_t		 udp_burst;

@@ -631,12 +631,6 @@ END_TEST
 START_TEST(test_unsupported_key)
 {
 	expect_error(
-	    "[server]\n"
-	    "workers = 2\n"
-	    LISTENER_OK,
-	    2, "key \"workers\" is not supported by this version of "
-	    "echochatd");
-	expect_error(
 	    "[chat]\n"
 	    "history = 20\n"
 	    LISTENER_OK,
@@ -745,7 +739,7 @@ START_TEST(test_several_errors)
 	    "max_clients = 0\n"				/* 3 */
 	    "bogus = 1\n"				/* 4 */
 	    "log_level = loud\n"			/* 5 */
-	    "workers = 4\n"				/* 6 */
+	    "workers = 4000\n"			/* 6 */
 	    "[nope]\n"					/* 7 */
 	    "x = y\n"					/* 8 */
 	    "[listener a]\n"				/* 9 */
@@ -764,8 +758,7 @@ START_TEST(test_several_errors)
 	check_msg(0, 3, "max_clients = 0 is out of range (1 to 10000000)");
 	check_msg(1, 4, "unknown key \"bogus\" in [server]");
 	check_msg(2, 5, "bad log_level \"loud\" (error, warn, info or debug)");
-	check_msg(3, 6, "key \"workers\" is not supported by this version of "
-	    "echochatd");
+	check_msg(3, 6, "workers = 4000 is out of range (0 to 256)");
 	check_msg(4, 7, "unknown section [nope]");
 	check_msg(5, 13, "indented line (continuation lines are not "
 	    "supported)");
