@@ -9,6 +9,13 @@
  * proved themselves with a token (SipHash of their address under a secret
  * key, so nothing is stored for addresses that never answer) and leave
  * after /quit or udp_peer_timeout of silence.
+ *
+ * With workers = N the room spans every loop.  Each participant lives on
+ * one loop (its connection's; UDP participants on loop 0) and is written
+ * to only from there: a broadcast hands the one shared line to every other
+ * loop, which sends it to its own participants; a line for one remote
+ * participant is posted to its loop.  The room lock guards what all loops
+ * look up -- the member list, nicks, counts -- never the sending.
  */
 #include <sys/random.h>
 #include <netinet/in.h>
@@ -28,24 +35,34 @@
 #define TOKEN_PERIOD_S		300
 
 struct participant {
-	char			 nick[CHAT_NICK_MAX + 1];
+	char			 nick[CHAT_NICK_MAX + 1]; /* room lock */
 	struct conn		*conn;		/* stream; NULL for UDP */
 	struct dgram_peer	 peer;		/* UDP */
+	struct loop		*loop;		/* where it is written to */
+	atomic_uint		 refs;		/* the room's + posted calls' */
+	uint32_t		 joined;	/* room->joins when it joined */
+	int			 left;		/* out of the room */
 	uint64_t		 heard_ms;	/* UDP: last datagram */
 	uint64_t		 budget_ms;	/* chat_rate: last refill */
 	double			 budget;	/* lines it may send now */
 	int			 slowed;	/* told to slow down */
-	TAILQ_ENTRY(participant) entry;
+	TAILQ_ENTRY(participant) entry;		/* room->members */
+	TAILQ_ENTRY(participant) local;		/* room->local[its loop] */
 	struct participant	*udp_next;	/* hash chain */
 };
 TAILQ_HEAD(participant_list, participant);
 
 struct room {
 	struct server		*server;
-	struct participant_list	 members;
-	unsigned int		 count;
+	pthread_mutex_t		 lock;		/* with workers */
+	struct participant_list	 members;	/* room lock */
+	unsigned int		 count;		/* room lock */
+	unsigned int		 nloops;
+	struct participant_list	*local;		/* per loop, its own */
+	atomic_uint		*local_count;	/* per loop */
+	atomic_uint		 joins;		/* ever; set under the room lock */
 	unsigned int		 udp_count;
-	unsigned long		 next_guest;
+	unsigned long		 next_guest;	/* room lock */
 	int			 closing;	/* shutting down: no notices */
 	uint8_t			 key[16];
 	struct participant	*udp[UDP_BUCKETS];
@@ -64,14 +81,70 @@ static const char *help_lines[] = {
 	NULL
 };
 
-/* Send one already formatted line to one participant. */
+static void
+room_lock(struct room *room)
+{
+	if (server_threaded())
+		pthread_mutex_lock(&room->lock);
+}
+
+static void
+room_unlock(struct room *room)
+{
+	if (server_threaded())
+		pthread_mutex_unlock(&room->lock);
+}
+
+static void
+participant_ref(struct participant *p)
+{
+	counter_add(&p->refs, 1);
+}
+
+/* The last reference frees, on whichever loop that is. */
+static void
+participant_unref(struct participant *p)
+{
+	if (counter_add(&p->refs, -1) == 0)
+		free(p);
+}
+
+/* Send one already formatted line to one participant of this loop. */
 static void
 send_line(struct participant *p, struct shared_line *sl)
 {
+	if (p->left)
+		return;
 	if (p->conn != NULL)
 		conn_send_shared(p->conn, sl);
 	else
 		udp_send(&p->peer, sl->data, sl->len);
+}
+
+/* Posted to a participant's loop: one line for it alone. */
+static void
+deliver_call(void *a, void *b, void *c)
+{
+	struct participant *p = a;
+	struct shared_line *sl = b;
+
+	(void)c;
+	send_line(p, sl);
+	shared_line_unref(sl);
+	participant_unref(p);
+}
+
+/* Send a line to any participant; takes over one reference to sl. */
+static void
+deliver(struct participant *p, struct shared_line *sl)
+{
+	if (loop_is_here(p->loop)) {
+		send_line(p, sl);
+		shared_line_unref(sl);
+		return;
+	}
+	participant_ref(p);
+	loop_post(p->loop, deliver_call, p, sl, NULL);
 }
 
 /* printf a line (adding "\n") to one participant. */
@@ -94,7 +167,9 @@ tell(struct participant *p, const char *fmt, ...)
 		va_end(ap);
 	}
 	line[n++] = '\n';
-	if (p->conn != NULL)
+	if (!loop_is_here(p->loop))
+		deliver(p, shared_line_new(line, (size_t)n));
+	else if (p->conn != NULL)
 		conn_send(p->conn, line, (size_t)n);
 	else
 		udp_send(&p->peer, line, (size_t)n);
@@ -102,21 +177,76 @@ tell(struct participant *p, const char *fmt, ...)
 		free(line);
 }
 
-/* Everyone but except gets the line; it is built once and shared. */
+/* Everyone of loop i but except gets the line. */
 static void
-broadcast(struct room *room, struct participant *except,
-    struct shared_line *sl)
+local_broadcast(struct room *room, unsigned int i,
+    struct participant *except, struct shared_line *sl)
 {
 	struct participant *p;
 
-	TAILQ_FOREACH(p, &room->members, entry) {
-		if (p != except)
+	TAILQ_FOREACH(p, &room->local[i], local) {
+		/*
+		 * Who joined after the line was said (on another loop, before
+		 * the line got here) is not meant to hear it.
+		 */
+		if (p != except && (int32_t)(p->joined - sl->tag) <= 0)
 			send_line(p, sl);
+	}
+}
+
+/* Posted to each other loop by broadcast. */
+static void
+broadcast_call(void *a, void *b, void *c)
+{
+	struct room *room = a;
+	struct participant *except = b;
+	struct shared_line *sl = c;
+
+	local_broadcast(room, loop_index(loop_here()), except, sl);
+	shared_line_unref(sl);
+	if (except != NULL)
+		participant_unref(except);
+}
+
+/*
+ * Everyone but except who had joined by the time given as a join count
+ * gets the line; it is built once and shared, by every loop that has
+ * participants.  Takes over the reference to sl.
+ */
+static void
+broadcast_since(struct room *room, struct participant *except,
+    struct shared_line *sl, uint32_t joins)
+{
+	struct loop *loop;
+	unsigned int i;
+
+	sl->tag = joins;
+	for (i = 0; i < room->nloops; i++) {
+		loop = server_loop(room->server, i);
+		if (loop_is_here(loop)) {
+			local_broadcast(room, i, except, sl);
+			continue;
+		}
+		if (counter_get(&room->local_count[i]) == 0)
+			continue;
+		shared_line_ref(sl);
+		if (except != NULL)
+			participant_ref(except);	/* its address stays its */
+		loop_post(loop, broadcast_call, room, except, sl);
 	}
 	shared_line_unref(sl);
 }
 
-/* The member whose nick matches, ignoring case. */
+/* Everyone in the room now but except gets the line. */
+static void
+broadcast(struct room *room, struct participant *except,
+    struct shared_line *sl)
+{
+	broadcast_since(room, except, sl,
+	    atomic_load_explicit(&room->joins, memory_order_acquire));
+}
+
+/* The member whose nick matches, ignoring case (room lock held). */
 static struct participant *
 find_nick(struct room *room, const char *nick, size_t len)
 {
@@ -130,7 +260,7 @@ find_nick(struct room *room, const char *nick, size_t len)
 	return NULL;
 }
 
-/* The next guestN not in use. */
+/* The next guestN not in use (room lock held). */
 static void
 name_guest(struct room *room, struct participant *p)
 {
@@ -140,32 +270,57 @@ name_guest(struct room *room, struct participant *p)
 	} while (find_nick(room, p->nick, strlen(p->nick)) != NULL);
 }
 
-/* Add p to the room: welcome it, tell the others. */
+/* Add p (with its loop set) to the room: welcome it, tell the others. */
 static void
 join(struct room *room, struct participant *p)
 {
+	unsigned int i = loop_index(p->loop);
+
+	atomic_init(&p->refs, 1);
+	/*
+	 * All under the lock, the join count last: a broadcast that sees
+	 * this join in the count also sees this loop's member count grown.
+	 */
+	room_lock(room);
 	name_guest(room, p);
 	TAILQ_INSERT_TAIL(&room->members, p, entry);
 	room->count++;
+	TAILQ_INSERT_TAIL(&room->local[i], p, local);
+	counter_add(&room->local_count[i], 1);
+	p->joined = atomic_load_explicit(&room->joins,
+	    memory_order_relaxed) + 1;
+	atomic_store_explicit(&room->joins, p->joined, memory_order_release);
+	room_unlock(room);
 	tell(p, "*** Welcome to echochat, %s. Type /help for help.", p->nick);
-	broadcast(room, p, shared_line_printf("*** %s has joined\n",
-	    p->nick));
+	/* Only those who were in before p hear of it. */
+	broadcast_since(room, p, shared_line_printf("*** %s has joined\n",
+	    p->nick), p->joined);
 }
 
 /* Take p out of the room, telling the others why (reason may be NULL). */
 static void
 leave(struct room *room, struct participant *p, const char *reason)
 {
+	unsigned int i = loop_index(p->loop);
+	uint32_t joins;
+
+	room_lock(room);
 	TAILQ_REMOVE(&room->members, p, entry);
 	room->count--;
+	TAILQ_REMOVE(&room->local[i], p, local);
+	counter_add(&room->local_count[i], -1);
+	joins = atomic_load_explicit(&room->joins, memory_order_relaxed);
+	room_unlock(room);
+	p->left = 1;
 	if (room->closing)
 		return;
+	/* Only those who were in while p was hear of it. */
 	if (reason != NULL && *reason != '\0')
-		broadcast(room, NULL, shared_line_printf("*** %s has left "
-		    "(%s)\n", p->nick, reason));
+		broadcast_since(room, NULL, shared_line_printf("*** %s has "
+		    "left (%s)\n", p->nick, reason), joins);
 	else
-		broadcast(room, NULL, shared_line_printf("*** %s has left\n",
-		    p->nick));
+		broadcast_since(room, NULL, shared_line_printf("*** %s has "
+		    "left\n", p->nick), joins);
 }
 
 /* /who: one sorted line. */
@@ -181,17 +336,20 @@ compare_nicks(const void *a, const void *b)
 static void
 cmd_who(struct room *room, struct participant *p)
 {
-	const char **nicks = xcalloc(room->count, sizeof *nicks);
+	const char **nicks;
 	struct participant *q;
 	struct evbuffer *line = evbuffer_new();
 	size_t i = 0;
 
+	room_lock(room);	/* others' nicks are theirs to change */
+	nicks = xcalloc(room->count, sizeof *nicks);
 	TAILQ_FOREACH(q, &room->members, entry)
 		nicks[i++] = q->nick;
 	qsort(nicks, i, sizeof *nicks, compare_nicks);
 	evbuffer_add_printf(line, "*** Users (%u): ", room->count);
 	for (i = 0; i < room->count; i++)
 		evbuffer_add_printf(line, "%s%s", i ? ", " : "", nicks[i]);
+	room_unlock(room);
 	evbuffer_add(line, "\n", 1);
 	if (p->conn != NULL)
 		conn_send(p->conn, evbuffer_pullup(line, -1),
@@ -218,8 +376,10 @@ cmd_nick(struct room *room, struct participant *p, const struct chat_cmd *cmd)
 		tell(p, "*** error: invalid nick (1-16 of A-Z a-z 0-9 _ -)");
 		return;
 	}
+	room_lock(room);
 	other = find_nick(room, cmd->arg.ptr, cmd->arg.len);
 	if (other != NULL && other != p) {
+		room_unlock(room);
 		tell(p, "*** error: nick %.*s is already in use",
 		    (int)cmd->arg.len, cmd->arg.ptr);
 		return;
@@ -227,10 +387,15 @@ cmd_nick(struct room *room, struct participant *p, const struct chat_cmd *cmd)
 	memcpy(old, p->nick, sizeof old);
 	memcpy(p->nick, cmd->arg.ptr, cmd->arg.len);
 	p->nick[cmd->arg.len] = '\0';
-	tell(p, "*** You are now %s", p->nick);
+	room_unlock(room);
+	/*
+	 * The others first: once p reads its answer, the notice is on its
+	 * way to every loop, ahead of anything p's answer may prompt.
+	 */
 	if (strcmp(old, p->nick) != 0)
 		broadcast(room, p, shared_line_printf("*** %s is now known "
 		    "as %s\n", old, p->nick));
+	tell(p, "*** You are now %s", p->nick);
 }
 
 /* /msg NAME text */
@@ -238,18 +403,26 @@ static void
 cmd_msg(struct room *room, struct participant *p, const struct chat_cmd *cmd)
 {
 	struct participant *to;
+	char to_nick[CHAT_NICK_MAX + 1];
 
 	if (cmd->arg.len == 0 || cmd->text.len == 0) {
 		tell(p, "*** error: usage: /msg NAME TEXT");
 		return;
 	}
-	if ((to = find_nick(room, cmd->arg.ptr, cmd->arg.len)) == NULL) {
+	room_lock(room);
+	if ((to = find_nick(room, cmd->arg.ptr, cmd->arg.len)) != NULL) {
+		participant_ref(to);	/* it may leave on its own loop */
+		memcpy(to_nick, to->nick, sizeof to_nick);
+	}
+	room_unlock(room);
+	if (to == NULL) {
 		tell(p, "*** error: no such user %.*s", (int)cmd->arg.len,
 		    cmd->arg.ptr);
 		return;
 	}
 	tell(to, "*%s* %.*s", p->nick, (int)cmd->text.len, cmd->text.ptr);
-	tell(p, "-> *%s* %.*s", to->nick, (int)cmd->text.len, cmd->text.ptr);
+	tell(p, "-> *%s* %.*s", to_nick, (int)cmd->text.len, cmd->text.ptr);
+	participant_unref(to);
 }
 
 static void	udp_forget(struct room *, struct participant *);
@@ -262,14 +435,14 @@ cmd_quit(struct room *room, struct participant *p, const struct chat_cmd *cmd)
 
 	snprintf(reason, sizeof reason, "%.*s", (int)cmd->text.len,
 	    cmd->text.ptr);
+	leave(room, p, reason);		/* the others first, as for /nick */
 	tell(p, "*** Bye");
-	leave(room, p, reason);
 	if (p->conn != NULL) {
 		conn_set_data(p->conn, NULL);	/* gone: close says nothing */
 		conn_finish(p->conn);
 	} else
 		udp_forget(room, p);
-	free(p);
+	participant_unref(p);
 }
 
 /*
@@ -369,6 +542,7 @@ chat_open(struct conn *c)
 	struct participant *p = xcalloc(1, sizeof *p);
 
 	p->conn = c;
+	p->loop = conn_loop(c);
 	conn_set_data(c, p);
 	join(room, p);
 	return 0;
@@ -394,7 +568,7 @@ chat_close(struct conn *c, const char *reason)
 	leave(conn_handler_state(c), p,
 	    reason != NULL && strcmp(reason, "too slow") == 0 ? reason : NULL);
 	conn_set_data(c, NULL);
-	free(p);
+	participant_unref(p);
 }
 
 /* --- UDP participants. --- */
@@ -508,6 +682,7 @@ udp_stranger(struct room *room, const struct dgram_peer *peer, char *data,
 	}
 	p = xcalloc(1, sizeof *p);
 	p->peer = *peer;
+	p->loop = server_loop(room->server, 0);	/* UDP runs there */
 	p->heard_ms = monotonic_ms();
 	n = udp_bucket(&peer->addr, peer->addrlen);
 	p->udp_next = room->udp[n];
@@ -556,12 +731,12 @@ chat_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	limit = room->server->config->udp_peer_timeout_ms;
-	TAILQ_FOREACH_SAFE(p, &room->members, entry, next) {
+	TAILQ_FOREACH_SAFE(p, &room->local[0], local, next) {
 		if (p->conn != NULL || now - p->heard_ms < limit)
 			continue;
 		udp_forget(room, p);
 		leave(room, p, NULL);
-		free(p);
+		participant_unref(p);
 	}
 }
 
@@ -572,6 +747,7 @@ chat_start(struct server *s, const char **cause)
 {
 	struct room *room = xcalloc(1, sizeof *room);
 	struct timeval tv = { 1, 0 };
+	unsigned int i;
 
 	if (getrandom(room->key, sizeof room->key, 0) !=
 	    (ssize_t)sizeof room->key) {
@@ -580,21 +756,33 @@ chat_start(struct server *s, const char **cause)
 		return NULL;
 	}
 	room->server = s;
+	pthread_mutex_init(&room->lock, NULL);
 	TAILQ_INIT(&room->members);
-	room->sweep = event_new(s->loop.base, -1, EV_PERSIST, chat_sweep, room);
+	room->nloops = server_nloops(s);
+	room->local = xcalloc(room->nloops, sizeof *room->local);
+	room->local_count = xcalloc(room->nloops, sizeof *room->local_count);
+	for (i = 0; i < room->nloops; i++)
+		TAILQ_INIT(&room->local[i]);
+	room->sweep = event_new(server_loop(s, 0)->base, -1, EV_PERSIST,
+	    chat_sweep, room);
 	event_add(room->sweep, &tv);
 	return room;
 }
 
-/* Tell everyone the server is going; no more notices after that. */
+/*
+ * Tell everyone the server is going; no more notices after that.  Called
+ * with every loop held, so each participant is written to directly.
+ */
 static void
 chat_shutdown(void *state)
 {
 	struct room *room = state;
 	struct participant *p;
 
+	room_lock(room);
 	TAILQ_FOREACH(p, &room->members, entry)
 		tell(p, "*** server shutting down");
+	room_unlock(room);
 	room->closing = 1;
 }
 
@@ -612,6 +800,9 @@ chat_stop(void *state)
 		}
 	}
 	event_free(room->sweep);
+	pthread_mutex_destroy(&room->lock);
+	free(room->local);
+	free(room->local_count);
 	free(room);
 }
 

@@ -129,56 +129,122 @@ conn_refuse(struct listener *l, int fd, const char *who, const char *why)
 }
 
 /*
- * A new stream connection from a listener: check the limits, set it up,
- * send the banner and let the handler greet it.
+ * The loop a new connection goes to: the one with the fewest, starting
+ * the search one further each time so that ties are spread.  Connections
+ * still on their way to a loop are counted already.
  */
-void
-conn_accept(struct listener *l, int fd, struct sockaddr *sa, socklen_t len)
+static struct loop *
+conn_pick_loop(struct server *s)
 {
-	struct server *s = l->server;
-	struct loop *loop = &s->loop;
-	struct conn *c;
-	int one = 1;
-	char *who = format_address(sa, len);
+	unsigned int i, k, best, n = s->nloops;
 
-	if (s->stopping) {
-		close(fd);
-		free(who);
-		return;
+	if (n == 1)
+		return &s->loops[0];
+	best = s->next_loop++ % n;
+	for (k = 1; k < n; k++) {
+		i = (best + k) % n;
+		if (counter_get(&s->loops[i].nconns) <
+		    counter_get(&s->loops[best].nconns))
+			best = i;
 	}
-	if (loop->nconns >= s->config->max_clients) {
-		conn_refuse(l, fd, who, "server full");
-		free(who);
-		return;
-	}
-	c = xcalloc(1, sizeof *c);
-	c->loop = loop;
-	c->listener = l;
-	c->handler = l->handler;
-	c->fd = fd;
-	conn_set_peer(c, sa);
-	if (server_ip_acquire(s, c) == -1) {
-		conn_refuse(l, fd, who, "too many connections from your "
-		    "address");
+	return &s->loops[best];
+}
+
+/* Give back what an accepted connection was counted against. */
+static void
+conn_uncount(struct conn *c)
+{
+	struct server *s = c->loop->server;
+
+	counter_add(&c->loop->nconns, -1);
+	server_ip_release(s, c);
+	listener_release(c->listener);
+	server_conn_gone(s);
+}
+
+/*
+ * On the connection's own loop: start watching it, send the banner and
+ * let the handler greet it.  A connection that arrives after a shutdown
+ * began, or whose listener a reload removed meanwhile, is closed.
+ */
+static void
+conn_start(struct conn *c)
+{
+	struct loop *loop = c->loop;
+	struct listener *l = c->listener;
+
+	if (loop->server->stopping || l->retired) {
+		close(c->fd);
+		conn_uncount(c);
 		free(c);
-		free(who);
 		return;
 	}
-	if (sa->sa_family != AF_UNIX)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	TAILQ_INSERT_TAIL(&loop->conns, c, entry);
-	loop->nconns++;
-	l->nconns++;
 	conn_watch(c, EV_READ);
-	log_debug("connect %s on listener %s", who, l->conf->name);
-	free(who);
-
+	log_debug("connect %s on listener %s", conn_peer_name(c),
+	    l->conf->name);
 	if (l->conf->banner != NULL) {
 		conn_send(c, l->conf->banner, strlen(l->conf->banner));
 		conn_send(c, "\n", 1);
 	}
 	if (c->handler->open != NULL && c->handler->open(c) == -1)
 		conn_drop(c, "refused by handler");
+}
+
+/* Posted to a worker by conn_accept. */
+static void
+conn_start_call(void *a, void *b, void *unused)
+{
+	(void)b;
+	(void)unused;
+	conn_start(a);
+}
+
+/*
+ * A new stream connection from a listener (main thread): check the
+ * process-wide limits, count it, and hand it to a loop.
+ */
+void
+conn_accept(struct listener *l, int fd, struct sockaddr *sa, socklen_t len)
+{
+	struct server *s = l->server;
+	struct conn *c;
+	int one = 1;
+	char *who;
+
+	if (s->stopping) {
+		close(fd);
+		return;
+	}
+	if (counter_get(&s->nconns) >= s->config->max_clients) {
+		who = format_address(sa, len);
+		conn_refuse(l, fd, who, "server full");
+		free(who);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->listener = l;
+	c->handler = l->handler;
+	c->fd = fd;
+	conn_set_peer(c, sa);
+	if (server_ip_acquire(s, c) == -1) {
+		who = format_address(sa, len);
+		conn_refuse(l, fd, who, "too many connections from your "
+		    "address");
+		free(who);
+		free(c);
+		return;
+	}
+	if (sa->sa_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	counter_add(&s->nconns, 1);
+	counter_add(&l->nconns, 1);
+	c->loop = conn_pick_loop(s);
+	counter_add(&c->loop->nconns, 1);
+	if (loop_is_here(c->loop))
+		conn_start(c);
+	else
+		loop_post(c->loop, conn_start_call, c, NULL, NULL);
 }
 
 /* Queue c for the end-of-turn flush. */
@@ -256,7 +322,7 @@ conn_send_shared(struct conn *c, struct shared_line *sl)
 		return;
 	if (c->out == NULL)
 		c->out = outq_new();
-	sl->refs++;
+	shared_line_ref(sl);
 	outq_push(c->out, sl);
 	if (!conn_over_limit(c))
 		conn_mark_dirty(c);
@@ -311,6 +377,13 @@ void *
 conn_handler_state(struct conn *c)
 {
 	return c->loop->server->hstates[handler_index(c->handler)];
+}
+
+/* The loop a connection lives on. */
+struct loop *
+conn_loop(struct conn *c)
+{
+	return c->loop;
 }
 
 /* Still open for output? */
@@ -495,14 +568,11 @@ conn_free(struct conn *c)
 	    c->listener->conf->name, c->close_reason ? ": " : "",
 	    c->close_reason ? c->close_reason : "");
 	TAILQ_REMOVE(&loop->conns, c, entry);
-	loop->nconns--;
-	server_ip_release(loop->server, c);
 	framer_reset(&c->framer);
 	outq_free(c->out);
 	conn_close_socket(c);
-	listener_release(c->listener);
+	conn_uncount(c);
 	free(c);
-	server_conn_gone(loop->server);
 }
 
 /*
@@ -594,12 +664,15 @@ conn_finish_all(struct loop *loop)
 
 /* Set up per-loop state on a base. */
 void
-loop_init(struct loop *loop, struct server *s, struct event_base *base)
+loop_init(struct loop *loop, struct server *s, unsigned int index,
+    struct event_base *base)
 {
 	static const struct timeval one_second = { 1, 0 };
 
 	memset(loop, 0, sizeof *loop);
 	loop->server = s;
+	loop->index = index;
+	loop->wake_fd = -1;
 	loop->base = base;
 	TAILQ_INIT(&loop->conns);
 	TAILQ_INIT(&loop->dirty);
@@ -616,6 +689,8 @@ loop_free(struct loop *loop)
 {
 	struct conn *c;
 
+	if (loop->base == NULL)
+		return;		/* never made */
 	TAILQ_FOREACH(c, &loop->conns, entry)
 		conn_drop(c, "server stopped");
 	loop_flush(-1, 0, loop);
@@ -630,7 +705,8 @@ shared_line_new(const char *data, size_t len)
 {
 	struct shared_line *sl = xmalloc(sizeof *sl + len);
 
-	sl->refs = 1;
+	atomic_init(&sl->refs, 1);
+	sl->tag = 0;
 	sl->len = len;
 	memcpy(sl->data, data, len);
 	return sl;
@@ -648,7 +724,8 @@ shared_line_printf(const char *fmt, ...)
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	sl = xmalloc(sizeof *sl + (size_t)n + 1);
-	sl->refs = 1;
+	atomic_init(&sl->refs, 1);
+	sl->tag = 0;
 	sl->len = (size_t)n;
 	va_start(ap, fmt);
 	vsnprintf(sl->data, (size_t)n + 1, fmt, ap);
@@ -656,10 +733,17 @@ shared_line_printf(const char *fmt, ...)
 	return sl;
 }
 
-/* Drop a reference; the last one frees. */
+/* Take one more reference. */
+void
+shared_line_ref(struct shared_line *sl)
+{
+	counter_add(&sl->refs, 1);
+}
+
+/* Drop a reference; the last one frees, on whichever thread that is. */
 void
 shared_line_unref(struct shared_line *sl)
 {
-	if (--sl->refs == 0)
+	if (counter_add(&sl->refs, -1) == 0)
 		free(sl);
 }

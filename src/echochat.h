@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 #include <sys/queue.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -132,8 +133,9 @@ struct listener {
 	struct evconnlistener	*evl;		/* stream */
 	struct event		*ev;		/* UDP readable */
 	struct event		*pause;		/* accept resting (EMFILE) */
+	struct event		*calm;		/* end of an EMFILE episode */
 	int			 paused_logged;
-	unsigned int		 nconns;	/* connections pointing here */
+	atomic_uint		 nconns;	/* connections pointing here */
 	int			 retired;	/* removed by a reload */
 	int			 own_conf;	/* conf is ours to free */
 	struct listener_conf	*next_conf;	/* reload: what it becomes */
@@ -172,25 +174,58 @@ struct conn {
 };
 TAILQ_HEAD(conn_list, conn);
 
-/* Per event-loop state; one today, one per worker thread later. */
+/* A call posted to a loop by another thread (worker.c). */
+struct loop_call {
+	void	(*fn)(void *, void *, void *);
+	void	 *a, *b, *c;
+};
+struct call_vec {
+	struct loop_call	*v;
+	size_t			 len, cap;
+};
+
+/*
+ * Per event-loop state: one per worker thread; loop 0 runs on the main
+ * thread.  Everything here but the inbox and nconns belongs to the loop's
+ * own thread.
+ */
 struct loop {
 	struct server		*server;
+	unsigned int		 index;
 	struct event_base	*base;
 	struct conn_list	 conns;
 	struct conn_list	 dirty;		/* output queued this turn */
 	struct conn_list	 dead;		/* closed, to be freed */
 	struct event		*flush_ev;
 	struct event		*sweep_ev;	/* line_timeout, once a second */
-	unsigned int		 nconns;
+	atomic_uint		 nconns;	/* written by this loop only */
 	char			*scratch;	/* READ_CHUNK + 1 bytes */
 	struct conn		*current;	/* being read; answers go out at once */
+	/* Threads only (worker.c). */
+	pthread_t		 thread;
+	int			 started;
+	int			 wake_fd;	/* eventfd; -1 without threads */
+	struct event		*wake_ev;
+	pthread_mutex_t		 inbox_lock;
+	struct call_vec		 inbox;		/* posted, under inbox_lock */
+	struct call_vec		 running;	/* being run by the loop */
 };
 
 struct ip_count;
 
 struct server {
 	struct config		*config;
-	struct loop		 loop;
+	struct loop		*loops;		/* nloops; loops[0]: main thread */
+	unsigned int		 nloops;
+	unsigned int		 next_loop;	/* where the next connection goes */
+	atomic_uint		 nconns;	/* stream connections, all loops */
+	pthread_mutex_t		 ip_lock;	/* ip_counts, with threads */
+	/* Stop the world (worker.c). */
+	pthread_mutex_t		 world_lock;
+	pthread_cond_t		 world_cond;
+	int			 world_stopping; /* loops are asked to park */
+	unsigned int		 parked;
+	int			 world_held;	/* main may act on every loop */
 	struct listener_list	 listeners;
 	const char		*config_path;	/* NULL: built-in defaults */
 	int			 have_log_level; /* -L given: it wins */
@@ -299,16 +334,32 @@ int	 systemd_socket_matches(int fd, const struct listener_conf *);
 /* conn.c */
 void	 conn_accept(struct listener *, int fd, struct sockaddr *, socklen_t);
 void	 conn_finish_all(struct loop *);
-void	 loop_init(struct loop *, struct server *, struct event_base *);
+void	 loop_init(struct loop *, struct server *, unsigned int index,
+	    struct event_base *);
 uint64_t monotonic_ms(void);
 void	 loop_free(struct loop *);
+
+/* worker.c */
+unsigned int counter_add(atomic_uint *, int delta);
+unsigned int counter_get(atomic_uint *);
+int	 workers_init(struct server *, struct event_base *, unsigned int n,
+	    char **cause);
+int	 workers_start(struct server *, char **cause);
+void	 workers_stop(struct server *);
+void	 workers_free(struct server *);
+void	 world_stop(struct server *);
+void	 world_resume(struct server *);
+struct loop *loop_here(void);
+void	 loop_set_here(struct loop *);
+unsigned int workers_resolve(uint64_t configured);
 
 /* udp.c */
 void	 udp_readable(evutil_socket_t, short, void *);
 void	 udp_budget_free(struct server *);
 
 /* server.c */
-int	 server_init(struct server *, struct config *, struct event_base *);
+int	 server_init(struct server *, struct config *, struct event_base *,
+	    char **cause);
 int	 server_open_listeners(struct server *, char **cause);
 void	 server_run(struct server *);
 void	 server_free(struct server *);

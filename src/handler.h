@@ -12,9 +12,12 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct conn;
+struct loop;
 struct listener;
 struct server;
 struct shared_line;
@@ -93,16 +96,46 @@ int	 conn_is_open(struct conn *);
 /* The server's configured max_line (for messages). */
 size_t	 conn_max_line(struct conn *);
 
-/* A refcounted, immutable line shared by many output queues. */
+/*
+ * A refcounted, immutable line shared by many output queues, on any
+ * thread (the count is atomic once workers run).
+ */
 struct shared_line {
-	unsigned int	refs;
+	atomic_uint	refs;
+	uint32_t	tag;		/* the sender's (chat: a join count) */
 	size_t		len;
 	char		data[];
 };
 struct shared_line *shared_line_new(const char *data, size_t len);
 struct shared_line *shared_line_printf(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
+void	 shared_line_ref(struct shared_line *);
 void	 shared_line_unref(struct shared_line *);
+
+/*
+ * --- Threads (workers = N). ---
+ * Each stream connection lives on one event loop and only that loop's
+ * thread may touch it; UDP listeners live on the first loop.  A handler
+ * whose state spans connections (a chat room) reaches another loop's
+ * connections by posting a call to that loop.
+ */
+/* The loop a connection lives on. */
+struct loop	*conn_loop(struct conn *);
+/* How many loops there are, and each by index (0 runs UDP). */
+unsigned int	 server_nloops(struct server *);
+struct loop	*server_loop(struct server *, unsigned int);
+unsigned int	 loop_index(struct loop *);
+/*
+ * May this thread act on that loop's connections now?  True on the loop's
+ * own thread, and on the main thread while every other loop is held
+ * (reload, shutdown start, teardown).
+ */
+int		 loop_is_here(struct loop *);
+/* Run fn(a, b, c) on that loop's thread at its next turn. */
+void		 loop_post(struct loop *, void (*fn)(void *, void *, void *),
+		    void *a, void *b, void *c);
+/* With more than one loop, handlers must lock what loops share. */
+int		 server_threaded(void);
 
 /*
  * Answer a datagram from a source that has proved nothing (echo, a chat

@@ -21,6 +21,12 @@
 #define LISTEN_BACKLOG		4096
 /* How long a listener rests after accept ran out of descriptors. */
 #define ACCEPT_PAUSE_MS		100
+/*
+ * A shortage ends once accepting has gone this long without running out
+ * again: descriptors come back a few at a time (from every worker), and
+ * the log should tell one episode, not each dip.
+ */
+#define ACCEPT_CALM_MS		1000
 
 /* evconnlistener callback: a connection is ready. */
 static void
@@ -30,11 +36,24 @@ listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	struct listener *l = arg;
 
 	(void)evl;
-	if (l->paused_logged) {
-		log_info("listener %s: accepting again", l->conf->name);
-		l->paused_logged = 0;
+	if (l->paused_logged && !evtimer_pending(l->calm, NULL)) {
+		struct timeval tv = { ACCEPT_CALM_MS / 1000,
+		    (ACCEPT_CALM_MS % 1000) * 1000 };
+		evtimer_add(l->calm, &tv);
 	}
 	conn_accept(l, fd, sa, (socklen_t)len);
+}
+
+/* Timer: accepting has worked for a while; the shortage is over. */
+static void
+listener_calm(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("listener %s: accepting again", l->conf->name);
+	l->paused_logged = 0;
 }
 
 /* Timer: try accepting again after a pause. */
@@ -61,6 +80,7 @@ listener_error(struct evconnlistener *evl, void *arg)
 	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
 
 	evconnlistener_disable(evl);
+	evtimer_del(l->calm);
 	if (!evtimer_pending(l->pause, NULL)) {
 		if (!l->paused_logged)
 			log_warnx("listener %s: accept: %s; pausing",
@@ -223,7 +243,7 @@ listener_start_handler(struct server *s, struct listener *l, char **cause)
 static int
 listener_watch(struct server *s, struct listener *l, int fd, char **cause)
 {
-	struct event_base *base = s->loop.base;
+	struct event_base *base = s->loops[0].base;
 
 	if (l->conf->proto == PROTO_UDP) {
 		l->fd = fd;
@@ -242,6 +262,7 @@ listener_watch(struct server *s, struct listener *l, int fd, char **cause)
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	evconnlistener_set_error_cb(l->evl, listener_error);
 	l->pause = evtimer_new(base, listener_resume, l);
+	l->calm = evtimer_new(base, listener_calm, l);
 	return 0;
 }
 
@@ -317,7 +338,8 @@ listener_stop(struct listener *l)
 	}
 	if (l->pause != NULL) {
 		event_free(l->pause);
-		l->pause = NULL;
+		event_free(l->calm);
+		l->pause = l->calm = NULL;
 	}
 	if (l->ev != NULL) {
 		event_free(l->ev);

@@ -196,8 +196,12 @@ start_serving(struct startup *st, const struct options *opts)
 		log_error("cannot create the event loop");
 		return EXIT_OSERR;
 	}
-	server_init(s, st->config, st->base);
 	st->have_server = 1;
+	if (server_init(s, st->config, st->base, &failure) == -1) {
+		log_error("%s", failure);
+		free(failure);
+		return EXIT_OSERR;
+	}
 	s->config_path = opts->config_abs;
 	s->have_log_level = opts->have_level;
 	s->log_level = opts->level;
@@ -210,6 +214,14 @@ start_serving(struct startup *st, const struct options *opts)
 	if (st->config->user != NULL &&
 	    drop_privileges(st->config->user, s) == -1)
 		return EXIT_OSERR;
+	/* Threads after the fork of -d and after dropping privileges. */
+	if (workers_start(s, &failure) == -1) {
+		log_error("%s", failure);
+		free(failure);
+		return EXIT_OSERR;
+	}
+	if (s->nloops > 1)
+		log_info("%u worker threads", s->nloops);
 	log_info("ready");
 	log_set_starting(0);
 	notify("READY=1");

@@ -1,6 +1,8 @@
 /*
- * server.c -- the server: its event base, signals, the listener set,
- * per-address connection counts, and the orderly stop.
+ * server.c -- the server: its event loops, signals, the listener set,
+ * per-address connection counts, reloads and the orderly stop.  All of it
+ * runs on the main thread; what touches every loop at once (a reload, the
+ * start of a stop) holds the other loops still meanwhile (worker.c).
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -21,6 +23,21 @@ struct ip_count {
 #define IP_BUCKETS	4096
 
 static void	server_reload(struct server *);
+
+/* The per-address table is shared by every loop's closing connections. */
+static void
+ip_lock(struct server *s)
+{
+	if (server_threaded())
+		pthread_mutex_lock(&s->ip_lock);
+}
+
+static void
+ip_unlock(struct server *s)
+{
+	if (server_threaded())
+		pthread_mutex_unlock(&s->ip_lock);
+}
 
 /* FNV-1a over the address bytes. */
 static size_t
@@ -63,8 +80,11 @@ server_ip_acquire(struct server *s, struct conn *c)
 {
 	struct ip_count **pp, *ic;
 
+	int r = 0;
+
 	if (!ip_counted(s, c))
 		return 0;
+	ip_lock(s);
 	pp = ip_find(s, c);
 	if ((ic = *pp) == NULL) {
 		ic = *pp = xcalloc(1, sizeof *ic);
@@ -72,10 +92,13 @@ server_ip_acquire(struct server *s, struct conn *c)
 		memcpy(ic->addr, c->peer_addr, sizeof ic->addr);
 	}
 	if (ic->count >= s->config->max_clients_per_ip)
-		return -1;	/* a new entry has count 0: never refused */
-	ic->count++;
-	c->flags |= CONN_IP_COUNTED;
-	return 0;
+		r = -1;		/* a new entry has count 0: never refused */
+	else {
+		ic->count++;
+		c->flags |= CONN_IP_COUNTED;
+	}
+	ip_unlock(s);
+	return r;
 }
 
 /* A counted connection is gone. */
@@ -86,13 +109,13 @@ server_ip_release(struct server *s, struct conn *c)
 
 	if (!(c->flags & CONN_IP_COUNTED))
 		return;
+	ip_lock(s);
 	pp = ip_find(s, c);
-	if ((ic = *pp) == NULL)
-		return;
-	if (--ic->count == 0) {
+	if ((ic = *pp) != NULL && --ic->count == 0) {
 		*pp = ic->next;
 		free(ic);
 	}
+	ip_unlock(s);
 }
 
 /* Free every listener. */
@@ -122,6 +145,14 @@ server_handlers_shutdown(struct server *s)
 	}
 }
 
+/* Every connection is gone during a stop: leave the main loop. */
+static void
+server_check_done(struct server *s)
+{
+	if (s->stopping && counter_get(&s->nconns) == 0)
+		event_base_loopbreak(s->loops[0].base);
+}
+
 /* SIGTERM/SIGINT: stop accepting, say goodbye, drain, then leave. */
 static void
 server_stop(struct server *s, const char *why)
@@ -129,31 +160,51 @@ server_stop(struct server *s, const char *why)
 	struct listener *l;
 	struct timeval tv;
 	uint64_t ms = s->config->shutdown_timeout_ms;
+	unsigned int i;
 
 	if (s->stopping) {
 		log_info("%s again: stopping now", why);
-		event_base_loopbreak(s->loop.base);
+		event_base_loopbreak(s->loops[0].base);
 		return;
 	}
 	log_info("shutting down (%s)", why);
 	notify("STOPPING=1");
+	world_stop(s);
 	s->stopping = 1;
 	server_handlers_shutdown(s);
 	TAILQ_FOREACH(l, &s->listeners, entry)
 		listener_stop(l);
-	conn_finish_all(&s->loop);
+	for (i = 0; i < s->nloops; i++)
+		conn_finish_all(&s->loops[i]);
+	world_resume(s);
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	evtimer_add(s->shutdown_timer, &tv);
-	server_conn_gone(s);
+	server_check_done(s);
 }
 
-/* A connection went away: the last one ends a graceful stop. */
+/* Posted to the main loop when a worker's connection was the last. */
+static void
+server_check_done_call(void *a, void *b, void *c)
+{
+	(void)b;
+	(void)c;
+	server_check_done(a);
+}
+
+/*
+ * A connection went away (on any loop): uncount it; the last one ends a
+ * graceful stop.
+ */
 void
 server_conn_gone(struct server *s)
 {
-	if (s->stopping && s->loop.nconns == 0)
-		event_base_loopbreak(s->loop.base);
+	if (counter_add(&s->nconns, -1) != 0 || !s->stopping)
+		return;
+	if (loop_is_here(&s->loops[0]))
+		server_check_done(s);
+	else
+		loop_post(&s->loops[0], server_check_done_call, s, NULL, NULL);
 }
 
 /* The drain time is up. */
@@ -165,8 +216,8 @@ server_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_info("shutdown_timeout reached with %u connections left",
-	    s->loop.nconns);
-	event_base_loopbreak(s->loop.base);
+	    counter_get(&s->nconns));
+	event_base_loopbreak(s->loops[0].base);
 }
 
 /* Signals are delivered inside the loop, never in signal context. */
@@ -189,19 +240,26 @@ server_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGUSR1:
 		log_info("SIGUSR1: reopening the log");
+		world_stop(s);
 		log_reopen();
+		world_resume(s);
 		break;
 	}
 }
 
-/* Set up the server on a base; listeners come with server_open_listeners. */
+/*
+ * Set up the server with its loops, the first on the main thread's base;
+ * listeners come with server_open_listeners and worker threads with
+ * workers_start.  On failure *cause (caller frees) says why; server_free
+ * still cleans up.
+ */
 int
-server_init(struct server *s, struct config *config, struct event_base *base)
+server_init(struct server *s, struct config *config, struct event_base *base,
+    char **cause)
 {
 	memset(s, 0, sizeof *s);
 	s->config = config;
 	TAILQ_INIT(&s->listeners);
-	loop_init(&s->loop, s, base);
 	s->ip_counts = xcalloc(IP_BUCKETS, sizeof *s->ip_counts);
 	s->sig_term = evsignal_new(base, SIGTERM, server_signal, s);
 	s->sig_int = evsignal_new(base, SIGINT, server_signal, s);
@@ -212,7 +270,7 @@ server_init(struct server *s, struct config *config, struct event_base *base)
 	evsignal_add(s->sig_term, NULL);
 	evsignal_add(s->sig_int, NULL);
 	evsignal_add(s->sig_hup, NULL);
-	return 0;
+	return workers_init(s, base, workers_resolve(config->workers), cause);
 }
 
 /* First descriptor of socket activation (SD_LISTEN_FDS_START). */
@@ -327,9 +385,13 @@ drop_listener_conns(struct server *s, struct listener *l, const char *why)
 {
 	struct conn *c;
 
-	TAILQ_FOREACH(c, &s->loop.conns, entry) {
-		if (c->listener == l)
-			conn_drop(c, why);
+	unsigned int i;
+
+	for (i = 0; i < s->nloops; i++) {
+		TAILQ_FOREACH(c, &s->loops[i].conns, entry) {
+			if (c->listener == l)
+				conn_drop(c, why);
+		}
 	}
 }
 
@@ -432,6 +494,11 @@ server_reload(struct server *s)
 	    report_to_log, &nerrors);
 	if (new != NULL && s->have_log_level)
 		new->log_level = s->log_level;
+	if (new != NULL && workers_resolve(new->workers) != s->nloops)
+		log_warnx("reload: workers = %llu takes effect at the next "
+		    "start; %u running", (unsigned long long)new->workers,
+		    s->nloops);
+	world_stop(s);
 	if (new == NULL) {
 		log_error("reload failed: %u error%s; still running on the "
 		    "previous configuration", nerrors, nerrors == 1 ? "" : "s");
@@ -448,6 +515,7 @@ server_reload(struct server *s)
 		log_info("reload done: %u listener%s", server_count_listeners(s),
 		    server_count_listeners(s) == 1 ? "" : "s");
 	log_reopen();
+	world_resume(s);
 	notify("READY=1");
 }
 
@@ -479,7 +547,7 @@ server_count_listeners(struct server *s)
 void
 server_run(struct server *s)
 {
-	event_base_dispatch(s->loop.base);
+	event_base_dispatch(s->loops[0].base);
 }
 
 /* Release everything the server holds (not the base or the config). */
@@ -494,8 +562,10 @@ server_free(struct server *s)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
-	/* Connections first: they point to their listeners. */
-	loop_free(&s->loop);
+	/* Threads first; then connections: they point to their listeners. */
+	workers_stop(s);
+	for (i = 0; i < s->nloops; i++)
+		loop_free(&s->loops[i]);
 	server_close_listeners(s);
 	for (i = 0; i < sizeof s->hstates / sizeof s->hstates[0]; i++) {
 		if (s->hstarted[i] && s->hstates[i] != NULL &&
@@ -517,4 +587,5 @@ server_free(struct server *s)
 	event_free(s->sig_usr1);
 	free(s->passed_claimed);
 	event_free(s->shutdown_timer);
+	workers_free(s);
 }

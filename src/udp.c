@@ -101,7 +101,7 @@ void
 udp_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct listener *l = arg;
-	char *buf = l->server->loop.scratch;
+	char *buf = l->server->loops[0].scratch;	/* UDP: main loop */
 	struct dgram_peer peer;
 	ssize_t n;
 	int i;

@@ -1163,7 +1163,7 @@ START_TEST(test_round_trip_builtin)
 	    "pidfile = \nuser = \nlog = stderr\n"
 	    "log_level = info\nmax_clients = 10000\nmax_clients_per_ip = 0\n"
 	    "idle_timeout = 0\nmax_line = 4k\noutput_limit = 1m\n"
-	    "shutdown_timeout = 2s\nline_timeout = 1m\nudp_rate = 100\n"
+	    "shutdown_timeout = 2s\nworkers = 1\nline_timeout = 1m\nudp_rate = 100\n"
 	    "udp_burst = 200\n"));
 	ck_assert_ptr_nonnull(strstr(s, "[chat]\nudp_peer_timeout = 5m\n"
 	    "udp_peers_max = 1000\n"));

@@ -29,6 +29,9 @@ SLOW = 20 if VALGRIND else 1
 # A daemon built with ASan/UBSan (scripts/test sets this for that build):
 # its quarantine and shadow memory make RSS say nothing about our memory.
 SANITIZED = bool(os.environ.get("ECHOCHAT_SANITIZED"))
+# ECHOCHAT_WORKERS=N runs every Server with "workers = N" (make check runs
+# the suites with 1 and with 2): everything must hold across threads.
+WORKERS = os.environ.get("ECHOCHAT_WORKERS", "")
 # Can a test judge the daemon's memory by its RSS?
 RSS_MEANINGFUL = not VALGRIND and not SANITIZED
 
@@ -42,6 +45,17 @@ def parse_addr(text):
     if host.startswith("["):
         return socket.AF_INET6, host[1:-1], int(port)
     return socket.AF_INET, host, int(port)
+
+
+def with_workers(config):
+    """The configuration with $ECHOCHAT_WORKERS applied, unless it sets
+    workers itself."""
+    if not WORKERS or re.search(r"^workers\s*=", config, re.M):
+        return config
+    if re.search(r"^\[server\]\s*$", config, re.M):
+        return re.sub(r"^\[server\]\s*$", "[server]\nworkers = " + WORKERS,
+                      config, count=1, flags=re.M)
+    return "[server]\nworkers = %s\n\n%s" % (WORKERS, config)
 
 
 class Server:
@@ -58,7 +72,7 @@ class Server:
         if config is not None:
             self.config_path = os.path.join(self.dir, "echochatd.ini")
             with open(self.config_path, "w") as f:
-                f.write(config.replace("@DIR@", self.dir))
+                f.write(with_workers(config.replace("@DIR@", self.dir)))
             cmd += ["-c", self.config_path]
         cmd += list(args)
         self.valgrind = bool(VALGRIND) and valgrind
