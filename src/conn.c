@@ -181,8 +181,12 @@ conn_start(struct conn *c)
 	}
 	TAILQ_INSERT_TAIL(&loop->conns, c, entry);
 	conn_watch(c, EV_READ);
-	log_debug("connect %s on listener %s", conn_peer_name(c),
-	    l->conf->name);
+	if (loop->server->nloops > 1)
+		log_debug("connect %s on listener %s (loop %u)",
+		    conn_peer_name(c), l->conf->name, loop->index);
+	else
+		log_debug("connect %s on listener %s", conn_peer_name(c),
+		    l->conf->name);
 	if (l->conf->banner != NULL) {
 		conn_send(c, l->conf->banner, strlen(l->conf->banner));
 		conn_send(c, "\n", 1);
