@@ -499,7 +499,8 @@ class Logging(unittest.TestCase):
                 s.sendall(b"x")
                 self.assertEqual(harness.recv_exactly(s, 1), b"x")
                 server.wait_log(r"debug: connect 127\.0\.0\.1:%d on "
-                                r"listener echo$" % local_port)
+                                r"listener echo( \(loop \d+\))?$" %
+                                local_port)
             server.wait_log(r"debug: disconnect 127\.0\.0\.1:%d on "
                             r"listener echo$" % local_port)
         finally:
