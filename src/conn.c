@@ -19,6 +19,10 @@
  * the handler hears of it and the memory is freed at the end of the turn,
  * so no callback ever frees a connection that a caller up the stack (a
  * broadcast loop, say) still holds.
+ *
+ * With workers, a connection belongs to one loop and only that loop's
+ * thread touches it; conn_accept (main thread) counts it against the
+ * process-wide limits and hands it over (worker.c).
  */
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -382,14 +382,17 @@ listener_retire(struct listener *l)
 	if (h->listener_gone != NULL && l->hstate != NULL)
 		h->listener_gone(l->hstate, l);
 	l->retired = 1;
-	if (l->nconns == 0)
+	if (counter_get(&l->nconns) == 0)
 		listener_close(l);
 }
 
-/* One of the listener's connections is gone. */
+/*
+ * One of the listener's connections is gone (on its loop's thread).  A
+ * retired listener is only read, never changed, until the last one goes.
+ */
 void
 listener_release(struct listener *l)
 {
-	if (--l->nconns == 0 && l->retired)
+	if (counter_add(&l->nconns, -1) == 0 && l->retired)
 		listener_close(l);
 }
