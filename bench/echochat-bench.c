@@ -19,8 +19,12 @@
  *                verified, datagrams unanswered after 1 s count as lost.
  *                Any UDP echo server will do.
  *   idle         open C connections, hold them, optionally report the
- *                server's RSS growth per connection (--pid: connections are
- *                then paced by the descriptors the server has taken).
+ *                server's RSS growth per connection and the descriptors it
+ *                took for them (--pid).
+ *
+ * Connections are opened keeping the server's accept queue at most half
+ * full (the kernel tells, through sock_diag), so that a short listen
+ * backlog is not what gets measured.
  *
  * The tool only talks to loopback addresses, and every phase is bounded in
  * time (connect, warm-up, measurement), so it always stops by itself.  The
@@ -36,6 +40,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -59,12 +66,14 @@
  * listen backlog of 1024 is never overrun by our SYNs alone. */
 #define CONNECT_BATCH 500
 #define CONNECT_TIMEOUT_NS (30 * NS_PER_S)
-/* idle --pid: connections we may have beyond those the server holds, well
- * below any listen backlog (redis: 511). */
-#define GATE_AHEAD 256
+/* idle --pid: how long the server may take to accept what we opened. */
 #define ACCEPT_WAIT_NS (5 * NS_PER_S)
+#define IDLE_QUIET_MAX_NS (2 * NS_PER_S)
 #define WELCOME_TIMEOUT_NS (15 * NS_PER_S)
 #define PRIME_TIMEOUT_NS (15 * NS_PER_S)
+/* echo/upper: connections opened and primed at a time, below any listen
+ * backlog (socat's default is 5). */
+#define PRIME_BATCH 4
 #define CHAT_DRAIN_NS (500 * NS_PER_MS)
 #define CHAT_STALL_NS (1 * NS_PER_S)
 #define UDP_LOSS_NS (1 * NS_PER_S)
@@ -532,36 +541,96 @@ static int count_fds(long pid)
 	return n;
 }
 
-/* Open n connections.  With gate_pid (idle --pid), stay at most GATE_AHEAD
- * connections ahead of the descriptors that process has taken: on loopback
- * connect() completes in the kernel at once, so a burst of thousands
- * overflows the server's accept queue; the kernel then answers with SYN
- * cookies and drops final ACKs, leaving connections that we think are open
- * and the server never sees (only data from our side would revive them,
- * and idle connections send none). */
+/* The accept queue of the TCP listener that t names, from the kernel
+ * (sock_diag): connections waiting to be accepted, and the backlog.  With
+ * several listeners on the port (SO_REUSEPORT) the fullest one counts.
+ * Returns -1 if unknown (a Unix socket, no netlink). */
+static int listen_queue(const struct target *t, unsigned *queued, unsigned *backlog)
+{
+	if (t->family != AF_INET && t->family != AF_INET6)
+		return -1;
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return -1;
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 req;
+	} msg;
+	memset(&msg, 0, sizeof msg);
+	msg.nlh.nlmsg_len = sizeof msg;
+	msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	msg.req.sdiag_family = (uint8_t)t->family;
+	msg.req.sdiag_protocol = IPPROTO_TCP;
+	msg.req.idiag_states = 1u << 10; /* TCP_LISTEN */
+	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
+	uint16_t port = t->family == AF_INET ? ((const struct sockaddr_in *)&t->addr)->sin_port
+					     : ((const struct sockaddr_in6 *)&t->addr)->sin6_port;
+	int found = -1, done = 0;
+	double fullest = -1;
+	if (sendto(fd, &msg, sizeof msg, 0, (struct sockaddr *)&nl, sizeof nl) < 0)
+		done = 1;
+	static char buf[32768];
+	while (!done) {
+		ssize_t n = recv(fd, buf, sizeof buf, 0);
+		if (n <= 0)
+			break;
+		int len = (int)n;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
+		     h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = 1;
+				break;
+			}
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+			double fill = (double)m->idiag_rqueue / (m->idiag_wqueue ? m->idiag_wqueue : 1);
+			if (m->id.idiag_sport == port && fill > fullest) {
+				fullest = fill;
+				*queued = m->idiag_rqueue;
+				*backlog = m->idiag_wqueue;
+				found = 0;
+			}
+		}
+	}
+	close(fd);
+	return found;
+}
+
+/* Open n connections, keeping the server's accept queue at most half full.
+ * On loopback connect() completes in the kernel at once, so a burst would
+ * overflow a short backlog (ncat listens with 10, redis with 511); the
+ * kernel then answers with SYN cookies and drops final ACKs, leaving
+ * connections that we think are open and the server never saw until data
+ * from our side, retransmitted with backoff, revives them (idle
+ * connections send none).  That would measure the backlog, not the
+ * server.  `service`, if given, is called between steps, so connections
+ * opened earlier keep being read (chat). */
 static void connect_all(const struct target *t, int n, int *fds, struct conn_report *r,
-			long gate_pid)
+			uint64_t deadline, void (*service)(void *), void *ctx)
 {
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	char *pending = xcalloc((size_t)n, 1);
 	struct epoll_event evs[MAX_EVENTS];
 	int next = 0, outstanding = 0;
-	int base = gate_pid ? count_fds(gate_pid) : -1;
-	uint64_t t0 = now_ns(), deadline = t0 + CONNECT_TIMEOUT_NS;
+	uint64_t t0 = now_ns();
 	memset(r, 0, sizeof *r);
 	for (int i = 0; i < n; i++)
 		fds[i] = -1;
 	while ((next < n || outstanding > 0) && now_ns() < deadline) {
 		int limit = n, gated = 0;
-		if (base >= 0 && next < n) {
-			int held = count_fds(gate_pid) - base;
-			if (held + GATE_AHEAD < n) {
-				limit = held + GATE_AHEAD;
-				gated = next >= limit;
+		unsigned queued, backlog;
+		if (next < n && listen_queue(t, &queued, &backlog) == 0) {
+			unsigned half = backlog > 1 ? backlog / 2 : 1;
+			unsigned room = queued < half ? half - queued : 0;
+			if ((unsigned)(n - next) > room) {
+				limit = next + (int)room;
+				gated = 1; /* look again soon */
 			}
 		}
 		int backoff = launch_connects(t, ep, n, limit, fds, pending, &next, &outstanding, r);
-		int k = epoll_wait(ep, evs, MAX_EVENTS, backoff || gated ? 1 : 50);
+		if (service)
+			service(ctx);
+		int k = epoll_wait(ep, evs, MAX_EVENTS, backoff || gated || service ? 1 : 50);
 		for (int j = 0; j < k; j++, outstanding--)
 			finish_connect(ep, fds, pending, evs[j].data.u32, r);
 	}
@@ -576,22 +645,6 @@ static void connect_all(const struct target *t, int n, int *fds, struct conn_rep
 	r->elapsed_ns = now_ns() - t0;
 	free(pending);
 	close(ep);
-}
-
-/* echo/upper/chat need every connection; a partial set is not a test. */
-static int *connect_or_die(const struct target *t, int n, int nodelay)
-{
-	int *fds = xcalloc((size_t)n, sizeof *fds);
-	struct conn_report r;
-	connect_all(t, n, fds, &r, 0);
-	if (r.ok != n)
-		fail2("could not connect to %s: %d of %d connections failed (%s)", t->desc, r.failed,
-		      n, r.why);
-	for (int i = 0; i < n && nodelay; i++) {
-		int one = 1;
-		setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	}
-	return fds;
 }
 
 static void print_header(const struct opts *o, const struct target *t)
@@ -764,7 +817,8 @@ static void echo_event(struct echo_run *r, struct econn *c, uint32_t events)
 		echo_drop(r, c);
 }
 
-static void echo_setup(struct echo_run *r, const struct opts *o, int *fds)
+/* Connections are opened later, by echo_prime. */
+static void echo_setup(struct echo_run *r, const struct opts *o)
 {
 	size_t S = (size_t)o->size, P = (size_t)o->inflight;
 	size_t lines = 65536 / S ? 65536 / S : 1;
@@ -776,13 +830,12 @@ static void echo_setup(struct echo_run *r, const struct opts *o, int *fds)
 	r->c = xcalloc((size_t)r->n, sizeof *r->c);
 	for (int i = 0; i < r->n; i++) {
 		struct econn *c = &r->c[i];
-		c->fd = fds[i];
+		c->fd = -1;
 		c->id = (uint32_t)i;
 		c->wbuf = xcalloc(r->wcap, 1);
 		c->expect = xcalloc(S, 1);
 		c->sent_ns = xcalloc(P, sizeof *c->sent_ns);
 		echo_expect(r, c);
-		ep_add(r->ep, c->fd, EPOLLIN, c->id);
 	}
 }
 
@@ -794,33 +847,50 @@ static void echo_poll(struct echo_run *r, int cap_ms)
 		echo_event(r, &r->c[evs[j].data.u32], evs[j].events);
 }
 
-/* One line per connection, and wait for every answer before the clock
- * starts.  A connect() that returned is not yet a connection the server
- * serves: when a burst overflows a short listen backlog (socat listens
- * with 5, ncat with 10) the kernel may answer with SYN cookies and drop
- * the final ACK, and only our first data, retransmitted with backoff,
- * gets the connection accepted.  That is set-up, not service time. */
-static void echo_prime(struct echo_run *r)
+/* Open the connections PRIME_BATCH at a time, each sending one line, and
+ * wait for every answer before the next batch and before the clock
+ * starts: every connection is then known to be served, and set-up (a
+ * fork per connection for socat and ncat --exec) is not service time.
+ * Small batches also keep a short listen backlog from overflowing where
+ * connect_all cannot see the accept queue. */
+static void echo_prime(struct echo_run *r, const struct target *t)
 {
 	uint64_t now = now_ns(), deadline = now + PRIME_TIMEOUT_NS;
+	int fds[PRIME_BATCH];
 	r->window = 1;
 	r->t_start = r->t_end = UINT64_MAX;
-	for (int i = 0; i < r->n; i++)
-		if (echo_pump(r, &r->c[i]) < 0)
-			echo_drop(r, &r->c[i]);
-	while (r->primed < r->alive && (now = now_ns()) < deadline)
-		echo_poll(r, ms_until(now, deadline, 100));
+	for (int off = 0; off < r->n && now_ns() < deadline; off += PRIME_BATCH) {
+		int m = r->n - off < PRIME_BATCH ? r->n - off : PRIME_BATCH;
+		struct conn_report cr;
+		connect_all(t, m, fds, &cr, deadline, NULL, NULL);
+		if (cr.ok != m)
+			fail2("could not connect to %s: %d of %d connections failed (%s)", t->desc,
+			      r->n - off - cr.ok, r->n, cr.why);
+		for (int j = 0; j < m; j++) {
+			struct econn *c = &r->c[off + j];
+			int one = 1;
+			c->fd = fds[j];
+			if (t->family != AF_UNIX)
+				setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			ep_add(r->ep, c->fd, EPOLLIN, c->id);
+			if (echo_pump(r, c) < 0)
+				echo_drop(r, c);
+		}
+		while (r->primed < off + m && r->closed == 0 && (now = now_ns()) < deadline)
+			echo_poll(r, ms_until(now, deadline, 100));
+	}
 	if (r->primed < r->n)
-		fail2("only %d of %d connections answered their first line within %d s (%" PRIu64
-		      " closed by the server)", r->primed, r->n, (int)(PRIME_TIMEOUT_NS / NS_PER_S),
+		fail2("only %d of %d connections were opened and answered their first line within"
+		      " %d s (%" PRIu64 " closed by the server)", r->primed, r->n,
+		      (int)(PRIME_TIMEOUT_NS / NS_PER_S),
 		      r->closed);
 	r->window = (uint64_t)r->o->inflight;
 }
 
-static void echo_loop(struct echo_run *r)
+static void echo_loop(struct echo_run *r, const struct target *t)
 {
 	uint64_t now;
-	echo_prime(r);
+	echo_prime(r, t);
 	now = now_ns();
 	r->t_start = now + (uint64_t)r->o->warmup * NS_PER_S;
 	r->t_end = r->t_start + (uint64_t)r->o->seconds * NS_PER_S;
@@ -864,10 +934,9 @@ static int run_echo(const struct opts *o)
 {
 	struct target t;
 	resolve_target(o, &t, SOCK_STREAM);
-	int *fds = connect_or_die(&t, o->conns, t.family != AF_UNIX);
 	struct echo_run *r = xcalloc(1, sizeof *r);
-	echo_setup(r, o, fds);
-	echo_loop(r);
+	echo_setup(r, o);
+	echo_loop(r, &t);
 	return echo_report(r, &t);
 }
 
@@ -882,6 +951,7 @@ enum chat_phase { CP_WELCOME, CP_DRAIN, CP_RUN };
 #define SYNC_EVERY_NS (500 * NS_PER_MS)
 /* Room kept in a sender's buffer for one more line (RESP framing included). */
 #define CHAT_LINE_MAX 128
+#define CHAT_CONNECT_BATCH 32
 
 /* What the first element of a RESP array says the array is. */
 enum { RK_OTHER, RK_MESSAGE, RK_SUBSCRIBE };
@@ -1299,8 +1369,8 @@ static void chat_run_phase(struct chat_run *r)
 	}
 }
 
-/* fds holds the n participants, then (redis) the k publishers. */
-static void chat_setup(struct chat_run *r, const struct opts *o, int *fds)
+/* Participants are attached as they connect (chat_connect). */
+static void chat_setup(struct chat_run *r, const struct opts *o)
 {
 	r->o = o;
 	r->n = o->conns;
@@ -1310,17 +1380,65 @@ static void chat_setup(struct chat_run *r, const struct opts *o, int *fds)
 	r->p = xcalloc((size_t)r->n, sizeof *r->p);
 	for (int i = 0; i < r->n; i++) {
 		struct part *pt = &r->p[i];
-		pt->fd = fds[i];
-		pt->wfd = -1;
+		pt->fd = pt->wfd = -1;
 		pt->exp = xcalloc((size_t)r->k, sizeof *pt->exp);
-		ep_add(r->ep, fds[i], EPOLLIN, (uint32_t)i);
-		if (i >= r->k)
-			continue;
-		pt->wbuf = xcalloc(CHAT_WBUF, 1);
-		pt->pub_bol = 1;
-		pt->wfd = o->proto == PR_REDIS ? fds[r->n + i] : fds[i];
-		if (o->proto == PR_REDIS)
-			ep_add(r->ep, pt->wfd, EPOLLIN, wid(r, i));
+		if (i < r->k) {
+			pt->wbuf = xcalloc(CHAT_WBUF, 1);
+			pt->pub_bol = 1;
+		}
+	}
+}
+
+/* Connection j: participant j, or (redis) the publisher of sender j - n. */
+static void chat_attach(struct chat_run *r, int j, int fd)
+{
+	if (j < r->n) {
+		r->p[j].fd = fd;
+		if (j < r->k && r->o->proto != PR_REDIS)
+			r->p[j].wfd = fd;
+		ep_add(r->ep, fd, EPOLLIN, (uint32_t)j);
+	} else {
+		r->p[j - r->n].wfd = fd;
+		ep_add(r->ep, fd, EPOLLIN, wid(r, j - r->n));
+	}
+}
+
+/* Read whatever has arrived, without waiting. */
+static void chat_service(void *ctx)
+{
+	struct chat_run *r = ctx;
+	struct epoll_event evs[MAX_EVENTS];
+	int k;
+	do {
+		k = epoll_wait(r->ep, evs, MAX_EVENTS, 0);
+		for (int j = 0; j < k; j++)
+			chat_event(r, evs[j].data.u32, evs[j].events);
+	} while (k == MAX_EVENTS);
+}
+
+/* Open every connection, CHAT_CONNECT_BATCH at a time, reading what
+ * arrives on those already open in between: a server that greets
+ * newcomers and announces them to everybody (ncat --chat does both, with
+ * blocking writes) would otherwise stall on participants that are not
+ * read yet, as no real chat client would let it. */
+static void chat_connect(struct chat_run *r, const struct target *t, int total)
+{
+	int fds[CHAT_CONNECT_BATCH];
+	uint64_t deadline = now_ns() + CONNECT_TIMEOUT_NS;
+	for (int off = 0; off < total; off += CHAT_CONNECT_BATCH) {
+		int m = total - off < CHAT_CONNECT_BATCH ? total - off : CHAT_CONNECT_BATCH;
+		struct conn_report cr;
+		connect_all(t, m, fds, &cr, deadline, chat_service, r);
+		if (cr.ok != m)
+			fail2("could not connect to %s: %d of %d connections failed (%s)", t->desc,
+			      total - off - cr.ok, total, cr.why);
+		for (int j = 0; j < m; j++) {
+			int one = 1;
+			if (t->family != AF_UNIX)
+				setsockopt(fds[j], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			chat_attach(r, off + j, fds[j]);
+		}
+		chat_service(r);
 	}
 }
 
@@ -1338,10 +1456,10 @@ static void send_small(struct chat_run *r, int i, const char *buf, size_t len)
  * other), which proves the server relays to every connection.
  *
  * From the second round on, a plain participant still waiting sends an
- * empty line.  A server with a short listen backlog (ncat listens with 10)
- * makes the kernel answer a burst of connects with SYN cookies and then
- * drop their final ACKs: we think we are connected, the server never heard
- * of us, and only data from our side completes the handshake. */
+ * empty line: should a burst of connects have overflowed the listen
+ * backlog after all (connect_all paces them only where the kernel shows
+ * the accept queue), the kernel answered with SYN cookies and dropped
+ * final ACKs, and only data from our side completes such a handshake. */
 static void chat_join(struct chat_run *r)
 {
 	uint64_t now = now_ns(), deadline = now + WELCOME_TIMEOUT_NS, next_sync = now;
@@ -1422,9 +1540,9 @@ static int run_chat(const struct opts *o)
 	struct target t;
 	resolve_target(o, &t, SOCK_STREAM);
 	int extra = o->proto == PR_REDIS ? o->senders : 0;
-	int *fds = connect_or_die(&t, o->conns + extra, t.family != AF_UNIX);
 	struct chat_run *r = xcalloc(1, sizeof *r);
-	chat_setup(r, o, fds);
+	chat_setup(r, o);
+	chat_connect(r, &t, o->conns + extra);
 	chat_join(r);
 	if (r->welcomed != r->n)
 		fail2("only %d of %d participants %s from %s (%" PRIu64 " connections closed%s%s)",
@@ -1764,13 +1882,22 @@ static int run_idle(const struct opts *o)
 		fprintf(stderr, "echochat-bench: warning: RLIMIT_NOFILE is %llu, below %d + a few\n",
 			(unsigned long long)rl.rlim_cur, o->conns);
 	if (o->pid) {
-		r.rss[0] = rss_or_die(o->pid);
+		/* A server still closing the connections of a previous run would
+		 * make "before" too high: wait (bounded) for its descriptor count
+		 * to hold still for 100 ms. */
+		uint64_t settle_end = now_ns() + IDLE_QUIET_MAX_NS;
 		r.fds0 = count_fds(o->pid);
 		if (r.fds0 < 0)
 			fail2("cannot list /proc/%ld/fd: %s", o->pid, strerror(errno));
+		for (int prev = -1; r.fds0 != prev && now_ns() < settle_end;) {
+			prev = r.fds0;
+			usleep(100000);
+			r.fds0 = count_fds(o->pid);
+		}
+		r.rss[0] = rss_or_die(o->pid);
 	}
 	r.fds = xcalloc((size_t)r.n, sizeof *r.fds);
-	connect_all(&t, r.n, r.fds, &cr, o->pid);
+	connect_all(&t, r.n, r.fds, &cr, now_ns() + CONNECT_TIMEOUT_NS, NULL, NULL);
 	if (cr.ok == 0)
 		fail2("could not open any connection to %s (%s)", t.desc, cr.why);
 	idle_hold(&r, o, cr.ok);
