@@ -305,7 +305,7 @@ class Scenario:
         self.name = name
         self.title = title
         self.mode = mode            # the server's mode: echo, chat or udp
-        self.servers = servers      # (label, tool arguments beyond the common ones)
+        self.servers = servers      # (label, extra tool arguments, or None: not applicable)
         self.args = args
         self.figures = figures      # (column, RESULT key or function, formatter)
         self.ratio = ratio          # figure the ratio is taken of
@@ -662,6 +662,8 @@ def main():
               % (pin, args.rounds, "s" if args.rounds > 1 else "", seconds, WARMUP, hard))
         if workers is not None:
             print("- echochatd: workers = %s" % workers)
+        print("- epoll-echo does nothing but echo: a ratio near 1.00x to it means a server "
+              "costs no more than the kernel's own loopback work here")
         print()
         sys.stdout.flush()
         deadline = t_begin + budget
