@@ -1,5 +1,6 @@
 /*
- * echochat-bench - load generator for the echochat server.
+ * echochat-bench - load generator for the echochat server, and for the
+ * servers it is compared with (scripts/bench).
  *
  * It drives a server on loopback (TCP, UDP or a Unix stream socket) in one
  * of five modes and reports throughput and latency:
@@ -7,13 +8,23 @@
  *   echo, upper  C connections keep P pipelined lines in flight; every reply
  *                is checked byte for byte (upper: against the line with a-z
  *                uppercased) and its round-trip time goes into a histogram.
+ *                Every connection has had one answer before the clock starts.
  *   chat         C participants join a chat room, K of them send timestamped
  *                lines, every receiver checks per-sender ordering and records
- *                the delivery latency.
+ *                the delivery latency.  --proto says whose room: echochat
+ *                (wait for the welcome line), plain (any server that relays
+ *                each line to the others with or without a prefix, such as
+ *                ncat --chat) or redis (SUBSCRIBE and PUBLISH over RESP).
  *   udp          C UDP sockets keep P datagrams in flight; replies are
  *                verified, datagrams unanswered after 1 s count as lost.
+ *                Any UDP echo server will do.
  *   idle         open C connections, hold them, optionally report the
- *                server's RSS growth per connection (--pid).
+ *                server's RSS growth per connection and the descriptors it
+ *                took for them (--pid).
+ *
+ * Connections are opened keeping the server's accept queue at most half
+ * full (the kernel tells, through sock_diag), so that a short listen
+ * backlog is not what gets measured.
  *
  * The tool only talks to loopback addresses, and every phase is bounded in
  * time (connect, warm-up, measurement), so it always stops by itself.  The
@@ -25,9 +36,13 @@
  *            bench/echochat-bench.c -o echochat-bench -lm
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -51,7 +66,14 @@
  * listen backlog of 1024 is never overrun by our SYNs alone. */
 #define CONNECT_BATCH 500
 #define CONNECT_TIMEOUT_NS (30 * NS_PER_S)
+/* idle --pid: how long the server may take to accept what we opened. */
+#define ACCEPT_WAIT_NS (5 * NS_PER_S)
+#define IDLE_QUIET_MAX_NS (2 * NS_PER_S)
 #define WELCOME_TIMEOUT_NS (15 * NS_PER_S)
+#define PRIME_TIMEOUT_NS (15 * NS_PER_S)
+/* echo/upper: connections opened and primed at a time, below any listen
+ * backlog (socat's default is 5). */
+#define PRIME_BATCH 4
 #define CHAT_DRAIN_NS (500 * NS_PER_MS)
 #define CHAT_STALL_NS (1 * NS_PER_S)
 #define UDP_LOSS_NS (1 * NS_PER_S)
@@ -65,7 +87,7 @@
 static const char usage_text[] =
 	"usage: echochat-bench MODE [-h HOST] [-p PORT] [-c CONNS] [-P INFLIGHT] [-s SIZE]\n"
 	"                      [-d SECONDS] [-w WARMUP_SECONDS] [-k SENDERS] [-u UNIX_PATH]\n"
-	"                      [--pid PID]\n"
+	"                      [--pid PID] [--proto echochat|plain|redis] [--redis]\n"
 	"modes:\n"
 	"  echo    pipelined line round trips over C connections, replies verified\n"
 	"  upper   like echo, replies must be the lines with a-z uppercased\n"
@@ -85,13 +107,25 @@ static const char usage_text[] =
 	"  -u PATH      connect to the Unix stream socket PATH instead of TCP\n"
 	"               (echo, upper, chat, idle)\n"
 	"  --pid PID    idle: report the server's VmRSS growth per connection\n"
+	"  --proto P    chat: echochat (default: wait for each welcome line), plain\n"
+	"               (no welcome: two participants send sync lines until everyone\n"
+	"               has heard one; lines may carry any prefix, e.g. ncat --chat)\n"
+	"               or redis (participants SUBSCRIBE, senders PUBLISH on an\n"
+	"               extra connection each)\n"
+	"  --redis      same as --proto redis\n"
 	"  --help       show this text\n";
 
 enum mode { M_ECHO, M_UPPER, M_CHAT, M_UDP, M_IDLE };
 static const char *const mode_names[] = { "echo", "upper", "chat", "udp", "idle" };
 
+/* Whose chat room: how participants know they are in, how lines go out
+ * and how deliveries come back. */
+enum proto { PR_ECHOCHAT, PR_PLAIN, PR_REDIS };
+static const char *const proto_names[] = { "echochat", "plain", "redis" };
+
 struct opts {
 	enum mode mode;
+	enum proto proto;
 	const char *host;
 	const char *unix_path;
 	int port, conns, inflight, size, seconds, warmup, senders;
@@ -459,13 +493,13 @@ static void finish_connect(int ep, int *fds, char *pending, uint32_t i, struct c
 	note_failure(r, err, "connect");
 }
 
-/* Launch connects until CONNECT_BATCH are outstanding.  Returns 1 if the
- * listener pushed back (Unix socket backlog full: EAGAIN) and we should
- * retry after a short pause. */
-static int launch_connects(const struct target *t, int ep, int n, int *fds, char *pending,
-			   int *next, int *outstanding, struct conn_report *r)
+/* Launch connects (up to index `limit`) until CONNECT_BATCH are
+ * outstanding.  Returns 1 if the listener pushed back (Unix socket backlog
+ * full: EAGAIN) and we should retry after a short pause. */
+static int launch_connects(const struct target *t, int ep, int n, int limit, int *fds,
+			   char *pending, int *next, int *outstanding, struct conn_report *r)
 {
-	while (*next < n && *outstanding < CONNECT_BATCH) {
+	while (*next < limit && *outstanding < CONNECT_BATCH) {
 		int fd = -1, rc = start_connect(t, &fd);
 		if (rc == -EAGAIN)
 			return 1;
@@ -491,19 +525,112 @@ static int launch_connects(const struct target *t, int ep, int n, int *fds, char
 	return 0;
 }
 
-static void connect_all(const struct target *t, int n, int *fds, struct conn_report *r)
+/* Descriptors open in process `pid`, or -1. */
+static int count_fds(long pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/fd", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* The accept queue of the TCP listener that t names, from the kernel
+ * (sock_diag): connections waiting to be accepted, and the backlog.  With
+ * several listeners on the port (SO_REUSEPORT) the fullest one counts.
+ * Returns -1 if unknown (a Unix socket, no netlink). */
+static int listen_queue(const struct target *t, unsigned *queued, unsigned *backlog)
+{
+	if (t->family != AF_INET && t->family != AF_INET6)
+		return -1;
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return -1;
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 req;
+	} msg;
+	memset(&msg, 0, sizeof msg);
+	msg.nlh.nlmsg_len = sizeof msg;
+	msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	msg.req.sdiag_family = (uint8_t)t->family;
+	msg.req.sdiag_protocol = IPPROTO_TCP;
+	msg.req.idiag_states = 1u << 10; /* TCP_LISTEN */
+	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
+	uint16_t port = t->family == AF_INET ? ((const struct sockaddr_in *)&t->addr)->sin_port
+					     : ((const struct sockaddr_in6 *)&t->addr)->sin6_port;
+	int found = -1, done = 0;
+	double fullest = -1;
+	if (sendto(fd, &msg, sizeof msg, 0, (struct sockaddr *)&nl, sizeof nl) < 0)
+		done = 1;
+	static char buf[32768];
+	while (!done) {
+		ssize_t n = recv(fd, buf, sizeof buf, 0);
+		if (n <= 0)
+			break;
+		int len = (int)n;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
+		     h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = 1;
+				break;
+			}
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+			double fill = (double)m->idiag_rqueue / (m->idiag_wqueue ? m->idiag_wqueue : 1);
+			if (m->id.idiag_sport == port && fill > fullest) {
+				fullest = fill;
+				*queued = m->idiag_rqueue;
+				*backlog = m->idiag_wqueue;
+				found = 0;
+			}
+		}
+	}
+	close(fd);
+	return found;
+}
+
+/* Open n connections, keeping the server's accept queue at most half full.
+ * On loopback connect() completes in the kernel at once, so a burst would
+ * overflow a short backlog (ncat listens with 10, redis with 511); the
+ * kernel then answers with SYN cookies and drops final ACKs, leaving
+ * connections that we think are open and the server never saw until data
+ * from our side, retransmitted with backoff, revives them (idle
+ * connections send none).  That would measure the backlog, not the
+ * server.  `service`, if given, is called between steps, so connections
+ * opened earlier keep being read (chat). */
+static void connect_all(const struct target *t, int n, int *fds, struct conn_report *r,
+			uint64_t deadline, void (*service)(void *), void *ctx)
 {
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	char *pending = xcalloc((size_t)n, 1);
 	struct epoll_event evs[MAX_EVENTS];
 	int next = 0, outstanding = 0;
-	uint64_t t0 = now_ns(), deadline = t0 + CONNECT_TIMEOUT_NS;
+	uint64_t t0 = now_ns();
 	memset(r, 0, sizeof *r);
 	for (int i = 0; i < n; i++)
 		fds[i] = -1;
 	while ((next < n || outstanding > 0) && now_ns() < deadline) {
-		int backoff = launch_connects(t, ep, n, fds, pending, &next, &outstanding, r);
-		int k = epoll_wait(ep, evs, MAX_EVENTS, backoff ? 1 : 50);
+		int limit = n, gated = 0;
+		unsigned queued, backlog;
+		if (next < n && listen_queue(t, &queued, &backlog) == 0) {
+			unsigned half = backlog > 1 ? backlog / 2 : 1;
+			unsigned room = queued < half ? half - queued : 0;
+			if ((unsigned)(n - next) > room) {
+				limit = next + (int)room;
+				gated = 1; /* look again soon */
+			}
+		}
+		int backoff = launch_connects(t, ep, n, limit, fds, pending, &next, &outstanding, r);
+		if (service)
+			service(ctx);
+		int k = epoll_wait(ep, evs, MAX_EVENTS, backoff || gated || service ? 1 : 50);
 		for (int j = 0; j < k; j++, outstanding--)
 			finish_connect(ep, fds, pending, evs[j].data.u32, r);
 	}
@@ -518,22 +645,6 @@ static void connect_all(const struct target *t, int n, int *fds, struct conn_rep
 	r->elapsed_ns = now_ns() - t0;
 	free(pending);
 	close(ep);
-}
-
-/* echo/upper/chat need every connection; a partial set is not a test. */
-static int *connect_or_die(const struct target *t, int n, int nodelay)
-{
-	int *fds = xcalloc((size_t)n, sizeof *fds);
-	struct conn_report r;
-	connect_all(t, n, fds, &r);
-	if (r.ok != n)
-		fail2("could not connect to %s: %d of %d connections failed (%s)", t->desc, r.failed,
-		      n, r.why);
-	for (int i = 0; i < n && nodelay; i++) {
-		int one = 1;
-		setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	}
-	return fds;
 }
 
 static void print_header(const struct opts *o, const struct target *t)
@@ -559,7 +670,8 @@ struct echo_run {
 	const struct opts *o;
 	struct gen g;
 	struct econn *c;
-	int n, ep, alive;
+	int n, ep, alive, primed;
+	uint64_t window;    /* lines in flight per connection: 1 while priming, then P */
 	size_t wcap;
 	uint64_t t_start, t_end;
 	struct hist h;
@@ -592,7 +704,7 @@ static void echo_fill(struct echo_run *r, struct econn *c, uint64_t now)
 		c->wlen -= c->woff;
 		c->woff = 0;
 	}
-	while (c->next_send < c->next_recv + P && r->wcap - c->wlen >= S) {
+	while (c->next_send < c->next_recv + r->window && r->wcap - c->wlen >= S) {
 		gen_line(&r->g, c->id, c->next_send, c->wbuf + c->wlen);
 		c->sent_ns[c->next_send % P] = now;
 		c->next_send++;
@@ -637,6 +749,8 @@ static void echo_complete(struct echo_run *r, struct econn *c, uint64_t now)
 	}
 	if (c->bad)
 		r->mismatches++;
+	if (c->next_recv == 0)
+		r->primed++;
 	c->bad = 0;
 	c->roff = 0;
 	c->next_recv++;
@@ -703,7 +817,8 @@ static void echo_event(struct echo_run *r, struct econn *c, uint32_t events)
 		echo_drop(r, c);
 }
 
-static void echo_setup(struct echo_run *r, const struct opts *o, int *fds)
+/* Connections are opened later, by echo_prime. */
+static void echo_setup(struct echo_run *r, const struct opts *o)
 {
 	size_t S = (size_t)o->size, P = (size_t)o->inflight;
 	size_t lines = 65536 / S ? 65536 / S : 1;
@@ -715,30 +830,76 @@ static void echo_setup(struct echo_run *r, const struct opts *o, int *fds)
 	r->c = xcalloc((size_t)r->n, sizeof *r->c);
 	for (int i = 0; i < r->n; i++) {
 		struct econn *c = &r->c[i];
-		c->fd = fds[i];
+		c->fd = -1;
 		c->id = (uint32_t)i;
 		c->wbuf = xcalloc(r->wcap, 1);
 		c->expect = xcalloc(S, 1);
 		c->sent_ns = xcalloc(P, sizeof *c->sent_ns);
 		echo_expect(r, c);
-		ep_add(r->ep, c->fd, EPOLLIN, c->id);
 	}
 }
 
-static void echo_loop(struct echo_run *r)
+static void echo_poll(struct echo_run *r, int cap_ms)
 {
 	struct epoll_event evs[MAX_EVENTS];
-	uint64_t now = now_ns();
+	int k = epoll_wait(r->ep, evs, MAX_EVENTS, cap_ms);
+	for (int j = 0; j < k; j++)
+		echo_event(r, &r->c[evs[j].data.u32], evs[j].events);
+}
+
+/* Open the connections PRIME_BATCH at a time, each sending one line, and
+ * wait for every answer before the next batch and before the clock
+ * starts: every connection is then known to be served, and set-up (a
+ * fork per connection for socat and ncat --exec) is not service time.
+ * Small batches also keep a short listen backlog from overflowing where
+ * connect_all cannot see the accept queue. */
+static void echo_prime(struct echo_run *r, const struct target *t)
+{
+	uint64_t now = now_ns(), deadline = now + PRIME_TIMEOUT_NS;
+	int fds[PRIME_BATCH];
+	r->window = 1;
+	r->t_start = r->t_end = UINT64_MAX;
+	for (int off = 0; off < r->n && now_ns() < deadline; off += PRIME_BATCH) {
+		int m = r->n - off < PRIME_BATCH ? r->n - off : PRIME_BATCH;
+		struct conn_report cr;
+		connect_all(t, m, fds, &cr, deadline, NULL, NULL);
+		if (cr.ok != m)
+			fail2("could not connect to %s: %d of %d connections failed (%s)", t->desc,
+			      r->n - off - cr.ok, r->n, cr.why);
+		for (int j = 0; j < m; j++) {
+			struct econn *c = &r->c[off + j];
+			int one = 1;
+			c->fd = fds[j];
+			if (t->family != AF_UNIX)
+				setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			ep_add(r->ep, c->fd, EPOLLIN, c->id);
+			if (echo_pump(r, c) < 0)
+				echo_drop(r, c);
+		}
+		while (r->primed < off + m && r->closed == 0 && (now = now_ns()) < deadline)
+			echo_poll(r, ms_until(now, deadline, 100));
+	}
+	if (r->primed < r->n)
+		fail2("only %d of %d connections were opened and answered their first line within"
+		      " %d s (%" PRIu64 " closed by the server)", r->primed, r->n,
+		      (int)(PRIME_TIMEOUT_NS / NS_PER_S),
+		      r->closed);
+	r->window = (uint64_t)r->o->inflight;
+}
+
+static void echo_loop(struct echo_run *r, const struct target *t)
+{
+	uint64_t now;
+	echo_prime(r, t);
+	now = now_ns();
 	r->t_start = now + (uint64_t)r->o->warmup * NS_PER_S;
 	r->t_end = r->t_start + (uint64_t)r->o->seconds * NS_PER_S;
 	for (int i = 0; i < r->n; i++)
-		if (echo_pump(r, &r->c[i]) < 0)
+		if (r->c[i].fd >= 0 && echo_pump(r, &r->c[i]) < 0)
 			echo_drop(r, &r->c[i]);
 	while ((now = now_ns()) < r->t_end && r->alive > 0) {
 		uint64_t next = now < r->t_start ? r->t_start : r->t_end;
-		int k = epoll_wait(r->ep, evs, MAX_EVENTS, ms_until(now, next, 1000));
-		for (int j = 0; j < k; j++)
-			echo_event(r, &r->c[evs[j].data.u32], evs[j].events);
+		echo_poll(r, ms_until(now, next, 1000));
 	}
 }
 
@@ -773,10 +934,9 @@ static int run_echo(const struct opts *o)
 {
 	struct target t;
 	resolve_target(o, &t, SOCK_STREAM);
-	int *fds = connect_or_die(&t, o->conns, t.family != AF_UNIX);
 	struct echo_run *r = xcalloc(1, sizeof *r);
-	echo_setup(r, o, fds);
-	echo_loop(r);
+	echo_setup(r, o);
+	echo_loop(r, &t);
 	return echo_report(r, &t);
 }
 
@@ -785,12 +945,31 @@ static int run_echo(const struct opts *o)
 
 enum chat_phase { CP_WELCOME, CP_DRAIN, CP_RUN };
 
+/* redis: the channel everybody subscribes to.  plain: how often the two
+ * sync senders speak while waiting for everybody to be in the room. */
+#define REDIS_CHANNEL "echochat-bench"
+#define SYNC_EVERY_NS (500 * NS_PER_MS)
+/* Room kept in a sender's buffer for one more line (RESP framing included). */
+#define CHAT_LINE_MAX 128
+#define CHAT_CONNECT_BATCH 32
+
+/* What the first element of a RESP array says the array is. */
+enum { RK_OTHER, RK_MESSAGE, RK_SUBSCRIBE };
+
 struct part {
-	int fd, want_out, welcomed, overflow;
+	int fd, welcomed, overflow;
 	size_t llen;
 	char lbuf[CHAT_LBUF + 1];
 	uint32_t *exp;       /* next seq expected from each sender */
+	/* redis: where this subscriber is in the current RESP array */
+	int resp_left;       /* elements still to come */
+	int resp_idx;        /* index of the next element */
+	int resp_kind;       /* RK_* */
+	int resp_bulk;       /* the next line is a bulk string's contents */
 	/* sender-only state */
+	int wfd;             /* where lines go: fd, or (redis) a publisher connection */
+	int want_out;        /* EPOLLOUT requested on wfd */
+	int pub_bol;         /* redis publisher: at the start of a reply line */
 	char *wbuf;
 	size_t wlen, woff;
 	uint64_t sent;       /* lines sent = next seq */
@@ -803,14 +982,28 @@ struct chat_run {
 	struct part *p;
 	int n, k, observer, ep, welcomed;
 	enum chat_phase phase;
-	uint64_t t_start, t_end;
+	uint64_t t_start, t_end, sync_round;
 	struct hist h;
-	uint64_t deliveries, sent, losses, dups, self, unparsed, closed, stalls;
+	uint64_t deliveries, sent, losses, dups, self, unparsed, closed, stalls, refused;
+	char said[160];      /* the first complaint the server made, for the report */
 };
 
 struct tmsg {
 	uint64_t s, q, t;
 };
+
+/* Epoll ids: participant i is i; the publisher connection of redis
+ * sender s is n + s. */
+static uint32_t wid(const struct chat_run *r, int s)
+{
+	return (uint32_t)(r->o->proto == PR_REDIS ? r->n + s : s);
+}
+
+static void note_said(struct chat_run *r, const char *line, size_t len)
+{
+	if (!r->said[0])
+		snprintf(r->said, sizeof r->said, "%.*s", (int)len, line);
+}
 
 /* Strict unsigned decimal followed by `term`. */
 static int parse_u64(const char **pp, char term, uint64_t *out)
@@ -828,26 +1021,61 @@ static int parse_u64(const char **pp, char term, uint64_t *out)
 	return 1;
 }
 
-/* "<nick> T <sender> <seq> <time-ns>": the nick is whatever precedes the
- * first space, so both "<guest3>" and "guest3:" styles parse. */
+/* The token "T <sender> <seq> <time-ns>" ending the line, at its start or
+ * after a space: whatever a server puts in front ("<guest3> ", "<user7> ",
+ * nothing at all) does not matter, but a token cut or glued to something
+ * else does not parse, so a mangled line is never counted as delivered. */
 static int parse_tmsg(const char *line, struct tmsg *m)
 {
-	const char *p = strchr(line, ' ');
-	if (!p || p[1] != 'T' || p[2] != ' ')
-		return 0;
-	p += 3;
-	return parse_u64(&p, ' ', &m->s) && parse_u64(&p, ' ', &m->q) &&
-	       parse_u64(&p, '\0', &m->t);
+	for (const char *p = line; (p = strstr(p, "T ")) != NULL; p++) {
+		if (p != line && p[-1] != ' ')
+			continue;
+		const char *q = p + 2;
+		if (parse_u64(&q, ' ', &m->s) && parse_u64(&q, ' ', &m->q) &&
+		    parse_u64(&q, '\0', &m->t))
+			return 1;
+	}
+	return 0;
+}
+
+/* plain: "S <round>" (with any prefix) proves the receiver is in the room. */
+static int is_sync(const char *line)
+{
+	for (const char *p = line; (p = strstr(p, "S ")) != NULL; p++) {
+		const char *q = p + 2;
+		uint64_t round;
+		if ((p == line || p[-1] == ' ') && parse_u64(&q, '\0', &round))
+			return 1;
+	}
+	return 0;
+}
+
+static void chat_close(struct chat_run *r, int *fdp)
+{
+	epoll_ctl(r->ep, EPOLL_CTL_DEL, *fdp, NULL);
+	close(*fdp);
+	*fdp = -1;
+	if (r->phase != CP_RUN || now_ns() < r->t_end)
+		r->closed++;
 }
 
 static void chat_drop(struct chat_run *r, int i)
 {
 	struct part *pt = &r->p[i];
-	epoll_ctl(r->ep, EPOLL_CTL_DEL, pt->fd, NULL);
-	close(pt->fd);
-	pt->fd = -1;
-	if (r->phase != CP_RUN || now_ns() < r->t_end)
-		r->closed++;
+	if (pt->wfd == pt->fd)
+		pt->wfd = -1;
+	chat_close(r, &pt->fd);
+}
+
+/* One line from sender s: a text line, or (redis) a PUBLISH command. */
+static size_t chat_format(const struct chat_run *r, int s, uint64_t now, char *dst, size_t cap)
+{
+	char body[80];
+	int n = snprintf(body, sizeof body, "T %d %" PRIu64 " %" PRIu64, s, r->p[s].sent, now);
+	if (r->o->proto != PR_REDIS)
+		return (size_t)snprintf(dst, cap, "%s\n", body);
+	return (size_t)snprintf(dst, cap, "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%d\r\n%s\r\n",
+				strlen(REDIS_CHANNEL), REDIS_CHANNEL, n, body);
 }
 
 /* Queue and send a sender's lines while the observer is fewer than P lines
@@ -857,34 +1085,36 @@ static void chat_pump(struct chat_run *r, int s)
 {
 	struct part *pt = &r->p[s];
 	uint64_t now = now_ns();
-	if (pt->fd < 0 || r->phase != CP_RUN || now >= r->t_end)
+	if (pt->wfd < 0 || r->phase != CP_RUN || now >= r->t_end)
 		return;
 	uint64_t allowed = r->p[r->observer].exp[s] + (uint64_t)r->o->inflight + pt->extra;
 	if (pt->woff == pt->wlen)
 		pt->woff = pt->wlen = 0;
-	while (pt->sent < allowed && CHAT_WBUF - pt->wlen >= 64) {
-		pt->wlen += (size_t)snprintf(pt->wbuf + pt->wlen, CHAT_WBUF - pt->wlen,
-					     "T %d %" PRIu64 " %" PRIu64 "\n", s, pt->sent, now);
+	while (pt->sent < allowed && CHAT_WBUF - pt->wlen >= CHAT_LINE_MAX) {
+		pt->wlen += chat_format(r, s, now, pt->wbuf + pt->wlen, CHAT_WBUF - pt->wlen);
 		pt->sent++;
 		if (in_window(now, r->t_start, r->t_end))
 			r->sent++;
 	}
 	while (pt->woff < pt->wlen) {
-		ssize_t k = send(pt->fd, pt->wbuf + pt->woff, pt->wlen - pt->woff, MSG_NOSIGNAL);
+		ssize_t k = send(pt->wfd, pt->wbuf + pt->woff, pt->wlen - pt->woff, MSG_NOSIGNAL);
 		if (k > 0) {
 			pt->woff += (size_t)k;
 		} else if (k < 0 && would_block()) {
 			pt->want_out = 1;
-			ep_mod(r->ep, pt->fd, EPOLLIN | EPOLLOUT, (uint32_t)s);
+			ep_mod(r->ep, pt->wfd, EPOLLIN | EPOLLOUT, wid(r, s));
 			return;
 		} else if (!(k < 0 && errno == EINTR)) {
-			chat_drop(r, s);
+			if (pt->wfd == pt->fd)
+				chat_drop(r, s);
+			else
+				chat_close(r, &pt->wfd);
 			return;
 		}
 	}
 	if (pt->want_out) {
 		pt->want_out = 0;
-		ep_mod(r->ep, pt->fd, EPOLLIN, (uint32_t)s);
+		ep_mod(r->ep, pt->wfd, EPOLLIN, wid(r, s));
 	}
 }
 
@@ -892,7 +1122,9 @@ static void chat_deliver(struct chat_run *r, int i, const struct tmsg *m, uint64
 {
 	uint32_t *e = &r->p[i].exp[m->s];
 	if (m->s == (uint64_t)i) {
-		r->self++; /* the server echoed a sender's own line back */
+		/* A sender's own line came back: an error for a chat room, what
+		 * pub/sub always does to a sender that is also subscribed. */
+		r->self++;
 		return;
 	}
 	if (m->q < *e) {
@@ -912,18 +1144,17 @@ static void chat_deliver(struct chat_run *r, int i, const struct tmsg *m, uint64
 	}
 }
 
-static void chat_line(struct chat_run *r, int i, char *line, size_t len, uint64_t now)
+static void mark_in(struct chat_run *r, struct part *pt)
 {
-	struct part *pt = &r->p[i];
-	if (len > 0 && line[len - 1] == '\r')
-		line[--len] = '\0';
-	if (len >= 4 && memcmp(line, "*** ", 4) == 0) {
-		if (!pt->welcomed && strncmp(line + 4, "Welcome", 7) == 0) {
-			pt->welcomed = 1;
-			r->welcomed++;
-		}
-		return;
+	if (!pt->welcomed) {
+		pt->welcomed = 1;
+		r->welcomed++;
 	}
+}
+
+/* A delivered line (redis: a message's payload). */
+static void chat_text(struct chat_run *r, int i, const char *line, uint64_t now)
+{
 	if (r->phase != CP_RUN)
 		return; /* anything before the run (e.g. join chatter) is drained */
 	struct tmsg m;
@@ -932,6 +1163,81 @@ static void chat_line(struct chat_run *r, int i, char *line, size_t len, uint64_
 		return;
 	}
 	chat_deliver(r, i, &m, now);
+}
+
+/* redis: one element of the RESP array being received.  A subscriber
+ * only ever gets ["subscribe", channel, count] and then
+ * ["message", channel, payload]. */
+static void resp_element(struct chat_run *r, int i, const char *el, uint64_t now)
+{
+	struct part *pt = &r->p[i];
+	if (pt->resp_left <= 0) {
+		r->unparsed++;
+		return;
+	}
+	if (pt->resp_idx == 0)
+		pt->resp_kind = strcmp(el, "message") == 0 ? RK_MESSAGE
+			      : strcmp(el, "subscribe") == 0 ? RK_SUBSCRIBE : RK_OTHER;
+	else if (pt->resp_idx == 2 && pt->resp_kind == RK_MESSAGE)
+		chat_text(r, i, el, now);
+	else if (pt->resp_idx == 2 && pt->resp_kind == RK_SUBSCRIBE)
+		mark_in(r, pt);
+	pt->resp_idx++;
+	pt->resp_left--;
+}
+
+/* redis: RESP2 is CRLF-terminated lines, and our payloads hold no CR or
+ * LF, so a bulk string's contents are exactly the line after its "$len". */
+static void resp_line(struct chat_run *r, int i, const char *line, size_t len, uint64_t now)
+{
+	struct part *pt = &r->p[i];
+	if (pt->resp_bulk) {
+		pt->resp_bulk = 0;
+		resp_element(r, i, line, now);
+	} else if (line[0] == '*') {
+		pt->resp_left = atoi(line + 1);
+		pt->resp_idx = 0;
+		pt->resp_kind = RK_OTHER;
+	} else if (line[0] == '$') {
+		if (atoi(line + 1) >= 0)
+			pt->resp_bulk = 1;
+		else
+			resp_element(r, i, "", now); /* null bulk string */
+	} else if (line[0] == ':') {
+		resp_element(r, i, line + 1, now);
+	} else {
+		if (line[0] == '-')
+			note_said(r, line, len);
+		r->unparsed++;
+	}
+}
+
+static void chat_line(struct chat_run *r, int i, char *line, size_t len, uint64_t now)
+{
+	struct part *pt = &r->p[i];
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	switch (r->o->proto) {
+	case PR_ECHOCHAT:
+		if (len >= 4 && memcmp(line, "*** ", 4) == 0) {
+			if (!pt->welcomed && strncmp(line + 4, "Welcome", 7) == 0)
+				mark_in(r, pt);
+			else if (strncmp(line + 4, "error", 5) == 0)
+				note_said(r, line, len);
+			return;
+		}
+		break;
+	case PR_PLAIN:
+		if (is_sync(line)) {
+			mark_in(r, pt);
+			return;
+		}
+		break;
+	case PR_REDIS:
+		resp_line(r, i, line, len, now);
+		return;
+	}
+	chat_text(r, i, line, now);
 }
 
 /* Split the byte stream into lines; a line longer than the buffer is
@@ -952,10 +1258,12 @@ static void chat_feed(struct chat_run *r, int i, const char *p, size_t n, uint64
 		if (!nl)
 			return;
 		pt->lbuf[pt->llen] = '\0';
-		if (pt->overflow)
-			r->unparsed++;
-		else
+		if (pt->overflow) {
+			if (r->phase == CP_RUN)
+				r->unparsed++;
+		} else {
 			chat_line(r, i, pt->lbuf, pt->llen, now);
+		}
 		pt->llen = 0;
 		pt->overflow = 0;
 		p = nl + 1;
@@ -963,8 +1271,39 @@ static void chat_feed(struct chat_run *r, int i, const char *p, size_t n, uint64
 	}
 }
 
-static void chat_event(struct chat_run *r, int i, uint32_t events)
+/* redis publisher connection: every reply to PUBLISH must be an integer
+ * (":N", the number of subscribers reached); anything else is an error. */
+static void pub_event(struct chat_run *r, int s, uint32_t events)
 {
+	struct part *pt = &r->p[s];
+	if (pt->wfd < 0)
+		return;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		ssize_t k = recv(pt->wfd, rbuf, sizeof rbuf, 0);
+		if (k == 0 || (k < 0 && !would_block() && errno != EINTR)) {
+			chat_close(r, &pt->wfd);
+			return;
+		}
+		for (ssize_t j = 0; j < k; j++) {
+			if (pt->pub_bol && rbuf[j] != ':') {
+				const char *nl = memchr(rbuf + j, '\n', (size_t)(k - j));
+				note_said(r, rbuf + j, nl ? (size_t)(nl - (rbuf + j)) : (size_t)(k - j));
+				r->refused++;
+			}
+			pt->pub_bol = rbuf[j] == '\n';
+		}
+	}
+	if ((events & EPOLLOUT) && pt->wfd >= 0)
+		chat_pump(r, s);
+}
+
+static void chat_event(struct chat_run *r, uint32_t id, uint32_t events)
+{
+	if (id >= (uint32_t)r->n) {
+		pub_event(r, (int)(id - (uint32_t)r->n), events);
+		return;
+	}
+	int i = (int)id;
 	struct part *pt = &r->p[i];
 	if (pt->fd < 0)
 		return;
@@ -977,12 +1316,12 @@ static void chat_event(struct chat_run *r, int i, uint32_t events)
 		if (k > 0)
 			chat_feed(r, i, rbuf, (size_t)k, now_ns());
 	}
-	if ((events & EPOLLOUT) && pt->fd >= 0 && i < r->k)
+	if ((events & EPOLLOUT) && pt->fd >= 0 && pt->wfd == pt->fd && i < r->k)
 		chat_pump(r, i);
 }
 
 /* Run the event loop until `deadline`, or (if `until_welcomed`) until
- * everybody has been welcomed. */
+ * everybody is in the room. */
 static void chat_poll_until(struct chat_run *r, uint64_t deadline, int until_welcomed)
 {
 	struct epoll_event evs[MAX_EVENTS];
@@ -992,7 +1331,7 @@ static void chat_poll_until(struct chat_run *r, uint64_t deadline, int until_wel
 			return;
 		int k = epoll_wait(r->ep, evs, MAX_EVENTS, ms_until(now, deadline, 100));
 		for (int j = 0; j < k; j++)
-			chat_event(r, (int)evs[j].data.u32, evs[j].events);
+			chat_event(r, evs[j].data.u32, evs[j].events);
 	}
 }
 
@@ -1004,7 +1343,7 @@ static void chat_check_stalls(struct chat_run *r, uint64_t now)
 	for (int s = 0; s < r->k; s++) {
 		struct part *pt = &r->p[s];
 		uint64_t allowed = r->p[r->observer].exp[s] + (uint64_t)r->o->inflight + pt->extra;
-		if (pt->fd >= 0 && pt->sent >= allowed && now - pt->progress > CHAT_STALL_NS) {
+		if (pt->wfd >= 0 && pt->sent >= allowed && now - pt->progress > CHAT_STALL_NS) {
 			r->stalls++;
 			pt->extra += (uint64_t)r->o->inflight;
 			pt->progress = now;
@@ -1030,7 +1369,8 @@ static void chat_run_phase(struct chat_run *r)
 	}
 }
 
-static void chat_setup(struct chat_run *r, const struct opts *o, int *fds)
+/* Participants are attached as they connect (chat_connect). */
+static void chat_setup(struct chat_run *r, const struct opts *o)
 {
 	r->o = o;
 	r->n = o->conns;
@@ -1039,21 +1379,128 @@ static void chat_setup(struct chat_run *r, const struct opts *o, int *fds)
 	r->ep = epoll_create1(EPOLL_CLOEXEC);
 	r->p = xcalloc((size_t)r->n, sizeof *r->p);
 	for (int i = 0; i < r->n; i++) {
-		r->p[i].fd = fds[i];
-		r->p[i].exp = xcalloc((size_t)r->k, sizeof *r->p[i].exp);
-		if (i < r->k)
-			r->p[i].wbuf = xcalloc(CHAT_WBUF, 1);
-		ep_add(r->ep, fds[i], EPOLLIN, (uint32_t)i);
+		struct part *pt = &r->p[i];
+		pt->fd = pt->wfd = -1;
+		pt->exp = xcalloc((size_t)r->k, sizeof *pt->exp);
+		if (i < r->k) {
+			pt->wbuf = xcalloc(CHAT_WBUF, 1);
+			pt->pub_bol = 1;
+		}
 	}
+}
+
+/* Connection j: participant j, or (redis) the publisher of sender j - n. */
+static void chat_attach(struct chat_run *r, int j, int fd)
+{
+	if (j < r->n) {
+		r->p[j].fd = fd;
+		if (j < r->k && r->o->proto != PR_REDIS)
+			r->p[j].wfd = fd;
+		ep_add(r->ep, fd, EPOLLIN, (uint32_t)j);
+	} else {
+		r->p[j - r->n].wfd = fd;
+		ep_add(r->ep, fd, EPOLLIN, wid(r, j - r->n));
+	}
+}
+
+/* Read whatever has arrived, without waiting. */
+static void chat_service(void *ctx)
+{
+	struct chat_run *r = ctx;
+	struct epoll_event evs[MAX_EVENTS];
+	int k;
+	do {
+		k = epoll_wait(r->ep, evs, MAX_EVENTS, 0);
+		for (int j = 0; j < k; j++)
+			chat_event(r, evs[j].data.u32, evs[j].events);
+	} while (k == MAX_EVENTS);
+}
+
+/* Open every connection, CHAT_CONNECT_BATCH at a time, reading what
+ * arrives on those already open in between: a server that greets
+ * newcomers and announces them to everybody (ncat --chat does both, with
+ * blocking writes) would otherwise stall on participants that are not
+ * read yet, as no real chat client would let it. */
+static void chat_connect(struct chat_run *r, const struct target *t, int total)
+{
+	int fds[CHAT_CONNECT_BATCH];
+	uint64_t deadline = now_ns() + CONNECT_TIMEOUT_NS;
+	for (int off = 0; off < total; off += CHAT_CONNECT_BATCH) {
+		int m = total - off < CHAT_CONNECT_BATCH ? total - off : CHAT_CONNECT_BATCH;
+		struct conn_report cr;
+		connect_all(t, m, fds, &cr, deadline, chat_service, r);
+		if (cr.ok != m)
+			fail2("could not connect to %s: %d of %d connections failed (%s)", t->desc,
+			      total - off - cr.ok, total, cr.why);
+		for (int j = 0; j < m; j++) {
+			int one = 1;
+			if (t->family != AF_UNIX)
+				setsockopt(fds[j], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			chat_attach(r, off + j, fds[j]);
+		}
+		chat_service(r);
+	}
+}
+
+/* A short command on a fresh connection: it fits the socket buffer. */
+static void send_small(struct chat_run *r, int i, const char *buf, size_t len)
+{
+	int fd = r->p[i].fd;
+	if (fd >= 0 && send(fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len)
+		chat_drop(r, i);
+}
+
+/* Get everybody into the room: echochat says welcome; redis confirms each
+ * SUBSCRIBE; a plain server says nothing, so participants 0 and 1 send
+ * "S <round>" lines until everybody has heard one (0 and 1 hear each
+ * other), which proves the server relays to every connection.
+ *
+ * From the second round on, a plain participant still waiting sends an
+ * empty line: should a burst of connects have overflowed the listen
+ * backlog after all (connect_all paces them only where the kernel shows
+ * the accept queue), the kernel answered with SYN cookies and dropped
+ * final ACKs, and only data from our side completes such a handshake. */
+static void chat_join(struct chat_run *r)
+{
+	uint64_t now = now_ns(), deadline = now + WELCOME_TIMEOUT_NS, next_sync = now;
+	if (r->o->proto == PR_REDIS) {
+		char cmd[96];
+		int len = snprintf(cmd, sizeof cmd, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
+				   strlen(REDIS_CHANNEL), REDIS_CHANNEL);
+		for (int i = 0; i < r->n; i++)
+			send_small(r, i, cmd, (size_t)len);
+	}
+	while (r->welcomed < r->n && (now = now_ns()) < deadline) {
+		if (r->o->proto == PR_PLAIN && now >= next_sync) {
+			char line[32];
+			int len = snprintf(line, sizeof line, "S %" PRIu64 "\n", r->sync_round++);
+			send_small(r, 0, line, (size_t)len);
+			send_small(r, 1, line, (size_t)len);
+			for (int i = 2; r->sync_round > 1 && i < r->n; i++)
+				if (!r->p[i].welcomed)
+					send_small(r, i, "\n", 1);
+			next_sync = now + SYNC_EVERY_NS;
+		}
+		uint64_t until = r->o->proto == PR_PLAIN && next_sync < deadline ? next_sync : deadline;
+		chat_poll_until(r, until, 1);
+	}
+}
+
+static const char *join_what(enum proto p)
+{
+	return p == PR_REDIS ? "had their SUBSCRIBE confirmed"
+	     : p == PR_PLAIN ? "heard a sync line" : "got a welcome line";
 }
 
 static int chat_report(const struct chat_run *r, const struct target *t)
 {
 	const struct opts *o = r->o;
-	uint64_t errors = r->self + r->closed;
+	int redis = o->proto == PR_REDIS;
+	uint64_t errors = (redis ? 0 : r->self) + r->closed + r->refused;
 	double rate = (double)r->deliveries / o->seconds;
 	double srate = (double)r->sent / o->seconds;
 	print_header(o, t);
+	printf("  protocol:      %s\n", proto_names[o->proto]);
 	printf("  participants:  %d (%d senders, participant %d observes for pacing)\n", r->n,
 	       r->k, r->observer);
 	printf("  window:        %d lines per sender; %d s warm-up, %d s measured\n", o->inflight,
@@ -1064,14 +1511,23 @@ static int chat_report(const struct chat_run *r, const struct target *t)
 	print_latency("latency (us):", &r->h);
 	printf("  losses:        %" PRIu64 "\n", r->losses);
 	printf("  dups/reorder:  %" PRIu64 "\n", r->dups);
-	printf("  errors:        %" PRIu64 " (own line echoed %" PRIu64 ", connections closed %"
-	       PRIu64 ")\n", errors, r->self, r->closed);
+	if (redis)
+		printf("  errors:        %" PRIu64 " (connections closed %" PRIu64
+		       ", PUBLISH refused %" PRIu64 ")\n", errors, r->closed, r->refused);
+	else
+		printf("  errors:        %" PRIu64 " (own line echoed %" PRIu64
+		       ", connections closed %" PRIu64 ")\n", errors, r->self, r->closed);
 	printf("  other:         unparsed lines %" PRIu64 ", pacing stalls %" PRIu64 "\n",
 	       r->unparsed, r->stalls);
+	if (redis)
+		printf("  note:          %" PRIu64 " own lines heard back (pub/sub delivers to the"
+		       " sender's own subscription; not counted)\n", r->self);
+	if (r->said[0])
+		printf("  server said:   %s\n", r->said);
 	if (r->deliveries == 0)
 		printf("  note:          no line was delivered in the measured window\n");
-	printf("RESULT mode=chat conns=%d senders=%d inflight=%d seconds=%d rate=%.1f", r->n, r->k,
-	       o->inflight, o->seconds, rate);
+	printf("RESULT mode=chat proto=%s conns=%d senders=%d inflight=%d seconds=%d rate=%.1f",
+	       proto_names[o->proto], r->n, r->k, o->inflight, o->seconds, rate);
 	result_latency(&r->h);
 	printf(" losses=%" PRIu64 " dups=%" PRIu64 " errors=%" PRIu64 " sent_rate=%.1f"
 	       " unparsed=%" PRIu64 " stalls=%" PRIu64 "\n",
@@ -1083,17 +1539,20 @@ static int run_chat(const struct opts *o)
 {
 	struct target t;
 	resolve_target(o, &t, SOCK_STREAM);
-	int *fds = connect_or_die(&t, o->conns, t.family != AF_UNIX);
+	int extra = o->proto == PR_REDIS ? o->senders : 0;
 	struct chat_run *r = xcalloc(1, sizeof *r);
-	chat_setup(r, o, fds);
-	chat_poll_until(r, now_ns() + WELCOME_TIMEOUT_NS, 1);
+	chat_setup(r, o);
+	chat_connect(r, &t, o->conns + extra);
+	chat_join(r);
 	if (r->welcomed != r->n)
-		fail2("only %d of %d participants got a welcome line from %s (%" PRIu64
-		      " connections closed)", r->welcomed, r->n, t.desc, r->closed);
+		fail2("only %d of %d participants %s from %s (%" PRIu64 " connections closed%s%s)",
+		      r->welcomed, r->n, join_what(o->proto), t.desc, r->closed,
+		      r->said[0] ? "; server said: " : "", r->said);
 	r->phase = CP_DRAIN;
 	chat_poll_until(r, now_ns() + CHAT_DRAIN_NS, 0);
 	if (r->closed)
-		fail2("%" PRIu64 " participants were disconnected before the run", r->closed);
+		fail2("%" PRIu64 " participants were disconnected before the run%s%s", r->closed,
+		      r->said[0] ? "; server said: " : "", r->said);
 	chat_run_phase(r);
 	return chat_report(r, &t);
 }
@@ -1323,6 +1782,7 @@ struct idle_run {
 	int *fds;
 	int n, ep, open;
 	int dropped;
+	int fds0, held; /* --pid: the server's descriptors before; how many more it took */
 	long rss[3]; /* before, all open (+settle), after the hold */
 };
 
@@ -1342,24 +1802,35 @@ static void idle_event(struct idle_run *r, uint32_t i)
 	r->dropped++;
 }
 
-static void idle_hold(struct idle_run *r, const struct opts *o)
+static void idle_poll(struct idle_run *r, int cap_ms)
 {
 	struct epoll_event evs[MAX_EVENTS];
-	uint64_t now = now_ns(), settle = now + IDLE_SETTLE_NS;
-	uint64_t end = now + (uint64_t)o->seconds * NS_PER_S;
+	int k = epoll_wait(r->ep, evs, MAX_EVENTS, cap_ms);
+	for (int j = 0; j < k; j++)
+		idle_event(r, evs[j].data.u32);
+}
+
+static void idle_hold(struct idle_run *r, const struct opts *o, int opened)
+{
+	uint64_t now = now_ns(), settle, end, deadline = now + ACCEPT_WAIT_NS;
 	r->ep = epoll_create1(EPOLL_CLOEXEC);
 	for (int i = 0; i < r->n; i++)
 		if (r->fds[i] >= 0)
 			ep_add(r->ep, r->fds[i], EPOLLIN | EPOLLRDHUP, (uint32_t)i);
-	/* Sample "all open" a moment later: the server accepts asynchronously,
-	 * so connections may still sit in its backlog when connect() returns. */
+	/* The server accepts asynchronously: with --pid, wait (bounded) until
+	 * it holds a descriptor for each connection, then sample "all open" a
+	 * moment later still. */
+	while (o->pid && (r->held = count_fds(o->pid) - r->fds0) < opened - r->dropped &&
+	       (now = now_ns()) < deadline)
+		idle_poll(r, 10);
+	now = now_ns();
+	settle = now + IDLE_SETTLE_NS;
+	end = now + (uint64_t)o->seconds * NS_PER_S;
 	while ((now = now_ns()) < end) {
 		if (o->pid && r->rss[1] < 0 && now >= settle)
 			r->rss[1] = rss_or_die(o->pid);
 		uint64_t wake = r->rss[1] < 0 && o->pid && settle < end ? settle : end;
-		int k = epoll_wait(r->ep, evs, MAX_EVENTS, ms_until(now, wake, 1000));
-		for (int j = 0; j < k; j++)
-			idle_event(r, evs[j].data.u32);
+		idle_poll(r, ms_until(now, wake, 1000));
 	}
 	if (o->pid) {
 		if (r->rss[1] < 0)
@@ -1381,7 +1852,9 @@ static int idle_report(const struct idle_run *r, const struct opts *o, const str
 	       cr->elapsed_ns / 1e6, cr->failed, cr->why[0] ? " (first: " : "", cr->why,
 	       cr->why[0] ? ")" : "");
 	printf("  held:          %d s, %d closed by the server\n", o->seconds, r->dropped);
+	int unseen = o->pid && r->held < cr->ok - r->dropped ? cr->ok - r->dropped - r->held : 0;
 	if (o->pid) {
+		printf("  server fds:    +%d (%d connections it never took)\n", r->held, unseen);
 		printf("  server RSS:    %ld kB before, %ld kB with all open, %ld kB after %d s\n",
 		       r->rss[0], r->rss[1], r->rss[2], o->seconds);
 		printf("  RSS per conn:  %.0f bytes (all open), %.0f bytes (after hold)\n",
@@ -1390,11 +1863,12 @@ static int idle_report(const struct idle_run *r, const struct opts *o, const str
 	printf("RESULT mode=idle conns=%d opened=%d failed=%d dropped=%d seconds=%d connect_ms=%.1f",
 	       o->conns, cr->ok, cr->failed, r->dropped, o->seconds, cr->elapsed_ns / 1e6);
 	if (o->pid)
-		printf(" rss_before_kb=%ld rss_open_kb=%ld rss_held_kb=%ld rss_per_conn_bytes=%.0f"
-		       " rss_per_conn_held_bytes=%.0f", r->rss[0], r->rss[1], r->rss[2],
-		       per_conn(r->rss[0], r->rss[1], cr->ok), per_conn(r->rss[0], r->rss[2], cr->ok));
-	printf(" errors=%d\n", cr->failed + r->dropped);
-	return cr->failed || r->dropped ? 1 : 0;
+		printf(" server_fds=%d rss_before_kb=%ld rss_open_kb=%ld rss_held_kb=%ld"
+		       " rss_per_conn_bytes=%.0f rss_per_conn_held_bytes=%.0f", r->held, r->rss[0],
+		       r->rss[1], r->rss[2], per_conn(r->rss[0], r->rss[1], cr->ok),
+		       per_conn(r->rss[0], r->rss[2], cr->ok));
+	printf(" errors=%d\n", cr->failed + r->dropped + unseen);
+	return cr->failed || r->dropped || unseen ? 1 : 0;
 }
 
 static int run_idle(const struct opts *o)
@@ -1407,13 +1881,26 @@ static int run_idle(const struct opts *o)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)o->conns + 16)
 		fprintf(stderr, "echochat-bench: warning: RLIMIT_NOFILE is %llu, below %d + a few\n",
 			(unsigned long long)rl.rlim_cur, o->conns);
-	if (o->pid)
+	if (o->pid) {
+		/* A server still closing the connections of a previous run would
+		 * make "before" too high: wait (bounded) for its descriptor count
+		 * to hold still for 100 ms. */
+		uint64_t settle_end = now_ns() + IDLE_QUIET_MAX_NS;
+		r.fds0 = count_fds(o->pid);
+		if (r.fds0 < 0)
+			fail2("cannot list /proc/%ld/fd: %s", o->pid, strerror(errno));
+		for (int prev = -1; r.fds0 != prev && now_ns() < settle_end;) {
+			prev = r.fds0;
+			usleep(100000);
+			r.fds0 = count_fds(o->pid);
+		}
 		r.rss[0] = rss_or_die(o->pid);
+	}
 	r.fds = xcalloc((size_t)r.n, sizeof *r.fds);
-	connect_all(&t, r.n, r.fds, &cr);
+	connect_all(&t, r.n, r.fds, &cr, now_ns() + CONNECT_TIMEOUT_NS, NULL, NULL);
 	if (cr.ok == 0)
 		fail2("could not open any connection to %s (%s)", t.desc, cr.why);
-	idle_hold(&r, o);
+	idle_hold(&r, o, cr.ok);
 	return idle_report(&r, o, &t, &cr);
 }
 
@@ -1439,6 +1926,15 @@ static enum mode parse_mode(const char *s)
 	return M_ECHO;
 }
 
+static enum proto parse_proto(const char *s)
+{
+	for (unsigned i = 0; i < sizeof proto_names / sizeof proto_names[0]; i++)
+		if (strcmp(s, proto_names[i]) == 0)
+			return (enum proto)i;
+	usage_error("unknown --proto '%s' (echochat, plain or redis)", s);
+	return PR_ECHOCHAT;
+}
+
 static void parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
 {
 	switch (c) {
@@ -1452,6 +1948,8 @@ static void parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
 	case 'k': o->senders = (int)parse_num(arg, 1, 1000000, "-k SENDERS"); break;
 	case 'u': o->unix_path = arg; break;
 	case 'I': o->pid = parse_num(arg, 1, 1L << 30, "--pid PID"); break;
+	case 'R': o->proto = parse_proto(arg); break;
+	case 'S': o->proto = PR_REDIS; break;
 	case 'H': fputs(usage_text, stdout); exit(0);
 	default: usage_error("bad option");
 	}
@@ -1468,6 +1966,8 @@ static void check_opts(struct opts *o, int conns_set)
 		usage_error("udp datagram size must be %d..%d", HDR_LEN + 1, UDP_MAX_SIZE);
 	if (o->pid && o->mode != M_IDLE)
 		usage_error("--pid is only meaningful in idle mode");
+	if (o->proto != PR_ECHOCHAT && o->mode != M_CHAT)
+		usage_error("--proto/--redis are only meaningful in chat mode");
 	if (o->mode != M_CHAT)
 		return;
 	if (o->conns < 2)
@@ -1485,6 +1985,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'I' },
+		{ "proto", required_argument, NULL, 'R' },
+		{ "redis", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};

@@ -1,0 +1,688 @@
+#!/usr/bin/env python3
+"""bench.py -- echochatd against its peers, measured by echochat-bench.
+
+The body of scripts/bench, which installs the peers and builds first.
+For each scenario it starts a fresh server per run on a free loopback
+port, runs bench/echochat-bench against it, and stops it; servers take
+turns (A B C, A B C, ...) for --rounds rounds so that a drift in the
+machine's load hits them all alike, and the median of each figure is
+shown.  With two or more CPUs the server runs on CPU 0 and the load tool
+on CPU 1.
+
+Scenarios and servers:
+
+  echo-100    100 connections x 16 lines of 64 B in flight: echochatd,
+              epoll-echo, asyncio, socat, ncat --exec
+  echo-1      1 connection, 1 line in flight (latency): same servers
+  echo-large  10 connections x 16 lines of 16 KiB: same servers
+  chat-100    100 participants, 10 senders: echochatd, redis pub/sub,
+              asyncio, ncat --chat
+  chat-1000   1,000 participants, 10 senders: same servers
+  udp         10 sockets x 16 datagrams of 64 B: echochatd, epoll-echo -u
+  idle-10k    server RSS per idle connection, 10,000 connections:
+              echochatd, epoll-echo, asyncio, redis
+
+Environment: BENCH_SECONDS (measured seconds per run, default 3),
+BENCH_WORKERS (echochatd's [server] workers; refused loudly if this
+echochatd does not know the key), BENCH_TIMEOUT (seconds for the whole
+bench, default 1200: runs left when it is spent show as n/a).
+
+Every phase has a time limit, a peer that fails shows as failed with the
+reason (and is not retried in later rounds of that scenario), and on any
+exit the servers it started are stopped: each runs in a session of its
+own, and only those process groups are signalled.
+"""
+
+import argparse
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOL = os.path.join(TOP, "bench", "echochat-bench")
+ECHOCHATD = os.path.join(TOP, "src", "echochatd")
+EPOLL_ECHO = os.path.join(TOP, "bench", "epoll-echo")
+ASYNCIO_SERVER = os.path.join(TOP, "bench", "asyncio_server.py")
+
+WARMUP = 1
+START_TIMEOUT = 10
+STOP_TIMEOUT = 5
+# The tool's own bounds: connecting (30 s), joining or priming (15 s),
+# warm-up and measurement; beyond that something is wrong with it.
+TOOL_SLACK = 60
+
+
+class Fail(Exception):
+    """A run that produced no figures; the message is the reason shown."""
+
+
+# ---------------------------------------------------------------------
+# servers
+
+class Server:
+    """One server process (with whatever it forks) in a session of its own."""
+
+    def __init__(self, name, argv, workdir, cpu, ready, port=None):
+        self.name = name
+        self.port = port
+        self.log = os.path.join(workdir, "server.log")
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(cpu + argv, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         cwd=workdir)
+        LIVE.add(self)
+        try:
+            ready(self)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log_tail(self, n=1):
+        try:
+            with open(self.log, errors="replace") as f:
+                lines = [l.strip() for l in f if l.strip()]
+        except OSError:
+            return ""
+        return " / ".join(lines[-n:])
+
+    def wait_for_log(self, pattern):
+        """Wait until the log matches `pattern`; return the match."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise Fail("%s exited with status %d at start: %s"
+                           % (self.name, self.proc.returncode, self.log_tail(3)))
+            with open(self.log, errors="replace") as f:
+                m = re.search(pattern, f.read())
+            if m:
+                return m
+            time.sleep(0.02)
+        raise Fail("%s not ready within %d s: %s" % (self.name, START_TIMEOUT, self.log_tail()))
+
+    def wait_for_port(self):
+        """Wait until the TCP port accepts a connection."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise Fail("%s exited with status %d at start: %s"
+                           % (self.name, self.proc.returncode, self.log_tail(3)))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise Fail("%s not listening within %d s" % (self.name, START_TIMEOUT))
+
+    def died(self):
+        """Why the server is no longer running, or None."""
+        if self.proc.poll() is None:
+            return None
+        return "%s exited with status %d: %s" % (self.name, self.proc.returncode,
+                                                 self.log_tail())
+
+    def stop(self):
+        """SIGTERM to the server's own process group, SIGKILL if it lingers."""
+        if self not in LIVE:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while time.monotonic() < deadline:
+                self.proc.poll()
+                if not group_alive(self.proc.pid):
+                    break
+                time.sleep(0.02)
+            else:
+                continue
+            break
+        self.proc.poll()
+        LIVE.discard(self)
+
+
+LIVE = set()
+
+
+def group_alive(pgid):
+    """Whether a process of group pgid still runs.  Zombies do not count:
+    whether they are reaped soon is up to init."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_echochatd(mode, workdir, cpu, workers):
+    """mode: echo, chat or udp; one listener on a port the kernel picks."""
+    proto, handler = {"echo": ("tcp", "echo"), "chat": ("tcp", "chat"),
+                      "udp": ("udp", "echo")}[mode]
+    ini = os.path.join(workdir, "echochatd.ini")
+    with open(ini, "w") as f:
+        f.write(echochatd_ini(workers, proto, handler))
+    pattern = r"listener bench: listening on %s 127\.0\.0\.1:(\d+)" % proto
+
+    def ready(s):
+        s.port = int(s.wait_for_log(pattern).group(1))
+        s.wait_for_log(r" info: ready")
+
+    return Server("echochatd", [ECHOCHATD, "-c", ini, "-L", "info"], workdir, cpu, ready)
+
+
+def echochatd_ini(workers, proto="tcp", handler="echo"):
+    return "\n".join([
+        "; echochatd for scripts/bench: no limit that a benchmark would hit",
+        "[server]",
+        "max_clients = 20000",
+        "max_clients_per_ip = 0",
+        "udp_rate = 0",
+        "log_level = info",
+    ] + (["workers = %s" % workers] if workers is not None else []) + [
+        "[chat]",
+        "chat_rate = 0",
+        "[listener bench]",
+        "proto = %s" % proto,
+        "bind = 127.0.0.1:0",
+        "handler = %s" % handler,
+        "",
+    ])
+
+
+def start_printing_port(name, argv, workdir, cpu):
+    """Peers of ours that bind port 0 and print 'listening on ... :PORT'."""
+    def ready(s):
+        s.port = int(s.wait_for_log(r"listening on \w+ 127\.0\.0\.1:(\d+)").group(1))
+    return Server(name, argv, workdir, cpu, ready)
+
+
+def start_on_free_port(name, argv_for_port, workdir, cpu):
+    port = free_port()
+    return Server(name, argv_for_port(port), workdir, cpu, Server.wait_for_port, port)
+
+
+def redis_argv(port, workdir):
+    # Loopback only, nothing written to disk; maxclients above idle-10k
+    # (redis lowers it to what RLIMIT_NOFILE allows, and says so).
+    return ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--maxclients", "19000", "--dir", workdir]
+
+
+# Each server: label, the program it needs, and how to start it for a mode.
+def make_servers(workers):
+    py = sys.executable
+    return {
+        "echochatd": ("echochatd", ECHOCHATD,
+                      lambda mode, d, cpu: start_echochatd(mode, d, cpu, workers)),
+        "epoll-echo": ("epoll-echo", EPOLL_ECHO,
+                       lambda mode, d, cpu: start_printing_port(
+                           "epoll-echo", [EPOLL_ECHO, "0"], d, cpu)),
+        "epoll-echo -u": ("epoll-echo", EPOLL_ECHO,
+                          lambda mode, d, cpu: start_printing_port(
+                              "epoll-echo -u", [EPOLL_ECHO, "-u", "0"], d, cpu)),
+        "asyncio": ("asyncio", py,
+                    lambda mode, d, cpu: start_printing_port(
+                        "asyncio", [py, ASYNCIO_SERVER, "--mode", mode, "--port", "0"], d, cpu)),
+        # socat listens with a backlog of 5 unless told otherwise.
+        "socat": ("socat", "socat",
+                  lambda mode, d, cpu: start_on_free_port(
+                      "socat", lambda p: ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,"
+                                          "fork,backlog=1024" % p, "PIPE"], d, cpu)),
+        # ncat refuses more than 100 clients unless told otherwise.
+        "ncat --exec": ("ncat", "ncat",
+                        lambda mode, d, cpu: start_on_free_port(
+                            "ncat --exec", lambda p: ["ncat", "-l", "127.0.0.1", str(p),
+                                                      "--keep-open", "--max-conns", "20000",
+                                                      "--exec", "/bin/cat"], d, cpu)),
+        "ncat --chat": ("ncat", "ncat",
+                        lambda mode, d, cpu: start_on_free_port(
+                            "ncat --chat", lambda p: ["ncat", "-l", "127.0.0.1", str(p),
+                                                      "--keep-open", "--max-conns", "20000",
+                                                      "--chat"], d, cpu)),
+        "redis": ("redis", "redis-server",
+                  lambda mode, d, cpu: start_on_free_port(
+                      "redis", lambda p: redis_argv(p, d), d, cpu)),
+    }
+
+
+# ---------------------------------------------------------------------
+# scenarios
+
+def fmt_rate(v):
+    return "{:,.0f}".format(v)
+
+
+def fmt_us(v):
+    return "%.1f" % v if v < 100 else "{:,.0f}".format(v)
+
+
+def fmt_mb(v):
+    return "%.1f" % v
+
+
+def fmt_bytes(v):
+    return "{:,.0f}".format(v)
+
+
+class Scenario:
+    def __init__(self, name, title, mode, servers, args, figures, ratio, reference,
+                 ratio_label, fixed_seconds=None):
+        self.name = name
+        self.title = title
+        self.mode = mode            # the server's mode: echo, chat or udp
+        self.servers = servers      # (label, extra tool arguments, or None: not applicable)
+        self.args = args
+        self.figures = figures      # (column, RESULT key or function, formatter)
+        self.ratio = ratio          # figure the ratio is taken of
+        self.reference = reference
+        self.ratio_label = ratio_label
+        self.fixed_seconds = fixed_seconds
+
+
+def mb_per_s(res):
+    return float(res["rate"]) * float(res["size"]) / 1e6
+
+
+ECHO_SERVERS = [("echochatd", []), ("epoll-echo", []), ("asyncio", []), ("socat", []),
+                ("ncat --exec", [])]
+CHAT_SERVERS = [("echochatd", []), ("redis", ["--redis"]), ("asyncio", ["--proto", "plain"]),
+                ("ncat --chat", ["--proto", "plain"])]
+LATENCY = [("p50 us", "p50_us", fmt_us), ("p99 us", "p99_us", fmt_us),
+           ("p99.9 us", "p999_us", fmt_us), ("max us", "max_us", fmt_us)]
+
+SCENARIOS = [
+    Scenario("echo-100", "100 connections x 16 lines of 64 B in flight", "echo",
+             ECHO_SERVERS, ["echo", "-c", "100", "-P", "16", "-s", "64"],
+             [("round trips/s", "rate", fmt_rate)] + LATENCY,
+             "rate", "epoll-echo", "round trips/s vs epoll-echo"),
+    Scenario("echo-1", "1 connection, 1 line of 64 B in flight (latency)", "echo",
+             ECHO_SERVERS, ["echo", "-c", "1", "-P", "1", "-s", "64"],
+             LATENCY + [("round trips/s", "rate", fmt_rate)],
+             "p50_us", "epoll-echo", "p50 vs epoll-echo (lower is better)"),
+    Scenario("echo-large", "10 connections x 16 lines of 16 KiB in flight", "echo",
+             ECHO_SERVERS, ["echo", "-c", "10", "-P", "16", "-s", "16384"],
+             [("MB/s each way", mb_per_s, fmt_mb), ("p50 us", "p50_us", fmt_us),
+              ("p99 us", "p99_us", fmt_us)],
+             mb_per_s, "epoll-echo", "MB/s vs epoll-echo"),
+    Scenario("chat-100", "100 participants, 10 senders, 16 lines in flight per sender",
+             "chat", CHAT_SERVERS, ["chat", "-c", "100", "-k", "10", "-P", "16"],
+             [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
+             [("losses", "losses", fmt_rate)],
+             "rate", "redis", "deliveries/s vs redis"),
+    Scenario("chat-1000", "1,000 participants, 10 senders, 16 lines in flight per sender",
+             "chat", CHAT_SERVERS, ["chat", "-c", "1000", "-k", "10", "-P", "16"],
+             [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
+             [("losses", "losses", fmt_rate)],
+             "rate", "redis", "deliveries/s vs redis"),
+    Scenario("udp", "10 sockets x 16 datagrams of 64 B in flight", "udp",
+             [("echochatd", []), ("epoll-echo -u", [])],
+             ["udp", "-c", "10", "-P", "16", "-s", "64"],
+             [("replies/s", "rate", fmt_rate), ("p50 us", "p50_us", fmt_us),
+              ("p99 us", "p99_us", fmt_us), ("lost", "losses", fmt_rate)],
+             "rate", "epoll-echo -u", "replies/s vs epoll-echo -u"),
+    Scenario("idle-10k", "server RSS per idle connection, 10,000 connections held 1 s",
+             "echo", [("echochatd", []), ("epoll-echo", []), ("asyncio", []), ("redis", []),
+                      ("socat", None), ("ncat --exec", None)],
+             ["idle", "-c", "10000"],
+             [("RSS bytes/conn", "rss_per_conn_bytes", fmt_bytes),
+              ("server fds", "server_fds", fmt_rate)],
+             "rss_per_conn_bytes", "redis", "RSS/conn vs redis (lower is better)",
+             fixed_seconds=1),
+]
+SCENARIO_NOTES = {
+    "idle-10k": "socat and ncat --exec fork a process per connection: one process's RSS "
+                "says nothing about them. VmRSS is user-space memory only; the kernel's "
+                "socket buffers are not in it.",
+    "chat-100": "redis: every participant subscribes, each sender publishes on a second "
+                "connection; its own subscription hears its lines too (not counted).",
+}
+SCENARIO_NOTES["chat-1000"] = SCENARIO_NOTES["chat-100"]
+# Causes found by looking into a failure, shown only when that row fails.
+KNOWN_CAUSES = {
+    ("echo-large", "ncat --exec"):
+        "ncat --exec relays each connection through a forked ncat and pipes to cat; the "
+        "relay blocks writing to cat's stdin while cat blocks writing back to it, so with "
+        "256 KiB in flight per connection both wait for ever.",
+}
+
+
+# ---------------------------------------------------------------------
+# running
+
+def parse_result(out):
+    for line in reversed(out.splitlines()):
+        if line.startswith("RESULT "):
+            return dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+    return None
+
+
+def figure(res, key):
+    return key(res) if callable(key) else float(res[key])
+
+
+def run_once(scn, label, extra, servers, cpus, seconds, workdir):
+    """One run: start the server, run the tool, stop the server."""
+    _, _, start = servers[label]
+    srv = start(scn.mode, workdir, cpus[0])
+    try:
+        secs = scn.fixed_seconds or seconds
+        argv = cpus[1] + [TOOL] + scn.args + extra + ["-p", str(srv.port), "-d", str(secs)]
+        if scn.args[0] == "idle":
+            argv += ["--pid", str(srv.pid)]
+        else:
+            argv += ["-w", str(WARMUP)]
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True,
+                               timeout=secs + WARMUP + TOOL_SLACK)
+        except subprocess.TimeoutExpired:
+            raise Fail("echochat-bench did not finish within %d s" % (secs + WARMUP + TOOL_SLACK))
+        res = parse_result(p.stdout)
+        died = srv.died()
+        if res is None:
+            why = (p.stderr.strip().splitlines() or ["exit status %d" % p.returncode])[-1]
+            raise Fail(why + ("; " + died if died else ""))
+        if scn.args[0] != "idle" and float(res.get("rate", 0)) == 0:
+            notes = [l.split(":", 1)[1].strip() for l in p.stdout.splitlines()
+                     if l.strip().startswith("note:")]
+            raise Fail("; ".join(notes or ["nothing measured"]) + ("; " + died if died else ""))
+        if died:
+            res["_note"] = "by the end of the run " + died
+        return res
+    finally:
+        srv.stop()
+
+
+def problems(res):
+    """What went wrong in a run that still produced figures."""
+    keys = ("errors", "losses", "dups", "mismatches", "closed", "dropped", "failed")
+    bad = ["%s=%s" % (k, res[k]) for k in keys if k in res and res[k] not in ("0", "0.0")]
+    if "_note" in res:
+        bad.append(res["_note"])
+    return ", ".join(bad)
+
+
+def run_all(args, scenarios, servers, cpus, seconds, deadline, workdir):
+    """results[scenario][label] = {"runs": [RESULT dict], "fail": str, "notes": [str]}"""
+    results = {}
+    for scn in scenarios:
+        entries = [(l, e) for l, e in scn.servers if l in servers or e is None]
+        table = results[scn.name] = {l: {"runs": [], "fail": None, "notes": []}
+                                     for l, _ in entries}
+        for label, extra in entries:
+            if extra is None:
+                table[label]["fail"] = "n/a: a process per connection"
+                continue
+            prog = servers[label][1]
+            if not (os.path.isabs(prog) and os.access(prog, os.X_OK)) and not shutil.which(prog):
+                table[label]["fail"] = "n/a: %s is not installed" % prog
+        for rnd in range(1, args.rounds + 1):
+            for label, extra in entries:
+                t = table[label]
+                if t["fail"]:
+                    continue
+                if time.monotonic() > deadline:
+                    t["fail"] = "n/a: bench time limit (BENCH_TIMEOUT) reached"
+                    continue
+                rundir = tempfile.mkdtemp(prefix="%s-%s-" % (scn.name, label.replace(" ", "")),
+                                          dir=workdir)
+                t0 = time.monotonic()
+                try:
+                    res = run_once(scn, label, extra, servers, cpus, seconds, rundir)
+                except (Fail, OSError) as e:
+                    t["fail"] = "failed in round %d: %s" % (rnd, e)
+                    res = None
+                took = time.monotonic() - t0
+                if res is not None:
+                    t["runs"].append(res)
+                    bad = problems(res)
+                    if bad:
+                        t["notes"].append("round %d: %s" % (rnd, bad))
+                shutil.rmtree(rundir, ignore_errors=True)
+                status = "ok" if res is not None else "FAILED"
+                if res is not None and problems(res):
+                    status = "errors"
+                print("  %-10s round %d  %-14s %5.1f s  %s" % (scn.name, rnd, label, took,
+                                                              status), file=sys.stderr)
+    return results
+
+
+def median_of(runs, key):
+    return statistics.median(figure(r, key) for r in runs)
+
+
+def print_table(scn, table, rounds):
+    cols = [c for c, _, _ in scn.figures]
+    print("### %s: %s" % (scn.name, scn.title))
+    print()
+    print("| server | " + " | ".join(cols) + " | %s | notes |" % scn.ratio_label)
+    print("| --- | " + " | ".join("---:" for _ in cols) + " | ---: | --- |")
+    ref = table.get(scn.reference)
+    ref_val = median_of(ref["runs"], scn.ratio) if ref and ref["runs"] else None
+    for label, t in table.items():
+        runs = t["runs"]
+        notes = list(t["notes"])
+        if not runs:
+            cells = [t["fail"] or "failed"] + ["" for _ in cols[1:]]
+            ratio = "n/a"
+        else:
+            cells = [fmt(median_of(runs, key)) for _, key, fmt in scn.figures]
+            val = median_of(runs, scn.ratio)
+            ratio = "%.2fx" % (val / ref_val) if ref_val else "n/a"
+            if t["fail"]:
+                notes.append(t["fail"] + "; not retried")
+            if len(runs) < rounds:
+                notes.insert(0, "%d of %d rounds" % (len(runs), rounds))
+        notes = "; ".join(n.replace("|", "/") for n in notes)
+        print("| %s | %s | %s | %s |" % (label, " | ".join(c.replace("|", "/") for c in cells),
+                                         ratio, notes))
+    notes = [SCENARIO_NOTES[scn.name]] if scn.name in SCENARIO_NOTES else []
+    notes += [KNOWN_CAUSES[(scn.name, label)] for label, t in table.items()
+              if not t["runs"] and (scn.name, label) in KNOWN_CAUSES]
+    for note in notes:
+        print()
+        print(note)
+    print()
+
+
+# ---------------------------------------------------------------------
+# set-up
+
+def machine_line():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    u = platform.uname()
+    return "%d CPUs, %s, %s %s %s" % (os.cpu_count() or 1, model, u.system, u.release,
+                                       u.machine)
+
+
+def versions():
+    def first(argv, pattern):
+        try:
+            out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True, timeout=5).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        m = re.search(pattern, out)
+        return m.group(1) if m else None
+    found = [("Python", platform.python_version())]
+    for name, argv, pat in (("ncat", ["ncat", "--version"], r"Version (\S+)"),
+                            ("socat", ["socat", "-V"], r"socat version (\S+)"),
+                            ("redis", ["redis-server", "--version"], r"v=(\S+)")):
+        v = first(argv, pat)
+        if v:
+            found.append((name, v))
+    return ", ".join("%s %s" % nv for nv in found)
+
+
+def check_workers(workers, workdir):
+    """echochatd must accept BENCH_WORKERS, or the bench stops and says why."""
+    ini = os.path.join(workdir, "workers.ini")
+    with open(ini, "w") as f:
+        f.write(echochatd_ini(workers))
+    p = subprocess.run([ECHOCHATD, "-t", "-c", ini], capture_output=True, text=True, timeout=10)
+    if p.returncode != 0:
+        sys.stderr.write("scripts/bench: BENCH_WORKERS=%s: this echochatd refuses "
+                         "'workers = %s' in [server]:\n" % (workers, workers))
+        for line in p.stderr.strip().splitlines():
+            sys.stderr.write("  " + line + "\n")
+        sys.stderr.write("scripts/bench: not benchmarking with a setting the server "
+                         "ignores or refuses; unset BENCH_WORKERS.\n")
+        sys.exit(1)
+
+
+def pinning(workers):
+    """(server prefix, tool prefix, description)."""
+    n = os.cpu_count() or 1
+    if n < 2 or not shutil.which("taskset"):
+        why = "one CPU" if n < 2 else "no taskset"
+        return [], [], "no pinning (%s): server and load tool share the CPU" % why
+    if workers not in (None, "1"):
+        if n >= 3:
+            return (["taskset", "-c", "0-%d" % (n - 2)], ["taskset", "-c", str(n - 1)],
+                    "server on CPUs 0-%d (workers = %s), load tool on CPU %d"
+                    % (n - 2, workers, n - 1))
+        return [], [], ("no pinning (workers = %s on %d CPUs): server threads and load "
+                        "tool share the CPUs" % (workers, n))
+    return ["taskset", "-c", "0"], ["taskset", "-c", "1"], "server on CPU 0, load tool on CPU 1"
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def the_command(argv):
+    env = " ".join("%s=%s" % (k, shlex.quote(os.environ[k]))
+                   for k in ("BENCH_SECONDS", "BENCH_WORKERS", "BENCH_TIMEOUT")
+                   if k in os.environ)
+    return " ".join(x for x in (env, "scripts/bench", " ".join(shlex.quote(a) for a in argv))
+                    if x)
+
+
+def parse_args(servers):
+    names = [s.name for s in SCENARIOS]
+    ap = argparse.ArgumentParser(
+        prog="scripts/bench", description="echochatd against its peers, by echochat-bench.",
+        epilog="scenarios: %s; servers: %s" % (", ".join(names), ", ".join(servers)))
+    ap.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                    help="run only these scenarios (default: all)")
+    ap.add_argument("--servers", default="",
+                    help="comma-separated: run only servers whose name starts with one of "
+                         "these (e.g. echochatd,epoll-echo); a scenario's reference is "
+                         "then n/a unless named too")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per scenario (default 3)")
+    args = ap.parse_args()
+    for s in args.scenarios:
+        if s not in names:
+            ap.error("unknown scenario %r (choose from %s)" % (s, ", ".join(names)))
+    if not 1 <= args.rounds <= 20:
+        ap.error("--rounds must be 1..20")
+    return args
+
+
+def main():
+    t_begin = time.monotonic()
+    workers = os.environ.get("BENCH_WORKERS") or None
+    servers = make_servers(workers)
+    args = parse_args(servers)
+    try:
+        seconds = int(os.environ.get("BENCH_SECONDS", "3"))
+        budget = int(os.environ.get("BENCH_TIMEOUT", "1200"))
+        if not 1 <= seconds <= 600 or budget < 1:
+            raise ValueError
+    except ValueError:
+        sys.exit("scripts/bench: BENCH_SECONDS must be 1..600 and BENCH_TIMEOUT positive")
+    scenarios = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios]
+    if args.servers:
+        wanted = [w.strip() for w in args.servers.split(",") if w.strip()]
+        servers = {k: v for k, v in servers.items() if any(k.startswith(w) for w in wanted)}
+        if not servers:
+            sys.exit("scripts/bench: --servers matches none of: %s"
+                     % ", ".join(make_servers(workers)))
+    for path in (TOOL, ECHOCHATD, EPOLL_ECHO):
+        if not os.access(path, os.X_OK):
+            sys.exit("scripts/bench: %s is missing: run scripts/build" % path)
+    hard = raise_nofile()
+    workdir = tempfile.mkdtemp(prefix="echochat-bench-")
+    try:
+        if workers is not None and "echochatd" in servers:
+            check_workers(workers, workdir)
+        server_cpu, tool_cpu, pin = pinning(workers)
+        print("# echochat bench")
+        print()
+        print("- machine: %s" % machine_line())
+        print("- command: `%s`" % the_command(sys.argv[1:]))
+        print("- peers: %s" % versions())
+        print("- %s; %d round%s, servers interleaved, median shown; %d s measured after "
+              "%d s warm-up; RLIMIT_NOFILE %d; a fresh server for every run"
+              % (pin, args.rounds, "s" if args.rounds > 1 else "", seconds, WARMUP, hard))
+        if workers is not None:
+            print("- echochatd: workers = %s" % workers)
+        print("- epoll-echo does nothing but echo: a ratio near 1.00x to it means a server "
+              "costs no more than the kernel's own loopback work here")
+        print()
+        sys.stdout.flush()
+        deadline = t_begin + budget
+        results = run_all(args, scenarios, servers, (server_cpu, tool_cpu), seconds, deadline,
+                          workdir)
+        for scn in scenarios:
+            print_table(scn, results[scn.name], args.rounds)
+        print("Total wall time: %.0f s" % (time.monotonic() - t_begin))
+    finally:
+        for srv in list(LIVE):
+            srv.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    main()
