@@ -232,7 +232,9 @@ broadcast_since(struct room *room, struct participant *except,
 		shared_line_ref(sl);
 		if (except != NULL)
 			participant_ref(except);	/* its address stays its */
-		loop_post(loop, broadcast_call, room, except, sl);
+		if (loop_post(loop, broadcast_call, room, except, sl) >
+		    LOOP_BEHIND && except != NULL && except->conn != NULL)
+			conn_hold(except->conn);	/* let that loop catch up */
 	}
 	shared_line_unref(sl);
 }

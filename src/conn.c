@@ -59,10 +59,9 @@ conn_idle_ms(struct conn *c)
 
 /* Watch for EV_READ or EV_WRITE (never both: see the top of the file). */
 static void
-conn_watch(struct conn *c, short what)
+conn_watch_for(struct conn *c, short what, uint64_t ms)
 {
 	struct timeval tv, *tvp = NULL;
-	uint64_t ms = conn_idle_ms(c);
 
 	if (event_initialized(&c->ev))
 		event_del(&c->ev);
@@ -74,6 +73,38 @@ conn_watch(struct conn *c, short what)
 		tvp = &tv;
 	}
 	event_add(&c->ev, tvp);
+}
+
+static void
+conn_watch(struct conn *c, short what)
+{
+	c->flags &= ~CONN_HELD;
+	conn_watch_for(c, what, conn_idle_ms(c));
+}
+
+/* The most one read of a line handler's connection takes with workers. */
+#define THREADED_LINE_READ	(8 * 1024)
+
+/* How often a held connection checks whether it may read again. */
+#define HOLD_MS	1
+
+/* Stop reading c for now: other loops are behind on what it caused. */
+void
+conn_hold(struct conn *c)
+{
+	if (c->flags & (CONN_HELD | CONN_WRITING | CONN_CLOSED))
+		return;		/* a writing connection is not read anyway */
+	conn_watch_for(c, 0, HOLD_MS);
+	c->flags |= CONN_HELD;
+}
+
+/* A held connection's timer: read again once the others caught up. */
+static void
+conn_held(struct conn *c)
+{
+	if (loops_behind(c->loop))
+		return;		/* the persistent timer comes back */
+	conn_watch(c, EV_READ);
 }
 
 /* Remember the peer compactly: for limits and for logs. */
@@ -454,6 +485,14 @@ conn_read_size(struct conn *c)
 {
 	uint64_t limit = c->loop->server->config->output_limit;
 
+	/*
+	 * With workers, each line of a line handler (chat) may become work
+	 * queued for other loops before conn_hold can stop the next read:
+	 * smaller reads keep that bounded to a few thousand lines.
+	 */
+	if (server_threaded() && c->handler->framing == FRAMING_LINES &&
+	    limit > THREADED_LINE_READ)
+		limit = THREADED_LINE_READ;
 	return limit < READ_CHUNK ? (size_t)limit : READ_CHUNK;
 }
 
@@ -494,6 +533,10 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 
 	(void)fd;
+	if (c->flags & CONN_HELD) {
+		conn_held(c);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
 		log_info("closing %s on listener %s: idle timeout",
 		    conn_peer_name(c), c->listener->conf->name);

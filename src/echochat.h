@@ -153,6 +153,7 @@ TAILQ_HEAD(listener_list, listener);
 #define CONN_DIRTY	0x10	/* on the loop's flush list */
 #define CONN_PEER_EOF	0x20	/* client half-closed */
 #define CONN_IP_COUNTED	0x40	/* counted in server->ip_counts */
+#define CONN_HELD	0x80	/* not read while other loops catch up */
 
 /* A stream connection.  Small on purpose: idle ones own no buffers. */
 struct conn {
@@ -349,7 +350,9 @@ void	 workers_stop(struct server *);
 void	 workers_free(struct server *);
 void	 world_stop(struct server *);
 void	 world_resume(struct server *);
+struct event_base *loop_base_new(void);
 struct loop *loop_here(void);
+int	 loops_behind(struct loop *);
 void	 loop_set_here(struct loop *);
 unsigned int workers_resolve(uint64_t configured);
 

@@ -131,9 +131,20 @@ unsigned int	 loop_index(struct loop *);
  * (reload, shutdown start, teardown).
  */
 int		 loop_is_here(struct loop *);
-/* Run fn(a, b, c) on that loop's thread at its next turn. */
-void		 loop_post(struct loop *, void (*fn)(void *, void *, void *),
+/*
+ * Run fn(a, b, c) on that loop's thread at its next turn.  Returns how
+ * many calls now wait there: a handler that posts on a client's behalf
+ * should conn_hold that client when it passes LOOP_BEHIND.
+ */
+#define LOOP_BEHIND	1024
+unsigned int	 loop_post(struct loop *, void (*fn)(void *, void *, void *),
 		    void *a, void *b, void *c);
+/*
+ * Stop reading this connection until every other loop has caught up with
+ * what was posted to it (checked every millisecond): backpressure for a
+ * client whose input makes work for other threads.
+ */
+void		 conn_hold(struct conn *);
 /* With more than one loop, handlers must lock what loops share. */
 int		 server_threaded(void);
 

@@ -192,7 +192,7 @@ start_serving(struct startup *st, const struct options *opts)
 	struct server *s = &st->server;
 	char *failure;
 
-	if ((st->base = event_base_new()) == NULL) {
+	if ((st->base = loop_base_new()) == NULL) {
 		log_error("cannot create the event loop");
 		return EXIT_OSERR;
 	}

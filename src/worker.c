@@ -115,6 +115,26 @@ loop_is_here(struct loop *loop)
 	    loop->server->world_held);
 }
 
+/*
+ * A new event base.  With epoll's changelist, a connection that switches
+ * between watching for input and for output within one turn (see conn.c)
+ * costs one epoll_ctl(MOD) instead of a DEL and an ADD.  echochat never
+ * dup()s a watched descriptor, the one case the changelist mishandles.
+ */
+struct event_base *
+loop_base_new(void)
+{
+	struct event_config *cfg;
+	struct event_base *base;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 /* Append a call to a vector, growing it. */
 static void
 call_vec_push(struct call_vec *cv, const struct loop_call *call)
@@ -130,25 +150,46 @@ call_vec_push(struct call_vec *cv, const struct loop_call *call)
  * Post a call.  Only the first call into an empty inbox writes the
  * eventfd: the loop takes the whole inbox at once when it wakes.
  */
-void
+unsigned int
 loop_post(struct loop *loop, void (*fn)(void *, void *, void *), void *a,
     void *b, void *c)
 {
 	struct loop_call call = { fn, a, b, c };
 	uint64_t one = 1;
-	int wake;
+	size_t waiting;
 
 	if (loop->wake_fd == -1) {
 		fn(a, b, c);	/* one loop: no other thread to wait for */
-		return;
+		return 0;
 	}
 	pthread_mutex_lock(&loop->inbox_lock);
 	call_vec_push(&loop->inbox, &call);
-	wake = loop->inbox.len == 1;
+	waiting = loop->inbox.len;
 	pthread_mutex_unlock(&loop->inbox_lock);
-	if (wake && write(loop->wake_fd, &one, sizeof one) == -1 &&
+	if (waiting == 1 && write(loop->wake_fd, &one, sizeof one) == -1 &&
 	    errno != EAGAIN)
 		log_warn("waking loop %u", loop->index);
+	return (unsigned int)waiting;
+}
+
+/* Is some other loop still working through a long inbox? */
+int
+loops_behind(struct loop *self)
+{
+	struct server *s = self->server;
+	unsigned int i;
+	size_t waiting;
+
+	for (i = 0; i < s->nloops; i++) {
+		if (&s->loops[i] == self || s->loops[i].wake_fd == -1)
+			continue;
+		pthread_mutex_lock(&s->loops[i].inbox_lock);
+		waiting = s->loops[i].inbox.len;
+		pthread_mutex_unlock(&s->loops[i].inbox_lock);
+		if (waiting > LOOP_BEHIND / 4)
+			return 1;
+	}
+	return 0;
 }
 
 /* Run what was posted so far; calls posted meanwhile wait for a wakeup. */
@@ -166,6 +207,12 @@ loop_run_inbox(struct loop *loop)
 		taken.v[i].fn(taken.v[i].a, taken.v[i].b, taken.v[i].c);
 	n = taken.len;
 	taken.len = 0;
+	if (taken.cap > 4096) {
+		/* A burst is over: do not keep its memory for good. */
+		free(taken.v);
+		taken.v = NULL;
+		taken.cap = 0;
+	}
 	loop->running = taken;
 	return n;
 }
@@ -217,7 +264,7 @@ workers_init(struct server *s, struct event_base *base, unsigned int n,
 	threaded = n > 1;
 	for (i = 0; i < n; i++) {
 		s->loops[i].wake_fd = -1;
-		if (i > 0 && (base = event_base_new()) == NULL) {
+		if (i > 0 && (base = loop_base_new()) == NULL) {
 			xasprintf(cause, "cannot create event loop %u", i);
 			return -1;
 		}
