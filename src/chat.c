@@ -84,15 +84,13 @@ static const char *help_lines[] = {
 static void
 room_lock(struct room *room)
 {
-	if (server_threaded())
-		pthread_mutex_lock(&room->lock);
+	threads_lock(&room->lock);
 }
 
 static void
 room_unlock(struct room *room)
 {
-	if (server_threaded())
-		pthread_mutex_unlock(&room->lock);
+	threads_unlock(&room->lock);
 }
 
 static void

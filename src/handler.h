@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -147,6 +148,9 @@ unsigned int	 loop_post(struct loop *, void (*fn)(void *, void *, void *),
 void		 conn_hold(struct conn *);
 /* With more than one loop, handlers must lock what loops share. */
 int		 server_threaded(void);
+/* Lock and unlock a mutex only when there are threads to keep out. */
+void		 threads_lock(pthread_mutex_t *);
+void		 threads_unlock(pthread_mutex_t *);
 
 /*
  * Answer a datagram from a source that has proved nothing (echo, a chat

@@ -28,15 +28,13 @@ static void	server_reload(struct server *);
 static void
 ip_lock(struct server *s)
 {
-	if (server_threaded())
-		pthread_mutex_lock(&s->ip_lock);
+	threads_lock(&s->ip_lock);
 }
 
 static void
 ip_unlock(struct server *s)
 {
-	if (server_threaded())
-		pthread_mutex_unlock(&s->ip_lock);
+	threads_unlock(&s->ip_lock);
 }
 
 /* FNV-1a over the address bytes. */

@@ -39,6 +39,20 @@ server_threaded(void)
 	return threaded;
 }
 
+void
+threads_lock(pthread_mutex_t *m)
+{
+	if (threaded)
+		pthread_mutex_lock(m);
+}
+
+void
+threads_unlock(pthread_mutex_t *m)
+{
+	if (threaded)
+		pthread_mutex_unlock(m);
+}
+
 /*
  * Add to a counter that other threads may read or change; returns the new
  * value.  Without threads no atomic instruction is needed.
