@@ -365,6 +365,7 @@ int	 server_init(struct server *, struct config *, struct event_base *,
 	    char **cause);
 int	 server_open_listeners(struct server *, char **cause);
 void	 server_run(struct server *);
+void	 server_notify_ready(struct server *);
 void	 server_free(struct server *);
 int	 server_ip_acquire(struct server *, struct conn *);
 void	 server_ip_release(struct server *, struct conn *);

@@ -224,7 +224,7 @@ start_serving(struct startup *st, const struct options *opts)
 		log_info("%u worker threads", s->nloops);
 	log_info("ready");
 	log_set_starting(0);
-	notify("READY=1");
+	server_notify_ready(s);
 	if (st->ready_fd != -1) {
 		s->detached = 1;
 		daemon_ready(st->ready_fd);

@@ -514,7 +514,7 @@ server_reload(struct server *s)
 		    server_count_listeners(s) == 1 ? "" : "s");
 	log_reopen();
 	world_resume(s);
-	notify("READY=1");
+	server_notify_ready(s);
 }
 
 /*
@@ -539,6 +539,30 @@ server_count_listeners(struct server *s)
 	TAILQ_FOREACH(l, &s->listeners, entry)
 		n++;
 	return n;
+}
+
+/*
+ * READY=1, with a STATUS line naming every listener and the address it
+ * really listens on ("ready; listeners: echo tcp 127.0.0.1:7007, ..."):
+ * systemctl status shows it, and whoever started us with port 0 learns
+ * the ports without reading the log.
+ */
+void
+server_notify_ready(struct server *s)
+{
+	struct evbuffer *msg = evbuffer_new();
+	struct listener *l;
+	const char *sep = "";
+
+	evbuffer_add_printf(msg, "READY=1\nSTATUS=ready; listeners: ");
+	TAILQ_FOREACH(l, &s->listeners, entry) {
+		evbuffer_add_printf(msg, "%s%s %s %s", sep, l->conf->name,
+		    proto_name(l->conf->proto), l->bound_name);
+		sep = ", ";
+	}
+	evbuffer_add(msg, "", 1);
+	notify((const char *)evbuffer_pullup(msg, -1));
+	evbuffer_free(msg);
 }
 
 /* Run until stopped. */
