@@ -1,5 +1,6 @@
 /*
- * config.c -- the INI file (SPEC §3) into a struct config, strictly.
+ * config.c -- the INI file (echochatd.ini(5)) into a struct config,
+ * strictly.
  *
  * inih does the tokenising; a counting reader in front of it knows the
  * line number of everything inih hands over, takes section headers itself
@@ -7,6 +8,12 @@
  * misread (over-long or indented continuation lines), so that every error
  * is reported with its own line and loading goes on to find the next one.
  * Nothing half-loaded is ever returned: any error means NULL.
+ *
+ * Defaults live in one place: the built-in configuration, which is
+ * conf/echochatd.ini compiled in.  Every file is loaded on top of its
+ * [server] and handler sections, and the printed settings are walked off
+ * the same key tables that parse them.  A handler's own section ([chat])
+ * is parsed with the key table the handler declares.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,14 +24,17 @@
 
 #include <ini.h>
 
-#include "echochat.h"
+#include "config.h"
+#include "loop.h"
+#include "parse.h"
+#include "xmalloc.h"
 
 /* inih's line buffer (INI_MAX_LINE) holds this much text plus LF and NUL. */
 #define CONFIG_MAX_LINE		198
 #define SUN_PATH_MAX		107
 
 enum section_kind { SECTION_NONE, SECTION_SERVER, SECTION_LISTENER,
-	SECTION_CHAT, SECTION_BAD };
+	SECTION_HANDLER, SECTION_SKIP, SECTION_BAD };
 
 struct load_ctx {
 	struct config		*config;
@@ -37,8 +47,9 @@ struct load_ctx {
 	unsigned int		 errors;
 	enum section_kind	 section;
 	struct listener_conf	*listener;	/* current [listener] */
+	struct hsettings	*hsettings;	/* current handler section */
 	unsigned int		 server_seen;
-	unsigned int		 chat_seen;
+	int			 defaults_only;	/* no listeners, please */
 };
 
 /* How a key's value is read and where it goes. */
@@ -53,11 +64,17 @@ struct key_def {
 	uint64_t	 min, max;	/* for numbers */
 };
 
+static char	*read_line(char *, int, void *);
+static int	 handle_key(void *, const char *, const char *, const char *);
+
 #define CFG(field)	offsetof(struct config, field)
 #define LST(field)	offsetof(struct listener_conf, field)
 #define NOLIMIT		UINT64_MAX
 
 static const struct key_def server_keys[] = {
+	{ "daemonize", KEY_BOOL, CFG(daemonize), 0, 0 },
+	{ "pidfile", KEY_OPTIONAL, CFG(pidfile), 0, 0 },
+	{ "user", KEY_OPTIONAL, CFG(user), 0, 0 },
 	{ "log", KEY_STRING, CFG(log), 0, 0 },
 	{ "log_level", KEY_LEVEL, CFG(log_level), 0, 0 },
 	{ "max_clients", KEY_COUNT, CFG(max_clients), 1, 10000000 },
@@ -69,23 +86,10 @@ static const struct key_def server_keys[] = {
 	    (uint64_t)1 << 32 },
 	{ "shutdown_timeout", KEY_DURATION, CFG(shutdown_timeout_ms), 0,
 	    NOLIMIT },
-	{ "daemonize", KEY_BOOL, CFG(daemonize), 0, 0 },
-	{ "pidfile", KEY_OPTIONAL, CFG(pidfile), 0, 0 },
-	{ "user", KEY_OPTIONAL, CFG(user), 0, 0 },
 	{ "workers", KEY_COUNT, CFG(workers), 0, WORKERS_MAX },
 	{ "line_timeout", KEY_DURATION, CFG(line_timeout_ms), 0, NOLIMIT },
 	{ "udp_rate", KEY_COUNT, CFG(udp_rate), 0, 1000000 },
 	{ "udp_burst", KEY_COUNT, CFG(udp_burst), 1, 1000000 },
-	{ NULL, 0, 0, 0, 0 }
-};
-
-static const struct key_def chat_keys[] = {
-	{ "udp_peer_timeout", KEY_DURATION, CFG(udp_peer_timeout_ms), 1000,
-	    NOLIMIT },
-	{ "udp_peers_max", KEY_COUNT, CFG(udp_peers_max), 0, 1000000 },
-	{ "chat_rate", KEY_COUNT, CFG(chat_rate), 0, 1000000 },
-	{ "chat_burst", KEY_COUNT, CFG(chat_burst), 1, 1000000 },
-	{ "history", KEY_LATER, 0, 0, 0 },
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -100,18 +104,17 @@ static const struct key_def listener_keys[] = {
 	{ NULL, 0, 0, 0, 0 }
 };
 
-/* Sections SPEC names for features this version does not have yet. */
+/* Keys of handler sections that a later version of echochatd reads. */
+static const struct { const char *section, *key; } later_keys[] = {
+	{ "chat", "history" },
+	{ NULL, NULL }
+};
+
+/* Sections of features this version does not have yet. */
 static const char *later_sections[] = { "metrics", "cluster", "plugins",
 	NULL };
 
 static const char *proto_names[] = { "tcp", "udp", "unix" };
-
-/* "tcp", "udp" or "unix". */
-const char *
-proto_name(enum proto p)
-{
-	return proto_names[p];
-}
 
 /* Report "file:line: message" and count it. */
 static void __attribute__((format(printf, 3, 4)))
@@ -162,42 +165,65 @@ absolutize(char **path)
 	*path = abs;
 }
 
-/* The built-in defaults of SPEC §3.1/§3.3, without listeners. */
-struct config *
-config_new_defaults(void)
+/* An empty configuration: no values yet, one section per handler. */
+static struct config *
+config_new_empty(void)
 {
 	struct config *c = xcalloc(1, sizeof *c);
+	const struct handler *h;
+	struct hsettings *hs;
+	int i;
 
 	c->file = xstrdup("(defaults)");
-	c->log = xstrdup("stderr");
-	c->log_level = LOG_LEVEL_INFO;
-	c->max_clients = 10000;
-	c->max_clients_per_ip = 0;
-	c->idle_timeout_ms = 0;
-	c->max_line = 4096;
-	c->output_limit = 1024 * 1024;
-	c->shutdown_timeout_ms = 2000;
-	c->workers = 1;
-	c->line_timeout_ms = 60 * 1000;
-	c->udp_rate = 100;
-	c->udp_burst = 200;
-	c->udp_peer_timeout_ms = 5 * 60 * 1000;
-	c->udp_peers_max = 1000;
-	c->chat_rate = 20;
-	c->chat_burst = 40;
 	TAILQ_INIT(&c->listeners);
+	TAILQ_INIT(&c->handler_settings);
+	for (i = 0; (h = handler_at(i)) != NULL; i++) {
+		if (h->section == NULL)
+			continue;
+		hs = xcalloc(1, sizeof *hs);
+		hs->handler = h;
+		TAILQ_INSERT_TAIL(&c->handler_settings, hs, entry);
+	}
 	return c;
 }
 
-/* Free one listener's settings. */
-void
-listener_conf_free(struct listener_conf *lc)
+static void
+ignore_report(const char *msg)
 {
-	free(lc->name);
-	free(lc->bind);
-	free(lc->handler_name);
-	free(lc->banner);
-	free(lc);
+	(void)msg;
+}
+
+/* Forget which keys were given: the defaults are given by no one. */
+static void
+config_forget_seen(struct config *c)
+{
+	struct hsettings *hs;
+
+	TAILQ_FOREACH(hs, &c->handler_settings, entry)
+		hs->seen = 0;
+}
+
+/*
+ * The built-in defaults without their listeners: what every file is
+ * loaded on top of.
+ */
+struct config *
+config_new_defaults(void)
+{
+	struct config *c = config_new_empty();
+	struct load_ctx ctx;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.config = c;
+	ctx.text = default_config_text;
+	ctx.defaults_only = 1;
+	ctx.report = ignore_report;
+	if (ini_parse_stream(read_line, &ctx, handle_key, &ctx) != 0 ||
+	    ctx.errors != 0)
+		abort();	/* the built-in file is tested: cannot happen */
+	free(ctx.buf);
+	config_forget_seen(c);
+	return c;
 }
 
 /* Free a configuration and its listeners. */
@@ -205,12 +231,17 @@ void
 config_free(struct config *c)
 {
 	struct listener_conf *lc;
+	struct hsettings *hs;
 
 	if (c == NULL)
 		return;
 	while ((lc = TAILQ_FIRST(&c->listeners)) != NULL) {
 		TAILQ_REMOVE(&c->listeners, lc, entry);
 		listener_conf_free(lc);
+	}
+	while ((hs = TAILQ_FIRST(&c->handler_settings)) != NULL) {
+		TAILQ_REMOVE(&c->handler_settings, hs, entry);
+		free(hs);
 	}
 	free(c->file);
 	free(c->log);
@@ -240,6 +271,10 @@ begin_listener(struct load_ctx *ctx, const char *name)
 
 	while (*name == ' ' || *name == '\t')
 		name++;
+	if (ctx->defaults_only) {
+		ctx->section = SECTION_SKIP;
+		return;
+	}
 	if (!valid_listener_name(name)) {
 		config_error(ctx, ctx->line, "bad listener name \"%s\" "
 		    "(one word, e.g. [listener echo])", name);
@@ -270,13 +305,16 @@ begin_section(struct load_ctx *ctx, char *name)
 	size_t i;
 
 	ctx->listener = NULL;
+	ctx->hsettings = NULL;
 	if (strcmp(name, "server") == 0) {
 		ctx->section = SECTION_SERVER;
 		return;
 	}
-	if (strcmp(name, "chat") == 0) {
-		ctx->section = SECTION_CHAT;
-		return;
+	TAILQ_FOREACH(ctx->hsettings, &ctx->config->handler_settings, entry) {
+		if (strcmp(name, ctx->hsettings->handler->section) == 0) {
+			ctx->section = SECTION_HANDLER;
+			return;
+		}
 	}
 	if (strncmp(name, "listener", 8) == 0 &&
 	    (name[8] == ' ' || name[8] == '\t' || name[8] == '\0')) {
@@ -538,12 +576,51 @@ section_label(struct load_ctx *ctx, char *buf, size_t size)
 	switch (ctx->section) {
 	case SECTION_SERVER:
 		return "[server]";
-	case SECTION_CHAT:
-		return "[chat]";
+	case SECTION_HANDLER:
+		snprintf(buf, size, "[%s]", ctx->hsettings->handler->section);
+		return buf;
 	default:
 		snprintf(buf, size, "[listener %s]", ctx->listener->name);
 		return buf;
 	}
+}
+
+/*
+ * A key of a handler's section, as a key_def into hs->values: from the
+ * handler's own table, or one a later version reads.
+ */
+static const struct key_def *
+find_handler_key(const struct hsettings *hs, const char *name,
+    struct key_def *kd, unsigned int *index)
+{
+	static const enum key_type types[] = { KEY_COUNT, KEY_SIZE,
+		KEY_DURATION };
+	const struct hsetting_def *d;
+	int i;
+	size_t j;
+
+	if ((i = hsetting_index(hs->handler, name)) >= 0 &&
+	    i < HSETTINGS_MAX) {
+		d = &hs->handler->settings[i];
+		kd->name = d->name;
+		kd->type = types[d->type];
+		kd->offset = (size_t)i * sizeof hs->values[0];
+		kd->min = d->min;
+		kd->max = d->max;
+		*index = (unsigned int)i;
+		return kd;
+	}
+	for (j = 0; later_keys[j].key != NULL; j++) {
+		if (strcmp(later_keys[j].section, hs->handler->section) == 0 &&
+		    strcmp(later_keys[j].key, name) == 0) {
+			memset(kd, 0, sizeof *kd);
+			kd->name = later_keys[j].key;
+			kd->type = KEY_LATER;
+			*index = HSETTINGS_MAX - 1 - (unsigned int)j;
+			return kd;
+		}
+	}
+	return NULL;
 }
 
 /* inih's handler: one key = value of the current section. */
@@ -552,7 +629,8 @@ handle_key(void *user, const char *section, const char *name,
     const char *value)
 {
 	struct load_ctx *ctx = user;
-	const struct key_def *table, *k;
+	const struct key_def *table = NULL, *k;
+	struct key_def handler_kd;
 	unsigned int *seen, index;
 	void *base;
 	char label[300];
@@ -564,10 +642,9 @@ handle_key(void *user, const char *section, const char *name,
 		seen = &ctx->server_seen;
 		base = ctx->config;
 		break;
-	case SECTION_CHAT:
-		table = chat_keys;
-		seen = &ctx->chat_seen;
-		base = ctx->config;
+	case SECTION_HANDLER:
+		seen = &ctx->hsettings->seen;
+		base = ctx->hsettings->values;
 		break;
 	case SECTION_LISTENER:
 		table = listener_keys;
@@ -575,9 +652,11 @@ handle_key(void *user, const char *section, const char *name,
 		base = ctx->listener;
 		break;
 	default:
-		return 1;	/* the section was already reported */
+		return 1;	/* reported already, or skipped */
 	}
-	if ((k = find_key(table, name, &index)) == NULL) {
+	k = table != NULL ? find_key(table, name, &index) :
+	    find_handler_key(ctx->hsettings, name, &handler_kd, &index);
+	if (k == NULL) {
 		config_error(ctx, ctx->line, "unknown key \"%s\" in %s", name,
 		    section_label(ctx, label, sizeof label));
 		return 1;
@@ -650,6 +729,33 @@ check_listener(struct load_ctx *ctx, struct listener_conf *lc)
 		    "for tcp and unix listeners", lc->name);
 }
 
+/*
+ * Would two listeners fight over one address?  Same protocol and the same
+ * address, or the same port where one is the "*" wildcard (it covers every
+ * address), or 0.0.0.0 / [::] against an address of their family.  Port 0
+ * never clashes: the kernel picks distinct ports.
+ */
+int
+addresses_clash(const struct listener_conf *a, const struct listener_conf *b)
+{
+	if (a->proto != b->proto)
+		return 0;
+	if (a->proto == PROTO_UNIX)
+		return strcmp(a->bind, b->bind) == 0;
+	if (address_port(&a->addr) == 0 || address_port(&b->addr) == 0)
+		return 0;
+	if (address_port(&a->addr) != address_port(&b->addr))
+		return 0;
+	if (a->wildcard || b->wildcard)
+		return 1;
+	if (a->addr.ss_family != b->addr.ss_family)
+		return 0;	/* IPv6 listeners other than "*" are v6only */
+	if (address_is_any(&a->addr) || address_is_any(&b->addr))
+		return 1;
+	return a->addrlen == b->addrlen &&
+	    memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}
+
 /* Whole-file checks: each listener, then every pair for clashes. */
 static void
 check_config(struct load_ctx *ctx)
@@ -695,7 +801,8 @@ load(const char *name, FILE *f, const char *text, int open_errno,
     void (*report)(const char *), unsigned int *nerrors)
 {
 	struct load_ctx ctx;
-	struct config *c = config_new_defaults();
+	struct config *c = text == default_config_text ? config_new_empty() :
+	    config_new_defaults();
 	int r;
 
 	memset(&ctx, 0, sizeof ctx);
@@ -777,46 +884,95 @@ print_formatted(FILE *f, const char *key, char *value)
 	free(value);
 }
 
+/* Print one key of a table, by its type. */
+static void
+print_typed(FILE *f, const struct key_def *k, const void *base)
+{
+	const void *p = (const char *)base + k->offset;
+	uint64_t v = 0;
+
+	if (k->type == KEY_SIZE || k->type == KEY_DURATION ||
+	    k->type == KEY_COUNT)
+		v = *(const uint64_t *)p;
+	switch (k->type) {
+	case KEY_SIZE:
+		print_formatted(f, k->name, format_size(v));
+		break;
+	case KEY_DURATION:
+		print_formatted(f, k->name, format_duration(v));
+		break;
+	case KEY_COUNT:
+		fprintf(f, "%s = %llu\n", k->name, (unsigned long long)v);
+		break;
+	case KEY_STRING:
+	case KEY_HANDLER:
+	case KEY_OPTIONAL:
+		print_key(f, k->name, *(char *const *)p ? *(char *const *)p :
+		    "");
+		break;
+	case KEY_BOOL:
+		fprintf(f, "%s = %s\n", k->name, *(const int *)p ? "yes" :
+		    "no");
+		break;
+	case KEY_LEVEL:
+		fprintf(f, "%s = %s\n", k->name,
+		    log_level_name(*(const enum log_level *)p));
+		break;
+	case KEY_PROTO:
+		fprintf(f, "%s = %s\n", k->name,
+		    proto_name(*(const enum proto *)p));
+		break;
+	case KEY_LATER:
+		break;
+	}
+}
+
+/* A handler's section, walked off its settings table. */
+static void
+print_handler_settings(FILE *f, const struct hsettings *hs)
+{
+	struct key_def kd;
+	unsigned int i, index;
+
+	fprintf(f, "\n[%s]\n", hs->handler->section);
+	for (i = 0; hs->handler->settings[i].name != NULL; i++) {
+		if (find_handler_key(hs, hs->handler->settings[i].name, &kd,
+		    &index) != NULL)
+			print_typed(f, &kd, hs->values);
+	}
+}
+
+/* A listener: its required keys, and the optional ones it was given. */
+static void
+print_listener(FILE *f, const struct listener_conf *lc)
+{
+	size_t i;
+
+	fprintf(f, "\n[listener %s]\n", lc->name);
+	for (i = 0; listener_keys[i].name != NULL; i++) {
+		if (listener_keys[i].type == KEY_LATER ||
+		    (strcmp(listener_keys[i].name, "banner") == 0 &&
+		    lc->banner == NULL) ||
+		    (strcmp(listener_keys[i].name, "idle_timeout") == 0 &&
+		    !lc->has_idle_timeout))
+			continue;
+		print_typed(f, &listener_keys[i], lc);
+	}
+}
+
 /* The effective settings, as an INI file that loads back the same. */
 void
 config_print(const struct config *c, FILE *f)
 {
 	const struct listener_conf *lc;
+	const struct hsettings *hs;
+	size_t i;
 
 	fprintf(f, "[server]\n");
-	fprintf(f, "daemonize = %s\n", c->daemonize ? "yes" : "no");
-	print_key(f, "pidfile", c->pidfile ? c->pidfile : "");
-	print_key(f, "user", c->user ? c->user : "");
-	print_key(f, "log", c->log);
-	fprintf(f, "log_level = %s\n", log_level_name(c->log_level));
-	fprintf(f, "max_clients = %llu\n", (unsigned long long)c->max_clients);
-	fprintf(f, "max_clients_per_ip = %llu\n",
-	    (unsigned long long)c->max_clients_per_ip);
-	print_formatted(f, "idle_timeout", format_duration(c->idle_timeout_ms));
-	print_formatted(f, "max_line", format_size(c->max_line));
-	print_formatted(f, "output_limit", format_size(c->output_limit));
-	print_formatted(f, "shutdown_timeout",
-	    format_duration(c->shutdown_timeout_ms));
-	fprintf(f, "workers = %llu\n", (unsigned long long)c->workers);
-	print_formatted(f, "line_timeout", format_duration(c->line_timeout_ms));
-	fprintf(f, "udp_rate = %llu\n", (unsigned long long)c->udp_rate);
-	fprintf(f, "udp_burst = %llu\n", (unsigned long long)c->udp_burst);
-	fprintf(f, "\n[chat]\n");
-	print_formatted(f, "udp_peer_timeout",
-	    format_duration(c->udp_peer_timeout_ms));
-	fprintf(f, "udp_peers_max = %llu\n",
-	    (unsigned long long)c->udp_peers_max);
-	fprintf(f, "chat_rate = %llu\n", (unsigned long long)c->chat_rate);
-	fprintf(f, "chat_burst = %llu\n", (unsigned long long)c->chat_burst);
-	TAILQ_FOREACH(lc, &c->listeners, entry) {
-		fprintf(f, "\n[listener %s]\n", lc->name);
-		fprintf(f, "proto = %s\n", proto_name(lc->proto));
-		print_key(f, "bind", lc->bind);
-		print_key(f, "handler", lc->handler_name);
-		if (lc->banner != NULL)
-			print_key(f, "banner", lc->banner);
-		if (lc->has_idle_timeout)
-			print_formatted(f, "idle_timeout",
-			    format_duration(lc->idle_timeout_ms));
-	}
+	for (i = 0; server_keys[i].name != NULL; i++)
+		print_typed(f, &server_keys[i], c);
+	TAILQ_FOREACH(hs, &c->handler_settings, entry)
+		print_handler_settings(f, hs);
+	TAILQ_FOREACH(lc, &c->listeners, entry)
+		print_listener(f, lc);
 }

@@ -1,13 +1,15 @@
 /*
- * conn.c -- a stream connection (TCP or Unix): reading, framing, output
- * queueing, backpressure, limits, timeouts and teardown.
+ * conn.c -- a stream connection (TCP or Unix): reading through its
+ * transport, framing, output queueing, backpressure, limits, timeouts and
+ * teardown.
  *
  * A connection is one small struct with one embedded event and no buffers
  * until data has to wait: reads go into the loop's scratch buffer, lines
  * are cut from it in place, and output is written at once when the
- * connection answers itself, or queued and sent in one batch per loop turn
- * when it comes from elsewhere (a broadcast).  Only output the kernel will
- * not take yet is kept, in an output queue (outq.c) freed once it drains.
+ * connection answers itself, or queued and sent in one batch at the end of
+ * the loop's turn when it comes from elsewhere (a broadcast).  Only output
+ * the kernel will not take yet is kept, in an output queue (outq.c) freed
+ * once it drains.
  *
  * Backpressure: while output waits, the connection is not read (the one
  * event watches for writability instead), so a client that never reads is
@@ -15,31 +17,39 @@
  * queued from elsewhere is not slowed this way: past output_limit the
  * connection is dropped as too slow.
  *
+ * Every byte goes through the connection's transport (io.h).  A transport
+ * may need a handshake before the handler hears of the connection, may
+ * need the socket writable to go on reading, and may hold input the
+ * socket will not signal again; all three are handled here, so a new
+ * transport needs no change to this file.
+ *
  * Teardown is deferred: conn_drop only marks the connection and queues it;
  * the handler hears of it and the memory is freed at the end of the turn,
  * so no callback ever frees a connection that a caller up the stack (a
  * broadcast loop, say) still holds.
  *
- * With workers, a connection belongs to one loop and only that loop's
- * thread touches it; conn_accept (main thread) counts it against the
- * process-wide limits and hands it over (worker.c).
+ * A connection belongs to one loop and only that loop's thread touches it.
+ * Whoever creates connections (the server) admits and counts them, and is
+ * told through conn_hooks when each one is gone.
  */
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "echochat.h"
+#include "clock.h"
+#include "conn.h"
+#include "endpoint.h"
+#include "log.h"
+#include "sync.h"
+#include "xmalloc.h"
 
 static void	conn_event(evutil_socket_t, short, void *);
 static void	conn_flush(struct conn *);
-static void	loop_schedule(struct loop *);
+static void	conn_read(struct conn *);
 static int	conn_frame_line(void *, char *, size_t);
 static int	conn_frame_too_long(void *);
 
@@ -48,16 +58,26 @@ static const struct frame_ops conn_frame_ops = {
 	.too_long = conn_frame_too_long,
 };
 
+/* The most one read of a line handler's connection takes with workers. */
+#define THREADED_LINE_READ	(8 * 1024)
+
+/* How often a held connection checks whether it may read again. */
+#define HOLD_MS	1
+
 /* The idle timeout for this connection's listener, or 0. */
 static uint64_t
 conn_idle_ms(struct conn *c)
 {
 	if (c->listener->conf->has_idle_timeout)
 		return c->listener->conf->idle_timeout_ms;
-	return c->loop->server->config->idle_timeout_ms;
+	return c->cl->limits->idle_timeout_ms;
 }
 
-/* Watch for EV_READ or EV_WRITE (never both: see the top of the file). */
+/*
+ * Watch for EV_READ or EV_WRITE, never both: a connection with output
+ * waiting is not read (backpressure), and one that is read has nothing
+ * waiting.
+ */
 static void
 conn_watch_for(struct conn *c, short what, uint64_t ms)
 {
@@ -65,7 +85,7 @@ conn_watch_for(struct conn *c, short what, uint64_t ms)
 
 	if (event_initialized(&c->ev))
 		event_del(&c->ev);
-	event_assign(&c->ev, c->loop->base, c->fd, what | EV_PERSIST,
+	event_assign(&c->ev, c->cl->loop->base, c->io.fd, what | EV_PERSIST,
 	    conn_event, c);
 	if (ms != 0) {
 		tv.tv_sec = (time_t)(ms / 1000);
@@ -82,12 +102,6 @@ conn_watch(struct conn *c, short what)
 	conn_watch_for(c, what, conn_idle_ms(c));
 }
 
-/* The most one read of a line handler's connection takes with workers. */
-#define THREADED_LINE_READ	(8 * 1024)
-
-/* How often a held connection checks whether it may read again. */
-#define HOLD_MS	1
-
 /* Stop reading c for now: other loops are behind on what it caused. */
 void
 conn_hold(struct conn *c)
@@ -98,192 +112,112 @@ conn_hold(struct conn *c)
 	c->flags |= CONN_HELD;
 }
 
-/* A held connection's timer: read again once the others caught up. */
+/*
+ * A held connection's timer: read again once the others caught up.  A
+ * millisecond poll of a few counters is cheaper than having every loop
+ * wake its holders, and holds are rare.
+ */
 static void
 conn_held(struct conn *c)
 {
-	if (loops_behind(c->loop))
+	if (!loops_caught_up(c->cl->loop->set, c->cl->loop))
 		return;		/* the persistent timer comes back */
 	conn_watch(c, EV_READ);
-}
-
-/* Remember the peer compactly: for limits and for logs. */
-static void
-conn_set_peer(struct conn *c, const struct sockaddr *sa)
-{
-	c->peer_family = (uint8_t)sa->sa_family;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-		memcpy(c->peer_addr, &sin->sin_addr, 4);
-		c->peer_port = ntohs(sin->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 =
-		    (const struct sockaddr_in6 *)sa;
-		memcpy(c->peer_addr, &sin6->sin6_addr, 16);
-		c->peer_port = ntohs(sin6->sin6_port);
-	}
 }
 
 /* "127.0.0.1:5555", "[::1]:5555" or "unix"; valid until the next call. */
 const char *
 conn_peer_name(struct conn *c)
 {
-	static _Thread_local char buf[INET6_ADDRSTRLEN + 16];
-	char host[INET6_ADDRSTRLEN];
-
-	switch (c->peer_family) {
-	case AF_INET:
-		inet_ntop(AF_INET, c->peer_addr, host, sizeof host);
-		snprintf(buf, sizeof buf, "%s:%u", host, c->peer_port);
-		break;
-	case AF_INET6:
-		inet_ntop(AF_INET6, c->peer_addr, host, sizeof host);
-		snprintf(buf, sizeof buf, "[%s]:%u", host, c->peer_port);
-		break;
-	default:
-		snprintf(buf, sizeof buf, "unix");
-		break;
-	}
-	return buf;
-}
-
-/* Turn a client away with one line, before it becomes a connection. */
-static void
-conn_refuse(struct listener *l, int fd, const char *who, const char *why)
-{
-	char line[128];
-	int n;
-
-	n = snprintf(line, sizeof line, "*** error: %s\n", why);
-	/* Best effort: a fresh socket's buffer always has room for a line. */
-	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
-		log_debug("refusal to %s not sent: %s", who, strerror(errno));
-	shutdown(fd, SHUT_WR);
-	close(fd);
-	log_info("refused %s on listener %s: %s", who, l->conf->name, why);
+	return peer_addr_name(&c->peer);
 }
 
 /*
- * The loop a new connection goes to: the one with the fewest, starting
- * the search one further each time so that ties are spread.  Connections
- * still on their way to a loop are counted already.
+ * A connection for an accepted socket; it owns fd from now on.  It goes
+ * to a loop with conn_start, on that loop's thread.
  */
-static struct loop *
-conn_pick_loop(struct server *s)
+struct conn *
+conn_new(struct conn_loop *cl, int fd, const struct sockaddr *sa,
+    struct listener *l, const struct handler *h, void *hstate)
 {
-	unsigned int i, k, best, n = s->nloops;
+	struct conn *c = xcalloc(1, sizeof *c);
+	int one = 1;
 
-	if (n == 1)
-		return &s->loops[0];
-	best = s->next_loop++ % n;
-	for (k = 1; k < n; k++) {
-		i = (best + k) % n;
-		if (counter_get(&s->loops[i].nconns) <
-		    counter_get(&s->loops[best].nconns))
-			best = i;
-	}
-	return &s->loops[best];
+	c->cl = cl;
+	counter_add(&cl->nconns, 1);
+	c->listener = l;
+	c->handler = h;
+	c->hstate = hstate;
+	peer_addr_set(&c->peer, sa);
+	if (sa->sa_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	io_plain_init(&c->io, fd);
+	return c;
 }
 
-/* Give back what an accepted connection was counted against. */
+/* The transport is ready: the banner, then the handler's greeting. */
 static void
-conn_uncount(struct conn *c)
+conn_opened(struct conn *c)
 {
-	struct server *s = c->loop->server;
+	const char *banner = c->listener->conf->banner;
 
-	counter_add(&c->loop->nconns, -1);
-	server_ip_release(s, c);
-	listener_release(c->listener);
-	server_conn_gone(s);
-}
-
-/*
- * On the connection's own loop: start watching it, send the banner and
- * let the handler greet it.  A connection that arrives after a shutdown
- * began, or whose listener a reload removed meanwhile, is closed.
- */
-static void
-conn_start(struct conn *c)
-{
-	struct loop *loop = c->loop;
-	struct listener *l = c->listener;
-
-	if (loop->server->stopping || l->retired) {
-		close(c->fd);
-		conn_uncount(c);
-		free(c);
-		return;
-	}
-	TAILQ_INSERT_TAIL(&loop->conns, c, entry);
-	conn_watch(c, EV_READ);
-	if (loop->server->nloops > 1)
-		log_debug("connect %s on listener %s (loop %u)",
-		    conn_peer_name(c), l->conf->name, loop->index);
-	else
-		log_debug("connect %s on listener %s", conn_peer_name(c),
-		    l->conf->name);
-	if (l->conf->banner != NULL) {
-		conn_send(c, l->conf->banner, strlen(l->conf->banner));
+	c->flags &= ~CONN_HANDSHAKE;
+	if (banner != NULL) {
+		conn_send(c, banner, strlen(banner));
 		conn_send(c, "\n", 1);
 	}
 	if (c->handler->open != NULL && c->handler->open(c) == -1)
 		conn_drop(c, "refused by handler");
 }
 
-/* Posted to a worker by conn_accept. */
+/* Drive the transport's handshake; the handler hears once it is done. */
 static void
-conn_start_call(void *a, void *b, void *unused)
+conn_handshake(struct conn *c)
 {
-	(void)b;
-	(void)unused;
-	conn_start(a);
+	switch (io_handshake(&c->io)) {
+	case 1:
+		conn_watch(c, EV_READ);
+		conn_opened(c);
+		break;
+	case 0:
+		conn_watch(c, c->io.want == IO_WANT_WRITE ? EV_WRITE : EV_READ);
+		break;
+	default:
+		log_info("handshake with %s on listener %s failed",
+		    conn_peer_name(c), c->listener->conf->name);
+		conn_drop(c, "handshake failed");
+		break;
+	}
 }
 
-/*
- * A new stream connection from a listener (main thread): check the
- * process-wide limits, count it, and hand it to a loop.
- */
+/* On the loop's thread: start watching c and greet it. */
 void
-conn_accept(struct listener *l, int fd, struct sockaddr *sa, socklen_t len)
+conn_start(struct conn *c)
 {
-	struct server *s = l->server;
-	struct conn *c;
-	int one = 1;
-	char *who;
+	struct conn_loop *cl = c->cl;
 
-	if (s->stopping) {
-		close(fd);
-		return;
-	}
-	if (counter_get(&s->nconns) >= s->config->max_clients) {
-		who = format_address(sa, len);
-		conn_refuse(l, fd, who, "server full");
-		free(who);
-		return;
-	}
-	c = xcalloc(1, sizeof *c);
-	c->listener = l;
-	c->handler = l->handler;
-	c->fd = fd;
-	conn_set_peer(c, sa);
-	if (server_ip_acquire(s, c) == -1) {
-		who = format_address(sa, len);
-		conn_refuse(l, fd, who, "too many connections from your "
-		    "address");
-		free(who);
-		free(c);
-		return;
-	}
-	if (sa->sa_family != AF_UNIX)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	counter_add(&s->nconns, 1);
-	counter_add(&l->nconns, 1);
-	c->loop = conn_pick_loop(s);
-	counter_add(&c->loop->nconns, 1);
-	if (loop_is_here(c->loop))
-		conn_start(c);
+	TAILQ_INSERT_TAIL(&cl->conns, c, entry);
+	if (cl->loop->set->n > 1)
+		log_debug("connect %s on listener %s (loop %u)",
+		    conn_peer_name(c), c->listener->conf->name,
+		    cl->loop->index);
 	else
-		loop_post(c->loop, conn_start_call, c, NULL, NULL);
+		log_debug("connect %s on listener %s", conn_peer_name(c),
+		    c->listener->conf->name);
+	c->flags |= CONN_HANDSHAKE;
+	conn_handshake(c);
+}
+
+/* Close a connection that never started; its creator hears of it. */
+void
+conn_discard(struct conn *c)
+{
+	struct conn_loop *cl = c->cl;
+
+	io_close(&c->io);
+	counter_add(&cl->nconns, -1);
+	cl->hooks->gone(cl->hooks_arg, c);
+	free(c);
 }
 
 /* Queue c for the end-of-turn flush. */
@@ -293,19 +227,21 @@ conn_mark_dirty(struct conn *c)
 	if (c->flags & CONN_DIRTY)
 		return;
 	c->flags |= CONN_DIRTY;
-	TAILQ_INSERT_TAIL(&c->loop->dirty, c, dirty);
-	loop_schedule(c->loop);
+	TAILQ_INSERT_TAIL(&c->cl->dirty, c, dirty);
+	loop_schedule(c->cl->loop);
 }
 
 /* Past output_limit a connection is too slow to keep. */
 static int
 conn_over_limit(struct conn *c)
 {
-	if (c->out->cost <= c->loop->server->config->output_limit)
+	uint64_t limit = c->cl->limits->output_limit;
+
+	if (c->out->cost <= limit)
 		return 0;
 	log_info("dropping %s on listener %s: output limit (%llu bytes) "
 	    "exceeded", conn_peer_name(c), c->listener->conf->name,
-	    (unsigned long long)c->loop->server->config->output_limit);
+	    (unsigned long long)limit);
 	conn_drop(c, "too slow");
 	return 1;
 }
@@ -317,6 +253,15 @@ conn_accepts_output(struct conn *c)
 	return !(c->flags & (CONN_CLOSED | CONN_FINISHING));
 }
 
+/* May output be written now, rather than queued? */
+static int
+conn_may_write_now(struct conn *c)
+{
+	return c == c->cl->current &&
+	    !(c->flags & (CONN_WRITING | CONN_HANDSHAKE)) &&
+	    (c->out == NULL || c->out->count == 0);
+}
+
 /*
  * Queue bytes (copied).  A connection answering itself, with nothing
  * queued, writes at once: that keeps an echo to one read and one write.
@@ -324,16 +269,18 @@ conn_accepts_output(struct conn *c)
 void
 conn_send(struct conn *c, const void *data, size_t len)
 {
+	struct iovec iov;
 	ssize_t n = 0;
 
 	if (!conn_accepts_output(c) || len == 0)
 		return;
-	if (c == c->loop->current && !(c->flags & CONN_WRITING) &&
-	    (c->out == NULL || c->out->count == 0)) {
-		n = write(c->fd, data, len);
+	if (conn_may_write_now(c)) {
+		iov.iov_base = (void *)(uintptr_t)data;
+		iov.iov_len = len;
+		n = io_writev(&c->io, &iov, 1);
 		if (n == (ssize_t)len)
 			return;
-		if (n == -1 && errno != EAGAIN && errno != EINTR) {
+		if (n == -1 && errno != EAGAIN) {
 			conn_drop(c, NULL);
 			return;
 		}
@@ -349,13 +296,13 @@ conn_send(struct conn *c, const void *data, size_t len)
 	 * is not read again until they are sent); only output pushed from
 	 * elsewhere can outgrow the limit.
 	 */
-	if (c == c->loop->current || !conn_over_limit(c))
+	if (c == c->cl->current || !conn_over_limit(c))
 		conn_mark_dirty(c);
 }
 
 /* Queue a shared line without copying it. */
-void
-conn_send_shared(struct conn *c, struct shared_line *sl)
+static void
+conn_send_line(struct conn *c, struct shared_line *sl)
 {
 	if (!conn_accepts_output(c) || sl->len == 0)
 		return;
@@ -387,12 +334,13 @@ conn_drop(struct conn *c, const char *reason)
 	c->flags |= CONN_CLOSED;
 	c->close_reason = reason;
 	if (c->flags & CONN_DIRTY) {
-		TAILQ_REMOVE(&c->loop->dirty, c, dirty);
+		TAILQ_REMOVE(&c->cl->dirty, c, dirty);
 		c->flags &= ~CONN_DIRTY;
 	}
-	event_del(&c->ev);
-	TAILQ_INSERT_TAIL(&c->loop->dead, c, dirty);
-	loop_schedule(c->loop);
+	if (event_initialized(&c->ev))
+		event_del(&c->ev);
+	TAILQ_INSERT_TAIL(&c->cl->dead, c, dirty);
+	loop_schedule(c->cl->loop);
 }
 
 /* Handler-private data. */
@@ -408,21 +356,11 @@ conn_set_data(struct conn *c, void *data)
 	c->hdata = data;
 }
 
-/*
- * The handler's process-wide state.  Looked up by the connection's own
- * handler: a reload may have given its listener another one.
- */
+/* The state of the handler the connection was accepted for. */
 void *
 conn_handler_state(struct conn *c)
 {
-	return c->loop->server->hstates[handler_index(c->handler)];
-}
-
-/* The loop a connection lives on. */
-struct loop *
-conn_loop(struct conn *c)
-{
-	return c->loop;
+	return c->hstate;
 }
 
 /* Still open for output? */
@@ -436,8 +374,52 @@ conn_is_open(struct conn *c)
 size_t
 conn_max_line(struct conn *c)
 {
-	return (size_t)c->loop->server->config->max_line;
+	return (size_t)c->cl->limits->max_line;
 }
+
+/* --- The connection as an endpoint. --- */
+
+static void
+conn_ep_send(void *impl, const void *data, size_t len)
+{
+	conn_send(impl, data, len);
+}
+
+static void
+conn_ep_send_line(void *impl, struct shared_line *sl)
+{
+	conn_send_line(impl, sl);
+}
+
+static void
+conn_ep_finish(void *impl)
+{
+	conn_finish(impl);
+}
+
+static void
+conn_ep_hold(void *impl)
+{
+	conn_hold(impl);
+}
+
+static const struct endpoint_ops conn_endpoint_ops = {
+	.send = conn_ep_send,
+	.send_line = conn_ep_send_line,
+	.finish = conn_ep_finish,
+	.hold = conn_ep_hold,
+};
+
+/* Made on first use: only handlers that keep participants ask. */
+struct endpoint *
+conn_endpoint(struct conn *c)
+{
+	if (c->ep == NULL)
+		c->ep = endpoint_new(&conn_endpoint_ops, c, c->cl->loop);
+	return c->ep;
+}
+
+/* --- Input. --- */
 
 /* Framer callback: one whole line for the handler. */
 static int
@@ -483,28 +465,39 @@ conn_peer_closed(struct conn *c)
 static size_t
 conn_read_size(struct conn *c)
 {
-	uint64_t limit = c->loop->server->config->output_limit;
+	uint64_t limit = c->cl->limits->output_limit;
 
 	/*
 	 * With workers, each line of a line handler (chat) may become work
 	 * queued for other loops before conn_hold can stop the next read:
 	 * smaller reads keep that bounded to a few thousand lines.
 	 */
-	if (server_threaded() && c->handler->framing == FRAMING_LINES &&
+	if (sync_threaded() && c->handler->framing == FRAMING_LINES &&
 	    limit > THREADED_LINE_READ)
 		limit = THREADED_LINE_READ;
 	return limit < READ_CHUNK ? (size_t)limit : READ_CHUNK;
+}
+
+/* The transport needs the socket writable before it can read on. */
+static void
+conn_read_waits_for_write(struct conn *c)
+{
+	c->flags |= CONN_READ_WAITS;
+	conn_watch(c, EV_WRITE);
 }
 
 /* Readable: one read into scratch, through framing to the handler. */
 static void
 conn_read(struct conn *c)
 {
-	struct loop *loop = c->loop;
+	struct conn_loop *cl = c->cl;
+	char *buf = cl->loop->scratch;
 	ssize_t n;
 
-	n = read(c->fd, loop->scratch, conn_read_size(c));
+	n = io_read(&c->io, buf, conn_read_size(c));
 	if (n == -1) {
+		if (errno == EAGAIN && c->io.want == IO_WANT_WRITE)
+			conn_read_waits_for_write(c);
 		if (errno == EAGAIN || errno == EINTR)
 			return;
 		log_debug("read %s: %s", conn_peer_name(c), strerror(errno));
@@ -517,13 +510,20 @@ conn_read(struct conn *c)
 	}
 	if (c->flags & CONN_FINISHING)
 		return;		/* no longer listening */
-	loop->current = c;
+	cl->current = c;
 	if (c->handler->framing == FRAMING_BYTES)
-		c->handler->input(c, loop->scratch, (size_t)n);
+		c->handler->input(c, buf, (size_t)n);
 	else
-		framer_feed(&c->framer, conn_max_line(c), monotonic_ms(),
-		    loop->scratch, (size_t)n, &conn_frame_ops, c);
-	loop->current = NULL;
+		framer_feed(&c->framer, conn_max_line(c), monotonic_ms(), buf,
+		    (size_t)n, &conn_frame_ops, c);
+	cl->current = NULL;
+	/*
+	 * Input the transport already holds will not make the socket
+	 * readable again: come back for it in the next round.
+	 */
+	if (!(c->flags & (CONN_CLOSED | CONN_WRITING | CONN_HELD)) &&
+	    io_pending(&c->io) > 0)
+		event_active(&c->ev, EV_READ, 0);
 }
 
 /* The one event of a connection: readable, writable or idle too long. */
@@ -543,25 +543,49 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 		conn_drop(c, "idle timeout");
 		return;
 	}
-	if (what & EV_WRITE)
-		conn_flush(c);
-	else if (what & EV_READ)
+	if (c->flags & CONN_HANDSHAKE) {
+		conn_handshake(c);
+		return;
+	}
+	if ((what & EV_WRITE) && (c->flags & CONN_READ_WAITS)) {
+		c->flags &= ~CONN_READ_WAITS;
+		conn_watch(c, EV_READ);
 		conn_read(c);
+	} else if (what & EV_WRITE)
+		conn_flush(c);
+	else if (what & EV_READ) {
+		if (c->flags & CONN_WRITING)
+			conn_flush(c);	/* the transport's write wanted this */
+		else
+			conn_read(c);
+	}
+}
+
+/* Output is stuck: wait for what the transport says it needs. */
+static void
+conn_wait_to_write(struct conn *c)
+{
+	short what = c->io.want == IO_WANT_READ ? EV_READ : EV_WRITE;
+
+	if (!(c->flags & CONN_WRITING)) {
+		c->flags |= CONN_WRITING;
+		conn_watch(c, what);
+	}
 }
 
 /*
- * Write what is queued.  What the kernel will not take waits for EV_WRITE
- * (reading stops meanwhile); an emptied queue is freed.
+ * Write what is queued.  What the transport will not take waits for
+ * writability (reading stops meanwhile); an emptied queue is freed.
  */
 static void
 conn_flush(struct conn *c)
 {
 	ssize_t n;
 
-	if (c->flags & CONN_CLOSED)
+	if (c->flags & (CONN_CLOSED | CONN_HANDSHAKE))
 		return;
 	if (c->out != NULL && c->out->count != 0) {
-		n = outq_write(c->out, c->fd);
+		n = outq_write(c->out, &c->io);
 		if (n == -1 && errno != EAGAIN) {
 			log_debug("write %s: %s", conn_peer_name(c),
 			    strerror(errno));
@@ -569,10 +593,7 @@ conn_flush(struct conn *c)
 			return;
 		}
 		if (c->out->count != 0) {
-			if (!(c->flags & CONN_WRITING)) {
-				c->flags |= CONN_WRITING;
-				conn_watch(c, EV_WRITE);
-			}
+			conn_wait_to_write(c);
 			return;
 		}
 	}
@@ -590,39 +611,26 @@ conn_flush(struct conn *c)
 	}
 }
 
-/*
- * Close the socket after a last flush.  Reading what the client had sent
- * before closing keeps the kernel from answering with a reset that could
- * destroy our last line in flight.
- */
-static void
-conn_close_socket(struct conn *c)
-{
-	char sink[4096];
-	int i;
-
-	shutdown(c->fd, SHUT_WR);
-	for (i = 0; i < 16 && read(c->fd, sink, sizeof sink) > 0; i++)
-		continue;
-	close(c->fd);
-}
-
 /* Tell the handler, release everything. */
 static void
 conn_free(struct conn *c)
 {
-	struct loop *loop = c->loop;
+	struct conn_loop *cl = c->cl;
 
-	if (c->handler->close != NULL)
+	if (!(c->flags & CONN_HANDSHAKE) && c->handler->close != NULL)
 		c->handler->close(c, c->close_reason);
 	log_debug("disconnect %s on listener %s%s%s", conn_peer_name(c),
 	    c->listener->conf->name, c->close_reason ? ": " : "",
 	    c->close_reason ? c->close_reason : "");
-	TAILQ_REMOVE(&loop->conns, c, entry);
+	if (c->ep != NULL)
+		endpoint_detach(c->ep);
+	TAILQ_REMOVE(&cl->conns, c, entry);
 	framer_reset(&c->framer);
 	outq_free(c->out);
-	conn_close_socket(c);
-	conn_uncount(c);
+	io_shutdown(&c->io);
+	io_close(&c->io);
+	counter_add(&cl->nconns, -1);
+	cl->hooks->gone(cl->hooks_arg, c);
 	free(c);
 }
 
@@ -632,21 +640,19 @@ conn_free(struct conn *c)
  * more, so go round until both lists are empty.
  */
 static void
-loop_flush(evutil_socket_t fd, short what, void *arg)
+conn_loop_flush(void *arg)
 {
-	struct loop *loop = arg;
+	struct conn_loop *cl = arg;
 	struct conn *c;
 
-	(void)fd;
-	(void)what;
 	for (;;) {
-		if ((c = TAILQ_FIRST(&loop->dead)) != NULL) {
-			TAILQ_REMOVE(&loop->dead, c, dirty);
+		if ((c = TAILQ_FIRST(&cl->dead)) != NULL) {
+			TAILQ_REMOVE(&cl->dead, c, dirty);
 			conn_free(c);
 			continue;
 		}
-		if ((c = TAILQ_FIRST(&loop->dirty)) != NULL) {
-			TAILQ_REMOVE(&loop->dirty, c, dirty);
+		if ((c = TAILQ_FIRST(&cl->dirty)) != NULL) {
+			TAILQ_REMOVE(&cl->dirty, c, dirty);
 			c->flags &= ~CONN_DIRTY;
 			conn_flush(c);
 			continue;
@@ -656,43 +662,23 @@ loop_flush(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Make sure loop_flush runs at the end of this turn: activating the event
- * again while it is already active does nothing.
- */
-static void
-loop_schedule(struct loop *loop)
-{
-	event_active(loop->flush_ev, EV_TIMEOUT, 0);
-}
-
-/* Milliseconds on a cheap monotonic clock. */
-uint64_t
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/*
  * Once a second: drop partial lines older than line_timeout, so a client
  * dribbling a line (or stalling halfway) cannot hold a buffer forever.
  */
 static void
-loop_sweep(evutil_socket_t fd, short what, void *arg)
+conn_loop_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	static const char msg[] = "*** error: line timeout\n";
-	struct loop *loop = arg;
+	struct conn_loop *cl = arg;
 	struct conn *c;
-	uint64_t limit = loop->server->config->line_timeout_ms;
+	uint64_t limit = cl->limits->line_timeout_ms;
 	uint64_t now = monotonic_ms();
 
 	(void)fd;
 	(void)what;
 	if (limit == 0)
 		return;
-	TAILQ_FOREACH(c, &loop->conns, entry) {
+	TAILQ_FOREACH(c, &cl->conns, entry) {
 		if (c->framer.in == NULL || now - c->framer.started < limit ||
 		    !conn_accepts_output(c))
 			continue;
@@ -703,98 +689,62 @@ loop_sweep(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Ask every connection to finish (shutdown). */
+/* Set up a loop's connection set. */
 void
-conn_finish_all(struct loop *loop)
-{
-	struct conn *c;
-
-	TAILQ_FOREACH(c, &loop->conns, entry)
-		conn_finish(c);
-}
-
-/* Set up per-loop state on a base. */
-void
-loop_init(struct loop *loop, struct server *s, unsigned int index,
-    struct event_base *base)
+conn_loop_init(struct conn_loop *cl, struct loop *loop,
+    const struct conn_limits *limits, const struct conn_hooks *hooks,
+    void *arg)
 {
 	static const struct timeval one_second = { 1, 0 };
 
-	memset(loop, 0, sizeof *loop);
-	loop->server = s;
-	loop->index = index;
-	loop->wake_fd = -1;
-	loop->base = base;
-	TAILQ_INIT(&loop->conns);
-	TAILQ_INIT(&loop->dirty);
-	TAILQ_INIT(&loop->dead);
-	loop->scratch = xmalloc(READ_CHUNK + 1);
-	loop->flush_ev = event_new(base, -1, 0, loop_flush, loop);
-	loop->sweep_ev = event_new(base, -1, EV_PERSIST, loop_sweep, loop);
-	event_add(loop->sweep_ev, &one_second);
+	memset(cl, 0, sizeof *cl);
+	cl->loop = loop;
+	cl->limits = limits;
+	cl->hooks = hooks;
+	cl->hooks_arg = arg;
+	TAILQ_INIT(&cl->conns);
+	TAILQ_INIT(&cl->dirty);
+	TAILQ_INIT(&cl->dead);
+	loop_add_hook(loop, conn_loop_flush, cl);
+	cl->sweep_ev = event_new(loop->base, -1, EV_PERSIST, conn_loop_sweep,
+	    cl);
+	event_add(cl->sweep_ev, &one_second);
 }
 
-/* Drop every connection and free per-loop state. */
+/* Ask every connection to finish (shutdown). */
 void
-loop_free(struct loop *loop)
+conn_loop_finish_all(struct conn_loop *cl)
 {
 	struct conn *c;
 
-	if (loop->base == NULL)
+	TAILQ_FOREACH(c, &cl->conns, entry)
+		conn_finish(c);
+}
+
+/* Drop every connection of a listener (removed, or handler changed). */
+void
+conn_loop_drop_listener(struct conn_loop *cl, struct listener *l,
+    const char *why)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH(c, &cl->conns, entry) {
+		if (c->listener == l)
+			conn_drop(c, why);
+	}
+}
+
+/* Drop every connection and free the set (every loop held). */
+void
+conn_loop_free(struct conn_loop *cl)
+{
+	struct conn *c;
+
+	if (cl->loop == NULL)
 		return;		/* never made */
-	TAILQ_FOREACH(c, &loop->conns, entry)
+	TAILQ_FOREACH(c, &cl->conns, entry)
 		conn_drop(c, "server stopped");
-	loop_flush(-1, 0, loop);
-	event_free(loop->flush_ev);
-	event_free(loop->sweep_ev);
-	free(loop->scratch);
-}
-
-/* A new shared line holding a copy of data, one reference. */
-struct shared_line *
-shared_line_new(const char *data, size_t len)
-{
-	struct shared_line *sl = xmalloc(sizeof *sl + len);
-
-	atomic_init(&sl->refs, 1);
-	sl->tag = 0;
-	sl->len = len;
-	memcpy(sl->data, data, len);
-	return sl;
-}
-
-/* A new shared line from a format, one reference. */
-struct shared_line *
-shared_line_printf(const char *fmt, ...)
-{
-	struct shared_line *sl;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	sl = xmalloc(sizeof *sl + (size_t)n + 1);
-	atomic_init(&sl->refs, 1);
-	sl->tag = 0;
-	sl->len = (size_t)n;
-	va_start(ap, fmt);
-	vsnprintf(sl->data, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return sl;
-}
-
-/* Take one more reference. */
-void
-shared_line_ref(struct shared_line *sl)
-{
-	counter_add(&sl->refs, 1);
-}
-
-/* Drop a reference; the last one frees, on whichever thread that is. */
-void
-shared_line_unref(struct shared_line *sl)
-{
-	if (counter_add(&sl->refs, -1) == 0)
-		free(sl);
+	conn_loop_flush(cl);
+	event_free(cl->sweep_ev);
+	cl->loop = NULL;
 }

@@ -1,6 +1,6 @@
 /*
  * daemon.c -- running as a service: detaching with a readiness handshake,
- * the pid file, and dropping root privileges (SPEC §6).
+ * the pid file, and dropping root privileges (echochatd(8), DAEMON).
  *
  * Detaching happens before anything is bound, so that the pid file holds
  * the daemon's own pid and the listeners belong to it; the foreground
@@ -22,7 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "echochat.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
 
 /* The foreground process: wait for the daemon's word, exit with it. */
 static void __attribute__((noreturn))
@@ -199,10 +201,10 @@ pidfile_close(const char *path, int fd)
  * asked for.
  */
 int
-drop_privileges(const char *user, struct server *s)
+drop_privileges(const char *user, char *const *chown_paths)
 {
 	struct passwd *pw;
-	struct listener *l;
+	size_t i;
 
 	errno = 0;
 	if ((pw = getpwnam(user)) == NULL) {
@@ -216,10 +218,9 @@ drop_privileges(const char *user, struct server *s)
 		log_error("user %s: only root can switch users", user);
 		return -1;
 	}
-	TAILQ_FOREACH(l, &s->listeners, entry) {
-		if (l->unix_path != NULL && chown(l->unix_path, pw->pw_uid,
-		    pw->pw_gid) == -1)
-			log_warn("chown %s to %s", l->unix_path, user);
+	for (i = 0; chown_paths != NULL && chown_paths[i] != NULL; i++) {
+		if (chown(chown_paths[i], pw->pw_uid, pw->pw_gid) == -1)
+			log_warn("chown %s to %s", chown_paths[i], user);
 	}
 	if (setgid(pw->pw_gid) == -1 || initgroups(pw->pw_name,
 	    pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1) {

@@ -1,5 +1,5 @@
 /*
- * framing.c -- bytes into lines for line-based handlers (SPEC §4).
+ * framing.c -- bytes into lines for line-based handlers (README "Chat").
  *
  * A line ends at LF; a CR right before the LF is part of the terminator.
  * Lines are cut straight out of the read buffer when they arrive whole, so
@@ -11,7 +11,9 @@
  */
 #include <string.h>
 
-#include "echochat.h"
+#include <event2/buffer.h>
+
+#include "framing.h"
 
 /* Length of a line without its LF and a CR before it. */
 size_t

@@ -1,27 +1,39 @@
 /*
  * handler.h -- the interface between echochat's core and its handlers.
  *
- * A handler decides what to answer.  The core owns sockets, buffers,
- * framing, limits and timeouts; a handler sees a stream connection as a
- * series of input calls (raw bytes or whole lines, as it asks) and a UDP
- * listener as a series of datagrams.  Built-in handlers and future plugins
- * fill in the same const table; the core only ever calls through it.
+ * A handler decides what to answer.  The core owns sockets, transports,
+ * buffers, framing, limits, timeouts and threads; a handler sees a stream
+ * connection as a series of input calls (raw bytes or whole lines, as it
+ * asks) and a datagram listener as a series of datagrams.  Built-in
+ * handlers fill in the same const table a plugin will; the core only ever
+ * calls through it.
+ *
+ * This header stands alone: it includes system headers only, and every
+ * core type in it is opaque.
+ *
+ * Threads.  With workers = N the core runs N event loops, each on its own
+ * thread.  A stream connection lives on one loop for its whole life, and
+ * open, input and close for it run on that loop's thread.  start,
+ * configure, shutdown, stop, datagram and timers run on the main thread,
+ * which is loop 0.  Functions taking a struct conn are for the thread of
+ * that connection's loop; endpoint_send, endpoint_deliver and hloop_run
+ * may be called from any thread: the core carries the call to the right
+ * loop.  Shared state (a room's member list) needs an hlock.
  */
 #ifndef ECHOCHAT_HANDLER_H
 #define ECHOCHAT_HANDLER_H
 
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct conn;
-struct loop;
-struct listener;
-struct server;
-struct shared_line;
+struct conn;		/* a stream connection (TCP, Unix) */
+struct endpoint;	/* someone a handler can send lines to */
+struct shared_line;	/* immutable, refcounted text */
+struct hsettings;	/* a handler's own [section] of the configuration */
+struct htimer;
+struct hlock;
 
 /* How the core cuts a stream before handing it to the handler. */
 enum framing {
@@ -29,23 +41,37 @@ enum framing {
 	FRAMING_LINES	/* one whole line at a time, terminator removed */
 };
 
-/* A UDP datagram's origin, enough to answer it. */
-struct dgram_peer {
-	struct listener		*listener;
+/* Where a datagram came from: enough to answer it or to remember it. */
+struct dgram_src {
+	const void		*origin;	/* the socket, opaque */
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
+};
+
+/* A key of the handler's own section; defaults are in the built-in INI. */
+enum hsetting_type { HSETTING_COUNT, HSETTING_SIZE, HSETTING_DURATION };
+struct hsetting_def {
+	const char		*name;
+	enum hsetting_type	 type;
+	uint64_t		 min, max;	/* durations in ms */
 };
 
 struct handler {
 	const char	*name;
 	enum framing	 framing;
 
+	/* Its own settings: [section] with these keys.  Optional. */
+	const char			*section;
+	const struct hsetting_def	*settings;	/* NULL-terminated */
+
 	/*
-	 * Process-wide state, created once before the first listener of this
+	 * Process-wide state, created before the first listener of this
 	 * handler opens and destroyed after the last one is gone.  Optional.
 	 * Returns NULL and sets *cause (static string) on failure.
 	 */
-	void	*(*start)(struct server *, const char **cause);
+	void	*(*start)(const char **cause);
+	/* Settings, after start and after every reload.  Optional. */
+	void	 (*configure)(void *state, const struct hsettings *);
 	void	 (*stop)(void *state);
 
 	/* The server is shutting down: a last word to everyone.  Optional. */
@@ -64,23 +90,15 @@ struct handler {
 	 */
 	void	 (*close)(struct conn *, const char *reason);
 
-	/*
-	 * A UDP listener of this handler is going away (a reload removed or
-	 * changed it): forget whatever refers to it.  Optional.
-	 */
-	void	 (*listener_gone)(void *state, struct listener *);
-
-	/* One datagram on a UDP listener of this handler. */
-	void	 (*datagram)(void *state, const struct dgram_peer *,
+	/* One datagram on a datagram listener of this handler. */
+	void	 (*datagram)(void *state, const struct dgram_src *,
 		     char *data, size_t len);
 };
 
-/* --- What the core offers handlers. --- */
+/* --- Stream connections (on the connection's own loop). --- */
 
-/* Queue bytes for a connection (copied); sent at the end of this turn. */
+/* Queue bytes (copied); sent at once or at the end of this turn. */
 void	 conn_send(struct conn *, const void *data, size_t len);
-/* Queue a shared line without copying it; takes a reference. */
-void	 conn_send_shared(struct conn *, struct shared_line *);
 /* Send what is queued, then close.  Input from now on is ignored. */
 void	 conn_finish(struct conn *);
 /* Close now (queued output is dropped); reason as for handler close. */
@@ -94,71 +112,84 @@ void	*conn_handler_state(struct conn *);
 const char *conn_peer_name(struct conn *);
 /* Is the connection still open for output? */
 int	 conn_is_open(struct conn *);
-/* The server's configured max_line (for messages). */
+/* The configured max_line (for messages). */
 size_t	 conn_max_line(struct conn *);
+/* The connection as an endpoint; borrowed: endpoint_ref to keep it. */
+struct endpoint *conn_endpoint(struct conn *);
 
-/*
- * A refcounted, immutable line shared by many output queues, on any
- * thread (the count is atomic once workers run).
- */
-struct shared_line {
-	atomic_uint	refs;
-	uint32_t	tag;		/* the sender's (chat: a join count) */
-	size_t		len;
-	char		data[];
-};
-struct shared_line *shared_line_new(const char *data, size_t len);
-struct shared_line *shared_line_printf(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2)));
-void	 shared_line_ref(struct shared_line *);
-void	 shared_line_unref(struct shared_line *);
-
-/*
- * --- Threads (workers = N). ---
- * Each stream connection lives on one event loop and only that loop's
- * thread may touch it; UDP listeners live on the first loop.  A handler
- * whose state spans connections (a chat room) reaches another loop's
- * connections by posting a call to that loop.
- */
-/* The loop a connection lives on. */
-struct loop	*conn_loop(struct conn *);
-/* How many loops there are, and each by index (0 runs UDP). */
-unsigned int	 server_nloops(struct server *);
-struct loop	*server_loop(struct server *, unsigned int);
-unsigned int	 loop_index(struct loop *);
-/*
- * May this thread act on that loop's connections now?  True on the loop's
- * own thread, and on the main thread while every other loop is held
- * (reload, shutdown start, teardown).
- */
-int		 loop_is_here(struct loop *);
-/*
- * Run fn(a, b, c) on that loop's thread at its next turn.  Returns how
- * many calls now wait there: a handler that posts on a client's behalf
- * should conn_hold that client when it passes LOOP_BEHIND.
- */
-#define LOOP_BEHIND	1024
-unsigned int	 loop_post(struct loop *, void (*fn)(void *, void *, void *),
-		    void *a, void *b, void *c);
-/*
- * Stop reading this connection until every other loop has caught up with
- * what was posted to it (checked every millisecond): backpressure for a
- * client whose input makes work for other threads.
- */
-void		 conn_hold(struct conn *);
-/* With more than one loop, handlers must lock what loops share. */
-int		 server_threaded(void);
-/* Lock and unlock a mutex only when there are threads to keep out. */
-void		 threads_lock(pthread_mutex_t *);
-void		 threads_unlock(pthread_mutex_t *);
+/* --- Datagrams (main thread). --- */
 
 /*
  * Answer a datagram from a source that has proved nothing (echo, a chat
  * challenge): within the per-address budget (udp_rate, udp_burst), else
  * dropped and counted.
  */
-void	 udp_reply(const struct dgram_peer *, const void *data, size_t len);
-/* Send to a proven peer (a joined chat participant), unrationed. */
-void	 udp_send(const struct dgram_peer *, const void *data, size_t len);
+void	 dgram_reply(const struct dgram_src *, const void *data, size_t len);
+/* A proven source as an endpoint (unrationed); one reference. */
+struct endpoint *dgram_endpoint(const struct dgram_src *);
+/* The configured max_line. */
+size_t	 dgram_max_line(const struct dgram_src *);
+
+/* --- Endpoints: stream connections and datagram peers alike. --- */
+
+void	 endpoint_ref(struct endpoint *);
+void	 endpoint_unref(struct endpoint *);
+/* Which loop it lives on (0 .. hloops() - 1). */
+unsigned int endpoint_loop(const struct endpoint *);
+/* Still there to send to?  Meaningful on its own loop. */
+int	 endpoint_is_open(const struct endpoint *);
+/* Send bytes (copied), from any thread. */
+void	 endpoint_send(struct endpoint *, const void *data, size_t len);
+/*
+ * Send a shared line, from any thread; the endpoint takes its own
+ * reference.  If the line must travel to a loop that is far behind,
+ * from (the sender, may be NULL) is not read until that loop catches up.
+ */
+void	 endpoint_deliver(struct endpoint *to, struct shared_line *,
+	    struct endpoint *from);
+/* On its loop: send what is queued, then close (a peer just stops). */
+void	 endpoint_finish(struct endpoint *);
+
+/* --- Shared lines. --- */
+
+struct shared_line *shared_line_new(const char *data, size_t len);
+struct shared_line *shared_line_printf(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+void	 shared_line_ref(struct shared_line *);
+void	 shared_line_unref(struct shared_line *);
+
+/* --- Loops, locks, timers, settings, log, clock. --- */
+
+/* How many loops run, and which one this thread is on. */
+unsigned int hloops(void);
+unsigned int hloop_here(void);
+/*
+ * Run fn(arg) on loop i: now if that is this thread's loop, else at that
+ * loop's next turn.  If loop i is far behind, on_behalf (may be NULL) is
+ * not read until it catches up.
+ */
+void	 hloop_run(unsigned int i, void (*fn)(void *), void *arg,
+	    struct endpoint *on_behalf);
+
+/* A lock that costs nothing with one loop. */
+struct hlock *hlock_new(void);
+void	 hlock_acquire(struct hlock *);
+void	 hlock_release(struct hlock *);
+void	 hlock_free(struct hlock *);
+
+/* fn(arg) every ms milliseconds on the main thread, until freed. */
+struct htimer *htimer_every(uint64_t ms, void (*fn)(void *), void *arg);
+void	 htimer_free(struct htimer *);
+
+/* A key of the handler's section (from its settings table). */
+uint64_t hsettings_get(const struct hsettings *, const char *name);
+
+enum hlog_level { HLOG_ERROR, HLOG_WARN, HLOG_INFO, HLOG_DEBUG };
+void	 hlog(enum hlog_level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Milliseconds on a monotonic clock. */
+uint64_t hclock_ms(void);
+/* SipHash-2-4 of data under a 16-byte key (unguessable tokens, tables). */
+uint64_t hsiphash(const uint8_t key[16], const void *data, size_t len);
 
 #endif

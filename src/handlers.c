@@ -1,10 +1,14 @@
 /*
  * handlers.c -- the handler registry: the one place that names handlers.
- * Everything else finds them here by the name a listener gives.
+ * Everything else finds them here by the name a listener gives.  Each
+ * handler has at most one running instance, started when its first
+ * listener opens and stopped when the server goes.
  */
+#include <stdlib.h>
 #include <string.h>
 
-#include "echochat.h"
+#include "handlers.h"
+#include "xmalloc.h"
 
 extern const struct handler handler_echo;
 extern const struct handler handler_upper;
@@ -30,17 +34,29 @@ handler_find(const char *name)
 	return NULL;
 }
 
-/* Position in the registry, for per-handler state slots. */
-int
-handler_index(const struct handler *h)
+/* The handler whose settings live in [section], or NULL. */
+const struct handler *
+handler_for_section(const char *section)
 {
-	int i;
+	size_t i;
 
 	for (i = 0; registry[i] != NULL; i++) {
-		if (registry[i] == h)
-			return i;
+		if (registry[i]->section != NULL &&
+		    strcmp(registry[i]->section, section) == 0)
+			return registry[i];
 	}
-	return -1;
+	return NULL;
+}
+
+/* The handler at a registry position, or NULL past the end. */
+const struct handler *
+handler_at(int i)
+{
+	int n;
+
+	for (n = 0; registry[n] != NULL; n++)
+		continue;
+	return i >= 0 && i < n ? registry[i] : NULL;
 }
 
 /* "echo, upper, chat" for error messages. */
@@ -61,13 +77,113 @@ handler_names(void)
 	return names;
 }
 
-/* The handler at a registry position, or NULL. */
-const struct handler *
-handler_at(int i)
+/* Position of a key in a handler's settings table, or -1. */
+int
+hsetting_index(const struct handler *h, const char *key)
 {
-	int n;
+	int i;
 
-	for (n = 0; registry[n] != NULL; n++)
-		continue;
-	return i >= 0 && i < n ? registry[i] : NULL;
+	for (i = 0; h->settings != NULL && h->settings[i].name != NULL; i++) {
+		if (strcmp(h->settings[i].name, key) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* The configured section of h, if it has one. */
+static const struct hsettings *
+settings_of(const struct hsettings_list *list, const struct handler *h)
+{
+	const struct hsettings *hs;
+
+	TAILQ_FOREACH(hs, list, entry) {
+		if (hs->handler == h)
+			return hs;
+	}
+	return NULL;
+}
+
+/* A key of the handler's section; an unknown key is a handler bug. */
+uint64_t
+hsettings_get(const struct hsettings *hs, const char *name)
+{
+	int i = hsetting_index(hs->handler, name);
+
+	if (i < 0)
+		abort();
+	return hs->values[i];
+}
+
+static void
+instance_configure(struct handler_instance *hi,
+    const struct hsettings_list *list)
+{
+	const struct hsettings *hs;
+
+	if (hi->handler->configure != NULL &&
+	    (hs = settings_of(list, hi->handler)) != NULL)
+		hi->handler->configure(hi->state, hs);
+}
+
+struct handler_instance *
+handlers_get(struct handler_instances *set, const struct handler *h,
+    const struct hsettings_list *list, char **cause)
+{
+	struct handler_instance *hi;
+	const char *why = NULL;
+	void *state = NULL;
+
+	TAILQ_FOREACH(hi, set, entry) {
+		if (hi->handler == h)
+			return hi;
+	}
+	if (h->start != NULL && (state = h->start(&why)) == NULL) {
+		xasprintf(cause, "handler %s: %s", h->name,
+		    why ? why : "failed to start");
+		return NULL;
+	}
+	hi = xcalloc(1, sizeof *hi);
+	hi->handler = h;
+	hi->state = state;
+	TAILQ_INSERT_TAIL(set, hi, entry);
+	instance_configure(hi, list);
+	return hi;
+}
+
+/* New settings after a reload (every loop held). */
+void
+handlers_configure(struct handler_instances *set,
+    const struct hsettings_list *list)
+{
+	struct handler_instance *hi;
+
+	TAILQ_FOREACH(hi, set, entry)
+		instance_configure(hi, list);
+}
+
+/* The server is going down: tell each running handler, once. */
+void
+handlers_shutdown(struct handler_instances *set)
+{
+	struct handler_instance *hi;
+
+	TAILQ_FOREACH(hi, set, entry) {
+		if (!hi->told_shutdown && hi->handler->shutdown != NULL)
+			hi->handler->shutdown(hi->state);
+		hi->told_shutdown = 1;
+	}
+}
+
+/* Stop and forget every instance (after every connection is gone). */
+void
+handlers_stop(struct handler_instances *set)
+{
+	struct handler_instance *hi;
+
+	while ((hi = TAILQ_FIRST(set)) != NULL) {
+		TAILQ_REMOVE(set, hi, entry);
+		if (hi->handler->stop != NULL)
+			hi->handler->stop(hi->state);
+		free(hi);
+	}
 }

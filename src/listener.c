@@ -1,8 +1,9 @@
 /*
  * listener.c -- listeners from configuration: TCP (IPv4, IPv6 or dual
  * stack), Unix stream and UDP sockets, bound, listening and watched by the
- * loop.  Accept errors such as running out of descriptors pause the
- * listener for a moment instead of letting it spin.
+ * main loop.  What arrives goes to the caller's callbacks: this file knows
+ * nothing of connections.  Accept errors such as running out of
+ * descriptors pause the listener for a moment instead of letting it spin.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,7 +16,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "echochat.h"
+#include <event2/listener.h>
+
+#include "listener.h"
+#include "log.h"
+#include "parse.h"
+#include "sock.h"
+#include "sync.h"
+#include "xmalloc.h"
 
 /* The kernel caps this at net.core.somaxconn; -1 would mean only 128. */
 #define LISTEN_BACKLOG		4096
@@ -41,7 +49,7 @@ listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
 		    (ACCEPT_CALM_MS % 1000) * 1000 };
 		evtimer_add(l->calm, &tv);
 	}
-	conn_accept(l, fd, sa, (socklen_t)len);
+	l->ops->accept(l->ops_arg, l, fd, sa, (socklen_t)len);
 }
 
 /* Timer: accepting has worked for a while; the shortage is over. */
@@ -90,165 +98,66 @@ listener_error(struct evconnlistener *evl, void *arg)
 	evtimer_add(l->pause, &tv);
 }
 
-/* Apply socket options a listening inet socket needs. */
-static int
-inet_options(int fd, const struct listener_conf *lc)
-{
-	int one = 1, v6only = lc->wildcard ? 0 : 1;
+static const char *proto_names[] = { "tcp", "udp", "unix" };
 
-	if (lc->proto == PROTO_TCP && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR,
-	    &one, sizeof one) == -1)
-		return -1;
-	if (lc->addr.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &v6only, sizeof v6only) == -1)
-		return -1;
-	return 0;
+/* "tcp", "udp" or "unix". */
+const char *
+proto_name(enum proto p)
+{
+	return proto_names[p];
 }
 
-/*
- * A bound inet socket.  "*" is [::] in dual-stack mode; a host without
- * IPv6 gets 0.0.0.0 instead.
- */
-static int
-bind_inet(const struct listener_conf *lc, int type, char **cause)
+/* Free one listener's settings. */
+void
+listener_conf_free(struct listener_conf *lc)
 {
-	struct sockaddr_storage ss = lc->addr;
-	socklen_t len = lc->addrlen;
+	free(lc->name);
+	free(lc->bind);
+	free(lc->handler_name);
+	free(lc->banner);
+	free(lc);
+}
+
+/* A bound socket for the listener's address, or an adopted passed one. */
+static int
+listener_socket(const struct listener_conf *lc, int passed_fd, char **cause)
+{
+	char *label;
 	int fd;
 
-	fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1 && lc->wildcard && errno == EAFNOSUPPORT) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		uint16_t port = ((struct sockaddr_in6 *)&lc->addr)->sin6_port;
-		memset(&ss, 0, sizeof ss);
-		sin->sin_family = AF_INET;
-		sin->sin_port = port;
-		len = sizeof *sin;
-		fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	}
-	if (fd == -1)
-		goto fail;
-	if (ss.ss_family == AF_INET6 || lc->proto == PROTO_TCP) {
-		if (inet_options(fd, lc) == -1)
-			goto fail;
-	}
-	if (bind(fd, (struct sockaddr *)&ss, len) == -1)
-		goto fail;
+	if (lc->proto == PROTO_UNIX && passed_fd == -1)
+		return sock_bind_unix(lc->bind, cause);
+	xasprintf(&label, "%s %s", proto_name(lc->proto), lc->bind);
+	if (passed_fd != -1)
+		fd = sock_adopt(passed_fd, label, cause);
+	else
+		fd = sock_bind_inet(&lc->addr, lc->addrlen, lc->proto ==
+		    PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM, lc->wildcard, label,
+		    cause);
+	free(label);
 	return fd;
-fail:
-	xasprintf(cause, "%s %s: %s", proto_name(lc->proto), lc->bind,
-	    strerror(errno));
-	if (fd != -1)
-		close(fd);
-	return -1;
 }
 
-/*
- * Clear the way for a Unix socket: a socket file nobody listens on is a
- * leftover of an earlier run and goes; a live one or another file stays.
- */
-static int
-unix_clear_path(const struct sockaddr_un *sun, const char *path,
-    char **cause)
+/* The datagram socket is readable. */
+static void
+listener_readable(evutil_socket_t fd, short what, void *arg)
 {
-	struct stat st;
-	int fd, r;
+	struct listener *l = arg;
 
-	if (lstat(path, &st) == -1)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISSOCK(st.st_mode)) {
-		xasprintf(cause, "unix %s: exists and is not a socket", path);
-		return -1;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	r = connect(fd, (const struct sockaddr *)sun, sizeof *sun);
-	close(fd);
-	if (r == 0) {
-		xasprintf(cause, "unix %s: %s", path, strerror(EADDRINUSE));
-		return -1;
-	}
-	if (unlink(path) == -1 && errno != ENOENT)
-		return -1;
-	return 0;
-}
-
-/* A bound Unix stream socket. */
-static int
-bind_unix(const struct listener_conf *lc, char **cause)
-{
-	struct sockaddr_un sun;
-	int fd = -1;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	strncpy(sun.sun_path, lc->bind, sizeof sun.sun_path - 1);
-	*cause = NULL;
-	if (unix_clear_path(&sun, lc->bind, cause) == -1)
-		goto fail;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1)
-		goto fail;
-	return fd;
-fail:
-	if (*cause == NULL)
-		xasprintf(cause, "unix %s: %s", lc->bind, strerror(errno));
-	if (fd != -1)
-		close(fd);
-	return -1;
-}
-
-/*
- * What the socket is really bound to (port 0 resolved): its name for the
- * log, and its port.
- */
-static char *
-bound_name(int fd, const struct listener_conf *lc, uint16_t *port)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-
-	*port = 0;
-	if (lc->proto == PROTO_UNIX ||
-	    getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
-		return xstrdup(lc->bind);
-	if (ss.ss_family == AF_INET)
-		*port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	else if (ss.ss_family == AF_INET6)
-		*port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return format_address((struct sockaddr *)&ss, len);
-}
-
-/* Start the handler's process-wide state on its first listener. */
-int
-listener_start_handler(struct server *s, struct listener *l, char **cause)
-{
-	int i = handler_index(l->handler);
-	const char *why = NULL;
-
-	if (!s->hstarted[i] && l->handler->start != NULL) {
-		s->hstates[i] = l->handler->start(s, &why);
-		if (s->hstates[i] == NULL) {
-			xasprintf(cause, "handler %s: %s", l->handler->name,
-			    why ? why : "failed to start");
-			return -1;
-		}
-	}
-	s->hstarted[i] = 1;
-	l->hstate = s->hstates[i];
-	return 0;
+	(void)fd;
+	(void)what;
+	l->ops->readable(l->ops_arg, l);
 }
 
 /* Make the socket into a watched stream or datagram listener. */
 static int
-listener_watch(struct server *s, struct listener *l, int fd, char **cause)
+listener_watch(struct event_base *base, struct listener *l, int fd,
+    char **cause)
 {
-	struct event_base *base = s->loops[0].base;
-
 	if (l->conf->proto == PROTO_UDP) {
 		l->fd = fd;
-		l->ev = event_new(base, fd, EV_READ | EV_PERSIST, udp_readable,
-		    l);
+		l->ev = event_new(base, fd, EV_READ | EV_PERSIST,
+		    listener_readable, l);
 		event_add(l->ev, NULL);
 		return 0;
 	}
@@ -266,53 +175,32 @@ listener_watch(struct server *s, struct listener *l, int fd, char **cause)
 	return 0;
 }
 
-/* A socket passed in (socket activation): make it ours. */
-static int
-adopt_socket(int fd, const struct listener_conf *lc, char **cause)
-{
-	int flags = fcntl(fd, F_GETFL);
-
-	/* systemd may hand over blocking sockets; the loop needs them not. */
-	if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
-		xasprintf(cause, "%s %s: passed socket %d: %s",
-		    proto_name(lc->proto), lc->bind, fd, strerror(errno));
-		return -1;
-	}
-	return fd;
-}
-
 /*
  * Bind and start one listener, or adopt passed_fd (-1: none) that is
  * already bound to its address.  On failure *cause says what and where
  * (caller frees) and nothing is left open.
  */
 int
-listener_open(struct server *s, struct listener_conf *lc, int passed_fd,
+listener_open(struct listener_conf *lc, int passed_fd,
+    struct event_base *base, const struct listener_ops *ops, void *ops_arg,
     struct listener **out, char **cause)
 {
 	struct listener *l;
 	int fd;
 
-	if (passed_fd != -1)
-		fd = adopt_socket(passed_fd, lc, cause);
-	else if (lc->proto == PROTO_UNIX)
-		fd = bind_unix(lc, cause);
-	else
-		fd = bind_inet(lc, lc->proto == PROTO_UDP ? SOCK_DGRAM :
-		    SOCK_STREAM, cause);
-	if (fd == -1)
+	if ((fd = listener_socket(lc, passed_fd, cause)) == -1)
 		return -1;
 	l = xcalloc(1, sizeof *l);
-	l->server = s;
 	l->conf = lc;
-	l->handler = lc->handler;
+	l->ops = ops;
+	l->ops_arg = ops_arg;
 	l->fd = -1;
 	if (lc->proto == PROTO_UNIX && passed_fd == -1)
 		l->unix_path = xstrdup(lc->bind);	/* ours to remove */
-	l->bound_name = bound_name(fd, lc, &l->port);
-	if (listener_start_handler(s, l, cause) == -1 ||
-	    listener_watch(s, l, fd, cause) == -1) {
+	if (lc->proto == PROTO_UNIX ||
+	    (l->bound_name = sock_bound_name(fd, &l->port)) == NULL)
+		l->bound_name = xstrdup(lc->bind);
+	if (listener_watch(base, l, fd, cause) == -1) {
 		if (l->fd == -1 && l->evl == NULL)
 			close(fd);
 		listener_close(l);
@@ -370,29 +258,33 @@ listener_close(struct listener *l)
 }
 
 /*
- * A reload removed this listener: stop it now, free it once its last
- * connection is gone.  It keeps its own listener_conf meanwhile.
+ * A reload removed this listener: stop it now, free it once the last of
+ * its users (connections, datagram peers) is gone.  It keeps its own
+ * listener_conf meanwhile.
  */
 void
 listener_retire(struct listener *l)
 {
-	const struct handler *h = l->handler;
-
 	listener_stop(l);
-	if (h->listener_gone != NULL && l->hstate != NULL)
-		h->listener_gone(l->hstate, l);
 	l->retired = 1;
-	if (counter_get(&l->nconns) == 0)
+	if (counter_get(&l->refs) == 0)
 		listener_close(l);
 }
 
+/* Something that points to the listener (a connection) came. */
+void
+listener_ref(struct listener *l)
+{
+	counter_add(&l->refs, 1);
+}
+
 /*
- * One of the listener's connections is gone (on its loop's thread).  A
- * retired listener is only read, never changed, until the last one goes.
+ * ... and went (on any loop's thread).  A retired listener is only read,
+ * never changed, until the last one goes.
  */
 void
 listener_release(struct listener *l)
 {
-	if (counter_add(&l->nconns, -1) == 0 && l->retired)
+	if (counter_add(&l->refs, -1) == 0 && l->retired)
 		listener_close(l);
 }

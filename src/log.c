@@ -14,7 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "echochat.h"
+#include <event2/event.h>
+
+#include "log.h"
+#include "xmalloc.h"
 
 enum log_target_kind { TARGET_STDERR, TARGET_FILE, TARGET_SYSLOG };
 
@@ -211,3 +214,16 @@ LOG_FUNCTION(log_warn, LOG_LEVEL_WARN, 1)
 LOG_FUNCTION(log_warnx, LOG_LEVEL_WARN, 0)
 LOG_FUNCTION(log_info, LOG_LEVEL_INFO, 0)
 LOG_FUNCTION(log_debug, LOG_LEVEL_DEBUG, 0)
+
+/* A line at a level chosen at run time (handlers log through this). */
+void
+log_message(enum log_level level, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, -1, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}

@@ -1,6 +1,6 @@
 /*
  * main.c -- echochatd's command line, start-up order and exit codes
- * (SPEC §2, §6): parse options, load and check the configuration, detach
+ * (echochatd(8)): parse options, load and check the configuration, detach
  * if asked, take the pid file, bind every listener, drop privileges, say
  * "ready", serve until told to stop.
  */
@@ -12,8 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "autoconf.h"
 #include "config.h"
-#include "echochat.h"
+#include "daemon.h"
+#include "log.h"
+#include "loop.h"
+#include "parse.h"
+#include "server.h"
+#include "xmalloc.h"
 
 struct options {
 	const char	*config_file;	/* as given, for messages */
@@ -211,17 +217,22 @@ start_serving(struct startup *st, const struct options *opts)
 		free(failure);
 		return EXIT_OSERR;
 	}
-	if (st->config->user != NULL &&
-	    drop_privileges(st->config->user, s) == -1)
-		return EXIT_OSERR;
+	if (st->config->user != NULL) {
+		char **paths = server_unix_paths(s);
+		int r = drop_privileges(st->config->user, paths);
+
+		free(paths);
+		if (r == -1)
+			return EXIT_OSERR;
+	}
 	/* Threads after the fork of -d and after dropping privileges. */
-	if (workers_start(s, &failure) == -1) {
+	if (server_start_workers(s, &failure) == -1) {
 		log_error("%s", failure);
 		free(failure);
 		return EXIT_OSERR;
 	}
-	if (s->nloops > 1)
-		log_info("%u worker threads", s->nloops);
+	if (s->loops.n > 1)
+		log_info("%u worker threads", s->loops.n);
 	log_info("ready");
 	log_set_starting(0);
 	server_notify_ready(s);

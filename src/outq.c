@@ -1,6 +1,6 @@
 /*
  * outq.c -- a connection's pending output: a ring of references to shared
- * lines, written with writev.
+ * lines, written with one writev through the connection's transport.
  *
  * A broadcast line is formatted once and every slow recipient's queue
  * holds a pointer to it, so a queued line costs its recipient eight bytes
@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "echochat.h"
+#include "outq.h"
+#include "xmalloc.h"
 
 #define OUTQ_FIRST_CAP	8
 #define OUTQ_IOV	64
@@ -98,7 +99,7 @@ outq_consume(struct outq *q, size_t n)
  * errno (EAGAIN: nothing could be written).
  */
 ssize_t
-outq_write(struct outq *q, int fd)
+outq_write(struct outq *q, struct io *io)
 {
 	struct iovec iov[OUTQ_IOV];
 	struct shared_line *sl;
@@ -110,9 +111,7 @@ outq_write(struct outq *q, int fd)
 		iov[i].iov_base = sl->data + (i == 0 ? q->offset : 0);
 		iov[i].iov_len = sl->len - (i == 0 ? q->offset : 0);
 	}
-	do
-		w = writev(fd, iov, (int)n);
-	while (w == -1 && errno == EINTR);
+	w = io_writev(io, iov, (int)n);
 	if (w > 0)
 		outq_consume(q, (size_t)w);
 	return w;

@@ -15,7 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "echochat.h"
+#include "parse.h"
+#include "xmalloc.h"
 
 /* Split "123k" into 123 and "k"; -1 when no digits or overflow. */
 static int
@@ -255,7 +256,7 @@ parse_address(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 }
 
 /* The port of an inet address. */
-static uint16_t
+uint16_t
 address_port(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
@@ -264,7 +265,7 @@ address_port(const struct sockaddr_storage *ss)
 }
 
 /* 0.0.0.0 or [::]: every address of its family. */
-static int
+int
 address_is_any(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
@@ -272,33 +273,6 @@ address_is_any(const struct sockaddr_storage *ss)
 		    htonl(INADDR_ANY);
 	return IN6_IS_ADDR_UNSPECIFIED(
 	    &((const struct sockaddr_in6 *)ss)->sin6_addr);
-}
-
-/*
- * Would two listeners fight over one address?  Same protocol and the same
- * address, or the same port where one is the "*" wildcard (it covers every
- * address), or 0.0.0.0 / [::] against an address of their family.  Port 0
- * never clashes: the kernel picks distinct ports.
- */
-int
-addresses_clash(const struct listener_conf *a, const struct listener_conf *b)
-{
-	if (a->proto != b->proto)
-		return 0;
-	if (a->proto == PROTO_UNIX)
-		return strcmp(a->bind, b->bind) == 0;
-	if (address_port(&a->addr) == 0 || address_port(&b->addr) == 0)
-		return 0;
-	if (address_port(&a->addr) != address_port(&b->addr))
-		return 0;
-	if (a->wildcard || b->wildcard)
-		return 1;
-	if (a->addr.ss_family != b->addr.ss_family)
-		return 0;	/* IPv6 listeners other than "*" are v6only */
-	if (address_is_any(&a->addr) || address_is_any(&b->addr))
-		return 1;
-	return a->addrlen == b->addrlen &&
-	    memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 }
 
 /* "1.2.3.4:5", "[::1]:5" or a unix path; caller frees. */

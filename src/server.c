@@ -1,119 +1,234 @@
 /*
- * server.c -- the server: its event loops, signals, the listener set,
- * per-address connection counts, reloads and the orderly stop.  All of it
- * runs on the main thread; what touches every loop at once (a reload, the
- * start of a stop) holds the other loops still meanwhile (worker.c).
+ * server.c -- the server: the composition root.  It wires the loops, the
+ * listeners, admission, the connections of each loop, the datagram
+ * sockets and the handler instances together, and runs what concerns all
+ * of them: signals, reloads and the orderly stop.  All of it runs on the
+ * main thread; what touches every loop at once (a reload, the start of a
+ * stop) holds the other loops still meanwhile (loop.c).
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "echochat.h"
+#include <event2/buffer.h>
 
-/* Per-address stream connection counts, for max_clients_per_ip. */
-struct ip_count {
-	uint8_t			 family;
-	uint8_t			 addr[16];
-	unsigned int		 count;
-	struct ip_count		*next;
-};
-
-#define IP_BUCKETS	4096
+#include "hapi.h"
+#include "log.h"
+#include "parse.h"
+#include "server.h"
+#include "sock.h"
+#include "sync.h"
+#include "systemd.h"
+#include "xmalloc.h"
 
 static void	server_reload(struct server *);
+static void	server_conn_gone(void *, struct conn *);
+static void	server_accept(void *, struct listener *, int,
+		    struct sockaddr *, socklen_t);
 
-/* The per-address table is shared by every loop's closing connections. */
+static const struct conn_hooks server_conn_hooks = {
+	.gone = server_conn_gone,
+};
+
+static const struct listener_ops server_stream_ops = {
+	.accept = server_accept,
+};
+
+/* The limits connections and datagrams obey, from a configuration. */
 static void
-ip_lock(struct server *s)
+server_take_limits(struct server *s, const struct config *c)
 {
-	threads_lock(&s->ip_lock);
+	s->limits.max_line = c->max_line;
+	s->limits.output_limit = c->output_limit;
+	s->limits.idle_timeout_ms = c->idle_timeout_ms;
+	s->limits.line_timeout_ms = c->line_timeout_ms;
+	s->udp_limits.rate = c->udp_rate;
+	s->udp_limits.burst = c->udp_burst;
+	s->udp_limits.max_line = c->max_line;
+	admit_configure(&s->admit, c->max_clients, c->max_clients_per_ip);
 }
 
+/* --- Accepting. --- */
+
+/* Turn a client away with one line, before it becomes a connection. */
 static void
-ip_unlock(struct server *s)
+server_refuse(struct listener *l, int fd, struct sockaddr *sa,
+    socklen_t len, const char *why)
 {
-	threads_unlock(&s->ip_lock);
+	char line[128], *who = format_address(sa, len);
+	int n;
+
+	n = snprintf(line, sizeof line, "*** error: %s\n", why);
+	sock_refuse(fd, line, (size_t)n);
+	log_info("refused %s on listener %s: %s", who, l->conf->name, why);
+	free(who);
 }
 
-/* FNV-1a over the address bytes. */
-static size_t
-ip_hash(const struct conn *c)
+/*
+ * The loop a new connection goes to: the one with the fewest, starting
+ * the search one further each time so that ties are spread.  Connections
+ * still on their way to a loop are counted already.
+ */
+static struct conn_loop *
+server_pick_loop(struct server *s)
 {
-	uint32_t h = 2166136261u;
-	size_t i, n = c->peer_family == AF_INET ? 4 : 16;
+	unsigned int i, k, best, n = s->loops.n;
 
-	for (i = 0; i < n; i++)
-		h = (h ^ c->peer_addr[i]) * 16777619u;
-	return h % IP_BUCKETS;
-}
-
-/* The count slot for c's address; created when create is set. */
-static struct ip_count **
-ip_find(struct server *s, const struct conn *c)
-{
-	struct ip_count **pp;
-	size_t n = c->peer_family == AF_INET ? 4 : 16;
-
-	for (pp = &s->ip_counts[ip_hash(c)]; *pp != NULL; pp = &(*pp)->next) {
-		if ((*pp)->family == c->peer_family &&
-		    memcmp((*pp)->addr, c->peer_addr, n) == 0)
-			break;
+	if (n == 1)
+		return &s->cls[0];
+	best = s->next_loop++ % n;
+	for (k = 1; k < n; k++) {
+		i = (best + k) % n;
+		if (counter_get(&s->cls[i].nconns) <
+		    counter_get(&s->cls[best].nconns))
+			best = i;
 	}
-	return pp;
+	return &s->cls[best];
 }
 
-/* Does this connection take part in per-address counting? */
-static int
-ip_counted(struct server *s, const struct conn *c)
+/*
+ * On the connection's loop: start it, unless a stop began or a reload
+ * removed its listener while it was on its way.
+ */
+static void
+server_conn_start(void *arg)
 {
-	return s->config->max_clients_per_ip != 0 && s->ip_counts != NULL &&
-	    (c->peer_family == AF_INET || c->peer_family == AF_INET6);
+	struct conn *c = arg;
+	struct server *s = c->cl->hooks_arg;
+
+	if (s->stopping || c->listener->retired)
+		conn_discard(c);
+	else
+		conn_start(c);
 }
 
-/* Count a new connection against its address; -1 if over the limit. */
-int
-server_ip_acquire(struct server *s, struct conn *c)
+/* A stream connection from a listener: admit it, hand it to a loop. */
+static void
+server_accept(void *arg, struct listener *l, int fd, struct sockaddr *sa,
+    socklen_t len)
 {
-	struct ip_count **pp, *ic;
+	struct server *s = arg;
+	struct handler_instance *hi = l->owner;
+	struct admit_ticket ticket;
+	struct peer_addr peer;
+	struct conn_loop *cl;
+	struct conn *c;
 
-	int r = 0;
-
-	if (!ip_counted(s, c))
-		return 0;
-	ip_lock(s);
-	pp = ip_find(s, c);
-	if ((ic = *pp) == NULL) {
-		ic = *pp = xcalloc(1, sizeof *ic);
-		ic->family = c->peer_family;
-		memcpy(ic->addr, c->peer_addr, sizeof ic->addr);
-	}
-	if (ic->count >= s->config->max_clients_per_ip)
-		r = -1;		/* a new entry has count 0: never refused */
-	else {
-		ic->count++;
-		c->flags |= CONN_IP_COUNTED;
-	}
-	ip_unlock(s);
-	return r;
-}
-
-/* A counted connection is gone. */
-void
-server_ip_release(struct server *s, struct conn *c)
-{
-	struct ip_count **pp, *ic;
-
-	if (!(c->flags & CONN_IP_COUNTED))
+	if (s->stopping) {
+		close(fd);
 		return;
-	ip_lock(s);
-	pp = ip_find(s, c);
-	if ((ic = *pp) != NULL && --ic->count == 0) {
-		*pp = ic->next;
-		free(ic);
 	}
-	ip_unlock(s);
+	peer_addr_set(&peer, sa);
+	switch (admit_acquire(&s->admit, &peer, &ticket)) {
+	case ADMIT_FULL:
+		server_refuse(l, fd, sa, len, "server full");
+		return;
+	case ADMIT_IP_FULL:
+		server_refuse(l, fd, sa, len, "too many connections from "
+		    "your address");
+		return;
+	case ADMIT_OK:
+		break;
+	}
+	cl = server_pick_loop(s);
+	c = conn_new(cl, fd, sa, l, hi->handler, hi->state);
+	c->ticket = ticket;
+	listener_ref(l);
+	if (loop_is_here(cl->loop))
+		server_conn_start(c);
+	else
+		loop_post(cl->loop, server_conn_start, c);
+}
+
+/* Every connection is gone during a stop: leave the main loop. */
+static void
+server_check_done(void *arg)
+{
+	struct server *s = arg;
+
+	if (s->stopping && admit_count(&s->admit) == 0)
+		event_base_loopbreak(s->loops.v[0].base);
+}
+
+/*
+ * A connection is gone (on its loop): give back its admission and its
+ * listener; the last one ends a graceful stop.
+ */
+static void
+server_conn_gone(void *arg, struct conn *c)
+{
+	struct server *s = arg;
+
+	listener_release(c->listener);
+	if (admit_release(&s->admit, &c->peer, &c->ticket) != 0 ||
+	    !s->stopping)
+		return;
+	if (loop_is_here(&s->loops.v[0]))
+		server_check_done(s);
+	else
+		loop_post(&s->loops.v[0], server_check_done, s);
+}
+
+/* --- Listeners. --- */
+
+/*
+ * Open one listener for lc with its handler's instance, as a stream
+ * acceptor or a datagram socket.
+ */
+static int
+server_listener_open(struct server *s, struct listener_conf *lc,
+    int passed_fd, struct listener **out, char **cause)
+{
+	struct event_base *base = s->loops.v[0].base;
+	struct handler_instance *hi;
+	struct udp_socket *us;
+	char *why;
+
+	hi = handlers_get(&s->handlers, lc->handler,
+	    &s->config->handler_settings, &why);
+	if (hi == NULL) {
+		xasprintf(cause, "listener %s: %s", lc->name, why);
+		free(why);
+		return -1;
+	}
+	if (lc->proto == PROTO_UDP) {
+		us = udp_socket_new(&s->udp, hi->handler, hi->state);
+		if (listener_open(lc, passed_fd, base, &udp_listener_ops, us,
+		    out, &why) == -1) {
+			udp_socket_detach(us);
+			goto fail;
+		}
+		udp_socket_attach(us, *out);
+	} else if (listener_open(lc, passed_fd, base, &server_stream_ops, s,
+	    out, &why) == -1)
+		goto fail;
+	(*out)->owner = hi;
+	return 0;
+fail:
+	xasprintf(cause, "listener %s: %s", lc->name, why);
+	free(why);
+	return -1;
+}
+
+/* A datagram listener's socket half goes with it. */
+static void
+server_listener_detach(struct listener *l)
+{
+	if (l->conf->proto == PROTO_UDP && l->ops_arg != NULL) {
+		udp_socket_detach(l->ops_arg);
+		l->ops_arg = NULL;
+	}
+}
+
+static void
+server_listener_close(struct listener *l)
+{
+	server_listener_detach(l);
+	listener_close(l);
 }
 
 /* Free every listener. */
@@ -124,151 +239,18 @@ server_close_listeners(struct server *s)
 
 	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
 		TAILQ_REMOVE(&s->listeners, l, entry);
-		listener_close(l);
+		server_listener_close(l);
 	}
 }
 
-/* Tell every started handler that the server is going down. */
+/* Drop every connection of a listener, on every loop (world held). */
 static void
-server_handlers_shutdown(struct server *s)
+drop_listener_conns(struct server *s, struct listener *l, const char *why)
 {
-	struct listener *l;
-	int i;
-
-	TAILQ_FOREACH(l, &s->listeners, entry) {
-		i = handler_index(l->handler);
-		if (s->hstarted[i] == 1 && l->handler->shutdown != NULL)
-			l->handler->shutdown(l->hstate);
-		s->hstarted[i] = 2;	/* told once */
-	}
-}
-
-/* Every connection is gone during a stop: leave the main loop. */
-static void
-server_check_done(struct server *s)
-{
-	if (s->stopping && counter_get(&s->nconns) == 0)
-		event_base_loopbreak(s->loops[0].base);
-}
-
-/* SIGTERM/SIGINT: stop accepting, say goodbye, drain, then leave. */
-static void
-server_stop(struct server *s, const char *why)
-{
-	struct listener *l;
-	struct timeval tv;
-	uint64_t ms = s->config->shutdown_timeout_ms;
 	unsigned int i;
 
-	if (s->stopping) {
-		log_info("%s again: stopping now", why);
-		event_base_loopbreak(s->loops[0].base);
-		return;
-	}
-	log_info("shutting down (%s)", why);
-	notify("STOPPING=1");
-	world_stop(s);
-	s->stopping = 1;
-	server_handlers_shutdown(s);
-	TAILQ_FOREACH(l, &s->listeners, entry)
-		listener_stop(l);
-	for (i = 0; i < s->nloops; i++)
-		conn_finish_all(&s->loops[i]);
-	world_resume(s);
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	evtimer_add(s->shutdown_timer, &tv);
-	server_check_done(s);
-}
-
-/* Posted to the main loop when a worker's connection was the last. */
-static void
-server_check_done_call(void *a, void *b, void *c)
-{
-	(void)b;
-	(void)c;
-	server_check_done(a);
-}
-
-/*
- * A connection went away (on any loop): uncount it; the last one ends a
- * graceful stop.
- */
-void
-server_conn_gone(struct server *s)
-{
-	if (counter_add(&s->nconns, -1) != 0 || !s->stopping)
-		return;
-	if (loop_is_here(&s->loops[0]))
-		server_check_done(s);
-	else
-		loop_post(&s->loops[0], server_check_done_call, s, NULL, NULL);
-}
-
-/* The drain time is up. */
-static void
-server_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *s = arg;
-
-	(void)fd;
-	(void)what;
-	log_info("shutdown_timeout reached with %u connections left",
-	    counter_get(&s->nconns));
-	event_base_loopbreak(s->loops[0].base);
-}
-
-/* Signals are delivered inside the loop, never in signal context. */
-static void
-server_signal(evutil_socket_t sig, short what, void *arg)
-{
-	struct server *s = arg;
-
-	(void)what;
-	switch (sig) {
-	case SIGTERM:
-		server_stop(s, "SIGTERM");
-		break;
-	case SIGINT:
-		server_stop(s, "SIGINT");
-		break;
-	case SIGHUP:
-		if (!s->stopping)
-			server_reload(s);
-		break;
-	case SIGUSR1:
-		log_info("SIGUSR1: reopening the log");
-		world_stop(s);
-		log_reopen();
-		world_resume(s);
-		break;
-	}
-}
-
-/*
- * Set up the server with its loops, the first on the main thread's base;
- * listeners come with server_open_listeners and worker threads with
- * workers_start.  On failure *cause (caller frees) says why; server_free
- * still cleans up.
- */
-int
-server_init(struct server *s, struct config *config, struct event_base *base,
-    char **cause)
-{
-	memset(s, 0, sizeof *s);
-	s->config = config;
-	TAILQ_INIT(&s->listeners);
-	s->ip_counts = xcalloc(IP_BUCKETS, sizeof *s->ip_counts);
-	s->sig_term = evsignal_new(base, SIGTERM, server_signal, s);
-	s->sig_int = evsignal_new(base, SIGINT, server_signal, s);
-	s->sig_hup = evsignal_new(base, SIGHUP, server_signal, s);
-	s->sig_usr1 = evsignal_new(base, SIGUSR1, server_signal, s);
-	evsignal_add(s->sig_usr1, NULL);
-	s->shutdown_timer = evtimer_new(base, server_shutdown_timeout, s);
-	evsignal_add(s->sig_term, NULL);
-	evsignal_add(s->sig_int, NULL);
-	evsignal_add(s->sig_hup, NULL);
-	return workers_init(s, base, workers_resolve(config->workers), cause);
+	for (i = 0; i < s->loops.n; i++)
+		conn_loop_drop_listener(&s->cls[i], l, why);
 }
 
 /* First descriptor of socket activation (SD_LISTEN_FDS_START). */
@@ -331,15 +313,12 @@ server_open_listeners(struct server *s, char **cause)
 {
 	struct listener_conf *lc;
 	struct listener *l;
-	char *why;
 
 	s->npassed = systemd_listen_fds();
 	s->passed_claimed = xcalloc((size_t)s->npassed + 1, 1);
 	TAILQ_FOREACH(lc, &s->config->listeners, entry) {
-		if (listener_open(s, lc, claim_passed_socket(s, lc), &l,
-		    &why) == -1) {
-			xasprintf(cause, "listener %s: %s", lc->name, why);
-			free(why);
+		if (server_listener_open(s, lc, claim_passed_socket(s, lc), &l,
+		    cause) == -1) {
 			server_close_listeners(s);
 			return -1;
 		}
@@ -348,6 +327,142 @@ server_open_listeners(struct server *s, char **cause)
 	reject_unclaimed_sockets(s);
 	return 0;
 }
+
+/* Unix socket files to hand over when dropping privileges. */
+char **
+server_unix_paths(struct server *s)
+{
+	struct listener *l;
+	char **paths;
+	size_t n = 0;
+
+	paths = xcalloc(server_count_listeners(s) + 1, sizeof *paths);
+	TAILQ_FOREACH(l, &s->listeners, entry) {
+		if (l->unix_path != NULL)
+			paths[n++] = l->unix_path;
+	}
+	return paths;
+}
+
+/* --- Stopping. --- */
+
+/* SIGTERM/SIGINT: stop accepting, say goodbye, drain, then leave. */
+static void
+server_stop(struct server *s, const char *why)
+{
+	struct listener *l;
+	struct timeval tv;
+	uint64_t ms = s->config->shutdown_timeout_ms;
+	unsigned int i;
+
+	if (s->stopping) {
+		log_info("%s again: stopping now", why);
+		event_base_loopbreak(s->loops.v[0].base);
+		return;
+	}
+	log_info("shutting down (%s)", why);
+	notify("STOPPING=1");
+	world_stop(&s->loops);
+	s->stopping = 1;
+	handlers_shutdown(&s->handlers);
+	TAILQ_FOREACH(l, &s->listeners, entry)
+		listener_stop(l);
+	for (i = 0; i < s->loops.n; i++)
+		conn_loop_finish_all(&s->cls[i]);
+	world_resume(&s->loops);
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(s->shutdown_timer, &tv);
+	server_check_done(s);
+}
+
+/* The drain time is up. */
+static void
+server_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("shutdown_timeout reached with %u connections left",
+	    admit_count(&s->admit));
+	event_base_loopbreak(s->loops.v[0].base);
+}
+
+/* Signals are delivered inside the loop, never in signal context. */
+static void
+server_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+		server_stop(s, "SIGTERM");
+		break;
+	case SIGINT:
+		server_stop(s, "SIGINT");
+		break;
+	case SIGHUP:
+		if (!s->stopping)
+			server_reload(s);
+		break;
+	case SIGUSR1:
+		log_info("SIGUSR1: reopening the log");
+		world_stop(&s->loops);
+		log_reopen();
+		world_resume(&s->loops);
+		break;
+	}
+}
+
+/*
+ * Set up the server with its loops, the first on the main thread's base;
+ * listeners come with server_open_listeners and worker threads with
+ * server_start_workers.  On failure *cause (caller frees) says why;
+ * server_free still cleans up.
+ */
+int
+server_init(struct server *s, struct config *config, struct event_base *base,
+    char **cause)
+{
+	unsigned int i;
+
+	memset(s, 0, sizeof *s);
+	s->config = config;
+	TAILQ_INIT(&s->listeners);
+	TAILQ_INIT(&s->handlers);
+	admit_init(&s->admit);
+	server_take_limits(s, config);
+	s->sig_term = evsignal_new(base, SIGTERM, server_signal, s);
+	s->sig_int = evsignal_new(base, SIGINT, server_signal, s);
+	s->sig_hup = evsignal_new(base, SIGHUP, server_signal, s);
+	s->sig_usr1 = evsignal_new(base, SIGUSR1, server_signal, s);
+	evsignal_add(s->sig_term, NULL);
+	evsignal_add(s->sig_int, NULL);
+	evsignal_add(s->sig_hup, NULL);
+	evsignal_add(s->sig_usr1, NULL);
+	s->shutdown_timer = evtimer_new(base, server_shutdown_timeout, s);
+	if (loops_init(&s->loops, base, loops_resolve(config->workers),
+	    cause) == -1)
+		return -1;
+	hapi_init(&s->loops);
+	s->cls = xcalloc(s->loops.n, sizeof *s->cls);
+	for (i = 0; i < s->loops.n; i++)
+		conn_loop_init(&s->cls[i], &s->loops.v[i], &s->limits,
+		    &server_conn_hooks, s);
+	udp_set_init(&s->udp, &s->loops.v[0], &s->udp_limits);
+	return 0;
+}
+
+/* Threads after the fork of -d and after dropping privileges. */
+int
+server_start_workers(struct server *s, char **cause)
+{
+	return loops_start(&s->loops, cause);
+}
+
+/* --- Reloading. --- */
 
 /* The running listener a new listener_conf can take over, or NULL. */
 static struct listener *
@@ -371,26 +486,10 @@ reload_undo(struct server *s, struct listener_list *added)
 
 	while ((l = TAILQ_FIRST(added)) != NULL) {
 		TAILQ_REMOVE(added, l, entry);
-		listener_close(l);
+		server_listener_close(l);
 	}
 	TAILQ_FOREACH(l, &s->listeners, entry)
 		l->next_conf = NULL;
-}
-
-/* Drop every connection of a listener (removed, or handler changed). */
-static void
-drop_listener_conns(struct server *s, struct listener *l, const char *why)
-{
-	struct conn *c;
-
-	unsigned int i;
-
-	for (i = 0; i < s->nloops; i++) {
-		TAILQ_FOREACH(c, &s->loops[i].conns, entry) {
-			if (c->listener == l)
-				conn_drop(c, why);
-		}
-	}
 }
 
 /*
@@ -398,22 +497,44 @@ drop_listener_conns(struct server *s, struct listener *l, const char *why)
  * handler changed: they were speaking the old handler's protocol.
  */
 static int
-reload_keep(struct server *s, struct listener *l, char **cause)
+reload_keep(struct server *s, struct config *new, struct listener *l,
+    char **cause)
 {
 	struct listener_conf *lc = l->next_conf;
-	const struct handler *old = l->handler;
+	struct handler_instance *old = l->owner, *hi;
+	char *why;
 
 	l->next_conf = NULL;
 	l->conf = lc;
-	if (lc->handler == old)
+	if (lc->handler == old->handler)
 		return 0;
 	log_info("listener %s: handler %s -> %s; its connections are closed",
-	    lc->name, old->name, lc->handler->name);
+	    lc->name, old->handler->name, lc->handler->name);
 	drop_listener_conns(s, l, "listener changed");
-	if (old->listener_gone != NULL && l->hstate != NULL)
-		old->listener_gone(l->hstate, l);
-	l->handler = lc->handler;
-	return listener_start_handler(s, l, cause);
+	if ((hi = handlers_get(&s->handlers, lc->handler,
+	    &new->handler_settings, &why)) == NULL) {
+		xasprintf(cause, "listener %s: %s", lc->name, why);
+		free(why);
+		return -1;
+	}
+	l->owner = hi;
+	if (lc->proto == PROTO_UDP)
+		udp_socket_set_handler(l->ops_arg, hi->handler, hi->state);
+	return 0;
+}
+
+/* A listener the new configuration does not have: stop and retire it. */
+static void
+reload_remove(struct server *s, struct listener *l)
+{
+	log_info("listener %s: removed (%s %s)", l->conf->name,
+	    proto_name(l->conf->proto), l->bound_name);
+	TAILQ_REMOVE(&s->listeners, l, entry);
+	TAILQ_REMOVE(&s->config->listeners, l->conf, entry);
+	l->own_conf = 1;
+	drop_listener_conns(s, l, "listener removed");
+	server_listener_detach(l);
+	listener_retire(l);
 }
 
 /*
@@ -428,41 +549,37 @@ server_apply(struct server *s, struct config *new, char **cause)
 	struct listener_list added;
 	struct listener_conf *lc;
 	struct listener *l, *next;
+	struct config *old = s->config;
 	char *why;
 
 	TAILQ_INIT(&added);
+	s->config = new;	/* new handlers start on the new settings */
 	TAILQ_FOREACH(lc, &new->listeners, entry) {
 		if ((l = find_reusable(s, lc)) != NULL) {
 			l->next_conf = lc;
 			continue;
 		}
-		if (listener_open(s, lc, -1, &l, &why) == -1) {
-			xasprintf(cause, "listener %s: %s", lc->name, why);
-			free(why);
+		if (server_listener_open(s, lc, -1, &l, cause) == -1) {
+			s->config = old;
 			reload_undo(s, &added);
 			return -1;
 		}
 		TAILQ_INSERT_TAIL(&added, l, entry);
 	}
+	s->config = old;
 	TAILQ_FOREACH_SAFE(l, &s->listeners, entry, next) {
-		if (l->next_conf != NULL) {
-			if (reload_keep(s, l, &why) == -1) {
-				log_error("%s", why);
-				free(why);
-			}
-			continue;
+		if (l->next_conf == NULL)
+			reload_remove(s, l);
+		else if (reload_keep(s, new, l, &why) == -1) {
+			log_error("%s", why);
+			free(why);
 		}
-		log_info("listener %s: removed (%s %s)", l->conf->name,
-		    proto_name(l->conf->proto), l->bound_name);
-		TAILQ_REMOVE(&s->listeners, l, entry);
-		TAILQ_REMOVE(&s->config->listeners, l->conf, entry);
-		l->own_conf = 1;
-		drop_listener_conns(s, l, "listener removed");
-		listener_retire(l);
 	}
 	TAILQ_CONCAT(&s->listeners, &added, entry);
 	config_free(s->config);
 	s->config = new;
+	server_take_limits(s, new);
+	handlers_configure(&s->handlers, &new->handler_settings);
 	return 0;
 }
 
@@ -492,11 +609,11 @@ server_reload(struct server *s)
 	    report_to_log, &nerrors);
 	if (new != NULL && s->have_log_level)
 		new->log_level = s->log_level;
-	if (new != NULL && workers_resolve(new->workers) != s->nloops)
+	if (new != NULL && loops_resolve(new->workers) != s->loops.n)
 		log_warnx("reload: workers = %llu takes effect at the next "
 		    "start; %u running", (unsigned long long)new->workers,
-		    s->nloops);
-	world_stop(s);
+		    s->loops.n);
+	world_stop(&s->loops);
 	if (new == NULL) {
 		log_error("reload failed: %u error%s; still running on the "
 		    "previous configuration", nerrors, nerrors == 1 ? "" : "s");
@@ -513,7 +630,7 @@ server_reload(struct server *s)
 		log_info("reload done: %u listener%s", server_count_listeners(s),
 		    server_count_listeners(s) == 1 ? "" : "s");
 	log_reopen();
-	world_resume(s);
+	world_resume(&s->loops);
 	server_notify_ready(s);
 }
 
@@ -569,15 +686,14 @@ server_notify_ready(struct server *s)
 void
 server_run(struct server *s)
 {
-	event_base_dispatch(s->loops[0].base);
+	event_base_dispatch(s->loops.v[0].base);
 }
 
 /* Release everything the server holds (not the base or the config). */
 void
 server_free(struct server *s)
 {
-	const struct handler *h;
-	size_t i;
+	unsigned int i;
 
 	/* Late signals must not kill us mid-cleanup with default actions. */
 	signal(SIGTERM, SIG_IGN);
@@ -585,29 +701,21 @@ server_free(struct server *s)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	/* Threads first; then connections: they point to their listeners. */
-	workers_stop(s);
-	for (i = 0; i < s->nloops; i++)
-		loop_free(&s->loops[i]);
+	if (s->loops.v != NULL)
+		loops_stop(&s->loops);
+	for (i = 0; s->cls != NULL && i < s->loops.n; i++)
+		conn_loop_free(&s->cls[i]);
 	server_close_listeners(s);
-	for (i = 0; i < sizeof s->hstates / sizeof s->hstates[0]; i++) {
-		if (s->hstarted[i] && s->hstates[i] != NULL &&
-		    (h = handler_at((int)i)) != NULL && h->stop != NULL)
-			h->stop(s->hstates[i]);
-	}
-	for (i = 0; i < IP_BUCKETS; i++) {
-		struct ip_count *ic, *next;
-		for (ic = s->ip_counts[i]; ic != NULL; ic = next) {
-			next = ic->next;
-			free(ic);
-		}
-	}
-	free(s->ip_counts);
-	udp_budget_free(s);
+	handlers_stop(&s->handlers);
+	udp_set_free(&s->udp);
+	admit_free(&s->admit);
 	event_free(s->sig_term);
 	event_free(s->sig_int);
 	event_free(s->sig_hup);
 	event_free(s->sig_usr1);
 	free(s->passed_claimed);
 	event_free(s->shutdown_timer);
-	workers_free(s);
+	free(s->cls);
+	s->cls = NULL;
+	loops_free(&s->loops);
 }

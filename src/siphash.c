@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "echochat.h"
+#include "siphash.h"
 
 #define ROTL(x, b)	(uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 

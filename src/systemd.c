@@ -12,8 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "echochat.h"
+#include "autoconf.h"
+#include "log.h"
+#include "systemd.h"
 
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>

@@ -1,7 +1,8 @@
 /*
  * udp.c -- datagram listeners: each datagram read into the loop's scratch
- * buffer and handed to the handler with its origin; answers go straight
- * back with sendto.  Nothing is queued: a reply the socket cannot take is
+ * buffer and handed to the handler with its source; answers go straight
+ * back with sendto.  A source the handler trusts (a chat participant that
+ * joined) becomes an endpoint, sent to like any stream connection.  Nothing is queued: a reply the socket cannot take is
  * dropped, as UDP allows.
  *
  * Datagrams from source ports below 1024 are never answered: those are
@@ -24,7 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "echochat.h"
+#include "clock.h"
+#include "endpoint.h"
+#include "log.h"
+#include "siphash.h"
+#include "sync.h"
+#include "udp.h"
+#include "xmalloc.h"
 
 /* Datagrams taken per wakeup before others get a turn. */
 #define UDP_BATCH	64
@@ -43,6 +50,26 @@ struct udp_bucket {
 
 struct udp_budget {
 	struct udp_bucket	buckets[BUDGET_SETS][BUDGET_WAYS];
+};
+
+/*
+ * A datagram socket: the listener while it runs, and what its peers
+ * need to be sent to.  Peers keep it (refs) after its listener stopped.
+ */
+struct udp_socket {
+	struct udp_set		*set;
+	struct listener		*listener;	/* NULL once detached */
+	const struct handler	*handler;
+	void			*hstate;
+	atomic_uint		 refs;		/* the set's + its peers' */
+	TAILQ_ENTRY(udp_socket)	 entry;
+};
+
+/* A proven peer: what its endpoint stands for. */
+struct udp_peer {
+	struct udp_socket	*sock;
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
 };
 
 /* Datagrams dropped, by reason, and when that was last logged. */
@@ -73,76 +100,79 @@ udp_count_drop(uint64_t *reason)
 
 /* The source port of a datagram. */
 static uint16_t
-peer_port(const struct dgram_peer *peer)
+src_port(const struct dgram_src *src)
 {
-	if (peer->addr.ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)&peer->addr)->sin_port);
-	if (peer->addr.ss_family == AF_INET6)
+	if (src->addr.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&src->addr)->sin_port);
+	if (src->addr.ss_family == AF_INET6)
 		return ntohs(
-		    ((const struct sockaddr_in6 *)&peer->addr)->sin6_port);
+		    ((const struct sockaddr_in6 *)&src->addr)->sin6_port);
 	return 0;
 }
 
 /* Is port that of one of our UDP listeners?  (A handful: a short walk.) */
 static int
-is_own_port(struct server *s, uint16_t port)
+is_own_port(struct udp_set *set, uint16_t port)
 {
-	struct listener *l;
+	struct udp_socket *us;
 
-	TAILQ_FOREACH(l, &s->listeners, entry) {
-		if (l->port == port && l->conf->proto == PROTO_UDP)
+	TAILQ_FOREACH(us, &set->sockets, entry) {
+		if (us->listener != NULL && us->listener->port == port)
 			return 1;
 	}
 	return 0;
 }
 
 /* The UDP socket is readable: take up to a batch of datagrams. */
-void
-udp_readable(evutil_socket_t fd, short what, void *arg)
+static void
+udp_readable(void *arg, struct listener *l)
 {
-	struct listener *l = arg;
-	char *buf = l->server->loops[0].scratch;	/* UDP: main loop */
-	struct dgram_peer peer;
+	struct udp_socket *us = arg;
+	char *buf = us->set->loop->scratch;
+	struct dgram_src src;
 	ssize_t n;
 	int i;
 
-	(void)what;
-	peer.listener = l;
-	for (i = 0; i < UDP_BATCH; i++) {
-		peer.addrlen = sizeof peer.addr;
-		n = recvfrom(fd, buf, READ_CHUNK, MSG_DONTWAIT,
-		    (struct sockaddr *)&peer.addr, &peer.addrlen);
+	src.origin = us;
+	for (i = 0; i < UDP_BATCH && l->fd != -1; i++) {
+		src.addrlen = sizeof src.addr;
+		n = recvfrom(l->fd, buf, READ_CHUNK, MSG_DONTWAIT,
+		    (struct sockaddr *)&src.addr, &src.addrlen);
 		if (n == -1) {
 			if (errno != EAGAIN && errno != EINTR)
 				log_warn("listener %s: recvfrom",
 				    l->conf->name);
 			return;
 		}
-		if (peer_port(&peer) < 1024 ||
-		    is_own_port(l->server, peer_port(&peer))) {
+		if (src_port(&src) < 1024 ||
+		    is_own_port(us->set, src_port(&src))) {
 			udp_count_drop(&udp_drops.low_port);
 			continue;
 		}
-		l->handler->datagram(l->hstate, &peer, buf, (size_t)n);
+		us->handler->datagram(us->hstate, &src, buf, (size_t)n);
 	}
 }
 
-/* Send one datagram to a peer; a full socket buffer drops it. */
-void
-udp_send(const struct dgram_peer *peer, const void *data, size_t len)
+const struct listener_ops udp_listener_ops = {
+	.readable = udp_readable,
+};
+
+/* Send one datagram; a full socket buffer drops it. */
+static void
+udp_send(struct udp_socket *us, const struct sockaddr_storage *addr,
+    socklen_t addrlen, const void *data, size_t len)
 {
-	if (peer->listener->fd == -1)
+	if (us->listener == NULL || us->listener->fd == -1)
 		return;		/* the listener has stopped */
-	if (sendto(peer->listener->fd, data, len, MSG_DONTWAIT,
-	    (const struct sockaddr *)&peer->addr, peer->addrlen) == -1 &&
-	    errno != EAGAIN)
-		log_debug("listener %s: sendto: %s", peer->listener->conf->name,
+	if (sendto(us->listener->fd, data, len, MSG_DONTWAIT,
+	    (const struct sockaddr *)addr, addrlen) == -1 && errno != EAGAIN)
+		log_debug("listener %s: sendto: %s", us->listener->conf->name,
 		    strerror(errno));
 }
 
-/* The source IP of a peer as 16 bytes (IPv4 in the first 4). */
+/* The source IP of a datagram as 16 bytes (IPv4 in the first 4). */
 static void
-peer_ip(const struct dgram_peer *peer, uint8_t out[16], uint8_t *family)
+src_ip(const struct dgram_src *peer, uint8_t out[16], uint8_t *family)
 {
 	memset(out, 0, 16);
 	*family = (uint8_t)peer->addr.ss_family;
@@ -180,22 +210,22 @@ budget_bucket(struct udp_budget *b, const uint8_t ip[16], uint8_t family,
 
 /* May this source get one more reply now?  Counts refusals. */
 static int
-budget_allows(struct server *s, const struct dgram_peer *peer)
+budget_allows(struct udp_set *set, const struct dgram_src *src)
 {
 	struct udp_budget *b;
 	struct udp_bucket *k;
 	uint8_t ip[16], family;
 	uint64_t now = monotonic_ms();
-	double burst = (double)s->config->udp_burst;
+	double burst = (double)set->limits->burst;
 
-	if (s->config->udp_rate == 0)
+	if (set->limits->rate == 0)
 		return 1;
-	if ((b = s->udp_budget) == NULL)
-		b = s->udp_budget = xcalloc(1, sizeof *b);
-	peer_ip(peer, ip, &family);
+	if ((b = set->budget) == NULL)
+		b = set->budget = xcalloc(1, sizeof *b);
+	src_ip(src, ip, &family);
 	k = budget_bucket(b, ip, family, burst, now);
 	k->tokens += (double)(now - k->last_ms) *
-	    (double)s->config->udp_rate / 1000.0;
+	    (double)set->limits->rate / 1000.0;
 	if (k->tokens > burst)
 		k->tokens = burst;
 	k->last_ms = now;
@@ -209,16 +239,132 @@ budget_allows(struct server *s, const struct dgram_peer *peer)
 
 /* Answer a datagram from an unproven source, within its budget. */
 void
-udp_reply(const struct dgram_peer *peer, const void *data, size_t len)
+dgram_reply(const struct dgram_src *src, const void *data, size_t len)
 {
-	if (budget_allows(peer->listener->server, peer))
-		udp_send(peer, data, len);
+	struct udp_socket *us = (struct udp_socket *)(uintptr_t)src->origin;
+
+	if (budget_allows(us->set, src))
+		udp_send(us, &src->addr, src->addrlen, data, len);
 }
 
-/* Free the budget table. */
-void
-udp_budget_free(struct server *s)
+size_t
+dgram_max_line(const struct dgram_src *src)
 {
-	free(s->udp_budget);
-	s->udp_budget = NULL;
+	const struct udp_socket *us = src->origin;
+
+	return (size_t)us->set->limits->max_line;
+}
+
+/* --- Sockets. --- */
+
+void
+udp_set_init(struct udp_set *set, struct loop *loop,
+    const struct udp_limits *limits)
+{
+	memset(set, 0, sizeof *set);
+	set->loop = loop;
+	set->limits = limits;
+	TAILQ_INIT(&set->sockets);
+}
+
+/* After every socket was detached; peers still out hold their own. */
+void
+udp_set_free(struct udp_set *set)
+{
+	free(set->budget);
+	set->budget = NULL;
+}
+
+struct udp_socket *
+udp_socket_new(struct udp_set *set, const struct handler *h, void *hstate)
+{
+	struct udp_socket *us = xcalloc(1, sizeof *us);
+
+	us->set = set;
+	us->handler = h;
+	us->hstate = hstate;
+	atomic_init(&us->refs, 1);
+	return us;
+}
+
+static void
+udp_socket_unref(struct udp_socket *us)
+{
+	if (counter_add(&us->refs, -1) == 0)
+		free(us);
+}
+
+/* The listener opened: datagrams arrive from now on. */
+void
+udp_socket_attach(struct udp_socket *us, struct listener *l)
+{
+	us->listener = l;
+	TAILQ_INSERT_TAIL(&us->set->sockets, us, entry);
+}
+
+/* A reload gave the listener another handler. */
+void
+udp_socket_set_handler(struct udp_socket *us, const struct handler *h,
+    void *hstate)
+{
+	us->handler = h;
+	us->hstate = hstate;
+}
+
+/*
+ * The listener is going: forget it, and drop the set's reference.  An
+ * endpoint still pointing here sends nothing from now on.
+ */
+void
+udp_socket_detach(struct udp_socket *us)
+{
+	if (us->listener != NULL)
+		TAILQ_REMOVE(&us->set->sockets, us, entry);
+	us->listener = NULL;
+	udp_socket_unref(us);
+}
+
+/* --- Proven peers as endpoints. --- */
+
+static void
+peer_send(void *impl, const void *data, size_t len)
+{
+	struct udp_peer *p = impl;
+
+	udp_send(p->sock, &p->addr, p->addrlen, data, len);
+}
+
+static void
+peer_send_line(void *impl, struct shared_line *sl)
+{
+	peer_send(impl, sl->data, sl->len);
+}
+
+static void
+peer_release(void *impl)
+{
+	struct udp_peer *p = impl;
+
+	udp_socket_unref(p->sock);
+	free(p);
+}
+
+static const struct endpoint_ops peer_endpoint_ops = {
+	.send = peer_send,
+	.send_line = peer_send_line,
+	.release = peer_release,
+};
+
+/* A source the handler trusts, sent to without rationing. */
+struct endpoint *
+dgram_endpoint(const struct dgram_src *src)
+{
+	struct udp_socket *us = (struct udp_socket *)(uintptr_t)src->origin;
+	struct udp_peer *p = xmalloc(sizeof *p);
+
+	p->sock = us;
+	counter_add(&us->refs, 1);
+	p->addr = src->addr;
+	p->addrlen = src->addrlen;
+	return endpoint_new(&peer_endpoint_ops, p, us->set->loop);
 }

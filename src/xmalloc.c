@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "echochat.h"
+#include "xmalloc.h"
 
 static void
 out_of_memory(size_t size)

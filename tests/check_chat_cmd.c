@@ -11,8 +11,7 @@
 
 #include <check.h>
 
-#include "echochat.h"
-#include "chat.h"
+#include "handlers/chat.h"
 
 /* --- chat_clean --- */
 

@@ -23,7 +23,23 @@
 
 #include <check.h>
 
-#include "echochat.h"
+#include "config.h"
+#include "parse.h"
+#include "xmalloc.h"
+
+/* A key of the [chat] section, through the handler's own settings. */
+static uint64_t
+chat_setting(const struct config *c, const char *key)
+{
+	const struct hsettings *hs;
+
+	TAILQ_FOREACH(hs, &c->handler_settings, entry) {
+		if (strcmp(hs->handler->name, "chat") == 0)
+			return hsettings_get(hs, key);
+	}
+	ck_abort_msg("no [chat] settings");
+	return 0;
+}
 
 /* --- Fixture: a temporary directory and collected messages. --- */
 
@@ -386,8 +402,8 @@ START_TEST(test_range_limits_accepted)
 	ck_assert_uint_eq(c->max_clients, 1);
 	ck_assert_uint_eq(c->max_line, 1024 * 1024);
 	ck_assert_uint_eq(c->output_limit, 1024);
-	ck_assert_uint_eq(c->udp_peer_timeout_ms, 1000);
-	ck_assert_uint_eq(c->udp_peers_max, 0);
+	ck_assert_uint_eq(chat_setting(c, "udp_peer_timeout"), 1000);
+	ck_assert_uint_eq(chat_setting(c, "udp_peers_max"), 0);
 	config_free(c);
 }
 END_TEST
@@ -875,8 +891,8 @@ START_TEST(test_valid_file)
 	ck_assert_uint_eq(c->max_line, 8192);
 	ck_assert_uint_eq(c->output_limit, 2 * 1024 * 1024);
 	ck_assert_uint_eq(c->shutdown_timeout_ms, 500);
-	ck_assert_uint_eq(c->udp_peer_timeout_ms, 120000);
-	ck_assert_uint_eq(c->udp_peers_max, 10);
+	ck_assert_uint_eq(chat_setting(c, "udp_peer_timeout"), 120000);
+	ck_assert_uint_eq(chat_setting(c, "udp_peers_max"), 10);
 
 	lc = TAILQ_FIRST(&c->listeners);
 	ck_assert_ptr_nonnull(lc);
@@ -942,8 +958,8 @@ START_TEST(test_partial_file_keeps_defaults)
 	ck_assert_uint_eq(c->max_clients, 10000);
 	ck_assert_uint_eq(c->output_limit, 1024 * 1024);
 	ck_assert_uint_eq(c->shutdown_timeout_ms, 2000);
-	ck_assert_uint_eq(c->udp_peer_timeout_ms, 300000);
-	ck_assert_uint_eq(c->udp_peers_max, 1000);
+	ck_assert_uint_eq(chat_setting(c, "udp_peer_timeout"), 300000);
+	ck_assert_uint_eq(chat_setting(c, "udp_peers_max"), 1000);
 	/* Only the file's listeners: the default ones are not added. */
 	ck_assert_ptr_nonnull(TAILQ_FIRST(&c->listeners));
 	ck_assert_ptr_null(TAILQ_NEXT(TAILQ_FIRST(&c->listeners), entry));
@@ -1065,8 +1081,8 @@ START_TEST(test_builtin_defaults)
 	ck_assert_uint_eq(c->output_limit, 1024 * 1024);
 	ck_assert_uint_eq(c->shutdown_timeout_ms, 2000);
 	/* §3.3 */
-	ck_assert_uint_eq(c->udp_peer_timeout_ms, 5 * 60 * 1000);
-	ck_assert_uint_eq(c->udp_peers_max, 1000);
+	ck_assert_uint_eq(chat_setting(c, "udp_peer_timeout"), 5 * 60 * 1000);
+	ck_assert_uint_eq(chat_setting(c, "udp_peers_max"), 1000);
 	/* §3.4, in this order and no more. */
 	lc = TAILQ_FIRST(&c->listeners);
 	check_listener(lc, "echo", PROTO_TCP, "127.0.0.1:7007", 7007, "echo");
@@ -1102,8 +1118,8 @@ START_TEST(test_new_defaults_match_builtin)
 	ck_assert_uint_eq(a->max_line, b->max_line);
 	ck_assert_uint_eq(a->output_limit, b->output_limit);
 	ck_assert_uint_eq(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
-	ck_assert_uint_eq(a->udp_peer_timeout_ms, b->udp_peer_timeout_ms);
-	ck_assert_uint_eq(a->udp_peers_max, b->udp_peers_max);
+	ck_assert_uint_eq(chat_setting(a, "udp_peer_timeout"), chat_setting(b, "udp_peer_timeout"));
+	ck_assert_uint_eq(chat_setting(a, "udp_peers_max"), chat_setting(b, "udp_peers_max"));
 	ck_assert(TAILQ_EMPTY(&a->listeners));
 	config_free(a);
 	config_free(b);

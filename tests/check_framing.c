@@ -14,7 +14,7 @@
 
 #include <check.h>
 
-#include "echochat.h"
+#include "framing.h"
 
 /* --- A recording frame_ops. --- */
 

@@ -14,7 +14,9 @@
 
 #include <check.h>
 
-#include "echochat.h"
+#include "config.h"
+#include "parse.h"
+#include "xmalloc.h"
 
 /* --- parse_size --- */
 

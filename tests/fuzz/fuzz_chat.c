@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "echochat.h"
-#include "chat.h"
+#include "handlers/chat.h"
 
 #define CHECK(cond) do {						\
 	if (!(cond)) {							\

@@ -25,7 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "echochat.h"
+#include "config.h"
+#include "parse.h"
+#include "xmalloc.h"
 
 #define CHECK(cond) do {						\
 	if (!(cond)) {							\

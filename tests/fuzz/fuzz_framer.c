@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "echochat.h"
+#include "framing.h"
 
 #define CHECK(cond) do {						\
 	if (!(cond)) {							\

@@ -1,7 +1,7 @@
 /*
- * handler_echo.c -- echo: every byte back, unchanged, as it arrives.
+ * echo.c -- echo: every byte back, unchanged, as it arrives.
  */
-#include "echochat.h"
+#include "handler.h"
 
 /* A stream read: send it straight back. */
 static void
@@ -12,11 +12,11 @@ echo_input(struct conn *c, char *data, size_t len)
 
 /* A datagram: the same payload back to its sender. */
 static void
-echo_datagram(void *state, const struct dgram_peer *peer, char *data,
+echo_datagram(void *state, const struct dgram_src *src, char *data,
     size_t len)
 {
 	(void)state;
-	udp_reply(peer, data, len);
+	dgram_reply(src, data, len);
 }
 
 const struct handler handler_echo = {

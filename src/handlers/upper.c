@@ -1,9 +1,9 @@
 /*
- * handler_upper.c -- upper: echo with ASCII a-z mapped to A-Z.  Other
+ * upper.c -- upper: echo with ASCII a-z mapped to A-Z.  Other
  * bytes, UTF-8 included, pass through untouched (toupper() would consult
  * the locale; this must not).
  */
-#include "echochat.h"
+#include "handler.h"
 
 /* Map a-z to A-Z in place. */
 static void
@@ -27,12 +27,12 @@ upper_input(struct conn *c, char *data, size_t len)
 
 /* A datagram: uppercase and answer. */
 static void
-upper_datagram(void *state, const struct dgram_peer *peer, char *data,
+upper_datagram(void *state, const struct dgram_src *src, char *data,
     size_t len)
 {
 	(void)state;
 	upper_ascii(data, len);
-	udp_reply(peer, data, len);
+	dgram_reply(src, data, len);
 }
 
 const struct handler handler_upper = {

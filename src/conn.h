@@ -1,0 +1,110 @@
+/*
+ * conn.h -- stream connections (conn.c): reading through a transport,
+ * framing, output queueing, backpressure, limits, timeouts and teardown,
+ * on the loop that owns them.
+ */
+#ifndef ECHOCHAT_CONN_H
+#define ECHOCHAT_CONN_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "admit.h"
+#include "framing.h"
+#include "handler.h"
+#include "io.h"
+#include "listener.h"
+#include "loop.h"
+#include "outq.h"
+#include "sock.h"
+
+/*
+ * Limits every connection obeys; one struct for the process, changed only
+ * while every loop is held (a reload).
+ */
+struct conn_limits {
+	uint64_t	max_line;
+	uint64_t	output_limit;
+	uint64_t	idle_timeout_ms;	/* unless the listener says */
+	uint64_t	line_timeout_ms;
+};
+
+struct conn;
+
+/* What the creator of connections hears back. */
+struct conn_hooks {
+	/* c is gone for good (on its loop); give back what it was counted. */
+	void	(*gone)(void *arg, struct conn *c);
+};
+
+TAILQ_HEAD(conn_list, conn);
+
+/* The connections of one loop. */
+struct conn_loop {
+	struct loop		*loop;
+	const struct conn_limits *limits;
+	const struct conn_hooks	*hooks;
+	void			*hooks_arg;
+	struct conn_list	 conns;
+	struct conn_list	 dirty;		/* output queued this turn */
+	struct conn_list	 dead;		/* closed, to be freed */
+	struct event		*sweep_ev;	/* line_timeout, once a second */
+	struct conn		*current;	/* being read; answers go at once */
+	atomic_uint		 nconns;	/* written by this loop only */
+};
+
+/* Connection state bits. */
+#define CONN_WRITING	0x01	/* waiting for the socket to take output */
+#define CONN_FINISHING	0x02	/* close once output is sent */
+#define CONN_CLOSED	0x04	/* handler told; free pending */
+#define CONN_HANDSHAKE	0x08	/* the transport is not ready yet */
+#define CONN_DIRTY	0x10	/* on the loop's flush list */
+#define CONN_PEER_EOF	0x20	/* client half-closed */
+#define CONN_READ_WAITS	0x40	/* a read needs the socket writable */
+#define CONN_HELD	0x80	/* not read while other loops catch up */
+
+/* A stream connection.  Small on purpose: idle ones own no buffers. */
+struct conn {
+	struct conn_loop	*cl;
+	struct listener		*listener;
+	const struct handler	*handler;
+	void			*hstate;
+	void			*hdata;
+	struct framer		 framer;	/* line handlers only */
+	struct outq		*out;		/* pending output, or NULL */
+	struct endpoint		*ep;		/* made on demand */
+	struct io		 io;
+	unsigned int		 flags;
+	const char		*close_reason;
+	struct peer_addr	 peer;
+	struct admit_ticket	 ticket;	/* the creator's */
+	struct event		 ev;
+	TAILQ_ENTRY(conn)	 entry;		/* cl->conns */
+	TAILQ_ENTRY(conn)	 dirty;		/* cl->dirty or cl->dead */
+};
+
+void	 conn_loop_init(struct conn_loop *, struct loop *,
+	    const struct conn_limits *, const struct conn_hooks *, void *arg);
+void	 conn_loop_free(struct conn_loop *);
+void	 conn_loop_finish_all(struct conn_loop *);
+void	 conn_loop_drop_listener(struct conn_loop *, struct listener *,
+	    const char *why);
+
+/*
+ * A connection for an accepted socket, bound for cl and counted there
+ * already; it owns fd.  Then, on cl's loop: conn_start serves it, or
+ * conn_discard closes it unserved.
+ */
+struct conn *conn_new(struct conn_loop *, int fd, const struct sockaddr *,
+	    struct listener *, const struct handler *, void *hstate);
+void	 conn_start(struct conn *);
+void	 conn_discard(struct conn *);
+/* Stop reading c until the other loops have caught up. */
+void	 conn_hold(struct conn *);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * hapi.c -- what handler.h offers handlers besides connections and
+ * endpoints: the loops (by index only), running a call on a loop, locks,
+ * timers on the main loop, the log and the clock.  These wrap the core's
+ * own, so that a handler needs no core header and no threading details.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "endpoint.h"
+#include "hapi.h"
+#include "log.h"
+#include "siphash.h"
+#include "sync.h"
+#include "xmalloc.h"
+
+static struct loops *loops;
+
+struct hlock {
+	pthread_mutex_t	mutex;
+};
+
+struct htimer {
+	struct event	*ev;
+	void		(*fn)(void *);
+	void		*arg;
+};
+
+struct hop {
+	void	(*fn)(void *);
+	void	*arg;
+};
+
+void
+hapi_init(struct loops *set)
+{
+	loops = set;
+}
+
+unsigned int
+hloops(void)
+{
+	return loops->n;
+}
+
+unsigned int
+hloop_here(void)
+{
+	return loop_here()->index;
+}
+
+/* Posted to the target loop. */
+static void
+hop_run(void *arg)
+{
+	struct hop *h = arg;
+
+	h->fn(h->arg);
+	free(h);
+}
+
+void
+hloop_run(unsigned int i, void (*fn)(void *), void *arg,
+    struct endpoint *on_behalf)
+{
+	struct loop *to = &loops->v[i];
+	struct hop *h;
+
+	if (loop_is_here(to)) {
+		fn(arg);
+		return;
+	}
+	h = xmalloc(sizeof *h);
+	h->fn = fn;
+	h->arg = arg;
+	loop_post(to, hop_run, h);
+	endpoint_hold_if_behind(on_behalf, to);
+}
+
+struct hlock *
+hlock_new(void)
+{
+	struct hlock *l = xmalloc(sizeof *l);
+
+	pthread_mutex_init(&l->mutex, NULL);
+	return l;
+}
+
+void
+hlock_acquire(struct hlock *l)
+{
+	threads_lock(&l->mutex);
+}
+
+void
+hlock_release(struct hlock *l)
+{
+	threads_unlock(&l->mutex);
+}
+
+void
+hlock_free(struct hlock *l)
+{
+	if (l == NULL)
+		return;
+	pthread_mutex_destroy(&l->mutex);
+	free(l);
+}
+
+static void
+htimer_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct htimer *t = arg;
+
+	(void)fd;
+	(void)what;
+	t->fn(t->arg);
+}
+
+struct htimer *
+htimer_every(uint64_t ms, void (*fn)(void *), void *arg)
+{
+	struct htimer *t = xmalloc(sizeof *t);
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	t->fn = fn;
+	t->arg = arg;
+	t->ev = event_new(loops->v[0].base, -1, EV_PERSIST, htimer_fire, t);
+	event_add(t->ev, &tv);
+	return t;
+}
+
+void
+htimer_free(struct htimer *t)
+{
+	if (t == NULL)
+		return;
+	event_free(t->ev);
+	free(t);
+}
+
+/* The handler levels are the log's, in the same order. */
+void
+hlog(enum hlog_level level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!log_enabled((enum log_level)level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_message((enum log_level)level, "%s", msg);
+}
+
+uint64_t
+hclock_ms(void)
+{
+	return monotonic_ms();
+}
+
+uint64_t
+hsiphash(const uint8_t key[16], const void *data, size_t len)
+{
+	return siphash(key, data, len);
+}
