@@ -1,5 +1,5 @@
 /*
- * log.c -- one line per event, to stderr, a file or syslog (SPEC §7):
+ * log.c -- one line per event, to stderr, a file or syslog (README "Logging"):
  *   2026-11-20T19:43:14Z echochatd[1234] info: ...
  * libevent's own warnings are routed here too.  A log file is opened in
  * append mode and can be reopened after logrotate renames it.

@@ -1,6 +1,6 @@
 /*
  * check_chat_cmd.c -- unit tests for chat_cmd.c, the pure part of the chat
- * handler (SPEC §5): chat_clean (control bytes and telnet IAC sequences
+ * handler (README "Chat"): chat_clean (control bytes and telnet IAC sequences
  * removed, nothing else touched), chat_parse (messages, empty lines and
  * the /commands with their arguments) and chat_nick_valid (the nick rule).
  */
@@ -11,7 +11,7 @@
 
 #include <check.h>
 
-#include "handlers/chat.h"
+#include "handlers/chat_cmd.h"
 
 /* --- chat_clean --- */
 

@@ -1,9 +1,9 @@
 /*
  * check_config.c -- unit tests for config.c: loading the INI file of
- * SPEC §3.  Every class of error must be reported as "file:line: message"
+ * echochatd.ini(5).  Every class of error must be reported as "file:line: message"
  * (each at its own line, all of them in one pass) and make config_load
  * return NULL; a valid file must load with every value as written; the
- * built-in defaults must be those of SPEC §3.1/§3.3/§3.4; and config_print
+ * built-in defaults must be those of conf/echochatd.ini; and config_print
  * must print something that loads back to the same configuration.
  *
  * The test files are written at run time into a private temporary
@@ -1035,7 +1035,7 @@ START_TEST(test_crlf_and_no_final_newline)
 }
 END_TEST
 
-/* --- Built-in defaults (SPEC §3.1, §3.3, §3.4). --- */
+/* --- Built-in defaults (conf/echochatd.ini). --- */
 
 static void
 check_listener(struct listener_conf *lc, const char *name, enum proto proto,

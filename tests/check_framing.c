@@ -1,5 +1,5 @@
 /*
- * check_framing.c -- unit tests for framing.c, the line framer of SPEC §4
+ * check_framing.c -- unit tests for framing.c, the line framer (README "Chat")
  * used by line-based handlers (chat): lines end at LF with an optional CR
  * before it, every other byte is kept, a line longer than max_line is
  * reported once through too_long and the rest of it discarded, a callback

@@ -2,7 +2,7 @@
  * check_parse.c -- unit tests for parse.c: the configuration value parsers
  * (sizes, durations, booleans, counts, log levels, listener addresses),
  * the listener address clash rule and the printed forms of sizes and
- * durations (SPEC §3).
+ * durations (echochatd.ini(5)).
  */
 #include <sys/socket.h>
 #include <netinet/in.h>

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "chat.h"
+#include "chat_cmd.h"
 #include "handler.h"
 #include "room.h"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "chat.h"
+#include "chat_cmd.h"
 
 #define IAC	0xFF
 #define SB	0xFA

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chat.h"
+#include "chat_cmd.h"
 #include "handler.h"
 
 /*

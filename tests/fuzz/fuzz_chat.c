@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/chat.h"
+#include "handlers/chat_cmd.h"
 
 #define CHECK(cond) do {						\
 	if (!(cond)) {							\

@@ -11,7 +11,7 @@
  *
  * Each read is a malloc'd copy of exactly its size, freed once
  * framer_feed returns, so ASan sees any pointer kept into it.  The
- * callbacks compare what they get against a model of SPEC §4 framing
+ * callbacks compare what they get against a model of the framing the README describes
  * worked out from the whole input (which, the framer promises, does not
  * depend on how the bytes are cut): every LF-terminated line gives exactly
  * one callback -- the line without its LF and one CR before it if that is

@@ -1,9 +1,9 @@
 /*
- * chat.h -- the chat handler's pure helpers (chat_cmd.c), shared with
- * the room (chat.c), the unit tests and the fuzzers.
+ * chat_cmd.h -- the chat handler's pure helpers (chat_cmd.c), shared with
+ * chat.c, the room (room.c), the unit tests and the fuzzers.
  */
-#ifndef ECHOCHAT_CHAT_H
-#define ECHOCHAT_CHAT_H
+#ifndef ECHOCHAT_CHAT_CMD_H
+#define ECHOCHAT_CHAT_CMD_H
 
 #include <stddef.h>
 
