@@ -1,0 +1,125 @@
+/*
+ * bench.h -- what the parts of echochat-bench share: the options, the
+ * target, the latency histogram, the line generator, the connection
+ * pacing and the small helpers (common.c), and each mode's entry point.
+ *
+ * The tool is one program, split by mode so that each mode's state and
+ * event loop can be read on its own: main.c parses the command line and
+ * dispatches to run_echo (echo.c), run_chat (chat.c), run_udp (udp.c) or
+ * run_idle (idle.c); common.c has everything more than one mode uses.
+ *
+ * Build by hand: gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror \
+ *     bench/main.c bench/common.c bench/echo.c bench/chat.c bench/udp.c \
+ *     bench/idle.c -o echochat-bench -lm
+ */
+#ifndef ECHOCHAT_BENCH_H
+#define ECHOCHAT_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define NS_PER_S 1000000000ull
+#define NS_PER_MS 1000000ull
+#define CONNECT_TIMEOUT_NS (30 * NS_PER_S)
+#define MAX_EVENTS 1024
+
+enum mode { M_ECHO, M_UPPER, M_CHAT, M_UDP, M_IDLE };
+extern const char *const mode_names[M_IDLE + 1];
+
+/* Whose chat room: how participants know they are in, how lines go out
+ * and how deliveries come back. */
+enum proto { PR_ECHOCHAT, PR_PLAIN, PR_REDIS };
+extern const char *const proto_names[PR_REDIS + 1];
+
+struct opts {
+	enum mode mode;
+	enum proto proto;
+	const char *host;
+	const char *unix_path;
+	int port, conns, inflight, size, seconds, warmup, senders;
+	long pid;
+};
+
+struct target {
+	struct sockaddr_storage addr;
+	socklen_t len;
+	int family;
+	char desc[160];
+};
+
+/* One receive buffer for everybody: the loop is single-threaded and each
+ * connection keeps its own parse state, so the bytes never need to stay. */
+#define RBUF_SIZE (1 << 18)
+extern char rbuf[RBUF_SIZE];
+
+/* main.c: the command line's error exit (status 2, usage on stderr). */
+_Noreturn void usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Each mode: the exit status, 0 for a clean run, 1 for errors, losses or
+ * nothing measured (a server that cannot be used exits 2 in fail2). */
+int run_echo(const struct opts *o);
+int run_chat(const struct opts *o);
+int run_udp(const struct opts *o);
+int run_idle(const struct opts *o);
+
+/* common.c: small helpers.  fail2 is the exit for a server that cannot
+ * be reached or used (status 2). */
+uint64_t now_ns(void);
+_Noreturn void fail2(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+void *xcalloc(size_t n, size_t size);
+int ms_until(uint64_t now, uint64_t deadline, int cap);
+int would_block(void);
+int in_window(uint64_t t, uint64_t start, uint64_t end);
+void ep_add(int ep, int fd, uint32_t events, uint32_t id);
+void ep_mod(int ep, int fd, uint32_t events, uint32_t id);
+
+/* Latency histogram.  Log-linear buckets (HdrHistogram style): values
+ * below 256 ns are exact, above that each power of two is split into 128
+ * linear sub-buckets, so a value is known to within 1/128 (< 0.8%).
+ * Covers up to 2^44 ns (~4.9 h). */
+#define H_SUB_BITS 7
+#define H_SUB (1u << H_SUB_BITS)
+#define H_MAX_SHIFT 36
+#define H_BUCKETS ((H_MAX_SHIFT + 2) * H_SUB)
+
+struct hist {
+	uint64_t n[H_BUCKETS];
+	uint64_t total, max;
+};
+
+void hist_add(struct hist *h, uint64_t v);
+void print_latency(const char *label, const struct hist *h);
+void result_latency(const struct hist *h);
+
+/* Line contents.  Every line is "<conn:4 base36><seq:9 base36>" followed
+ * by filler and '\n'.  The header makes each line distinct (and lets udp
+ * find the slot a reply belongs to); the filler is a slice of a fixed
+ * pseudo-random pattern so large lines cost a memcpy rather than a
+ * generator loop.  Only a-z and 0-9 are used, so `upper` changes exactly
+ * the letters. */
+#define HDR_LEN 13
+
+struct gen {
+	size_t size;
+	char *pat;
+};
+
+void gen_init(struct gen *g, size_t size);
+void gen_line(const struct gen *g, uint32_t conn, uint64_t seq, char *out);
+
+/* The target, and opening connections to it. */
+struct conn_report {
+	int ok, failed;
+	uint64_t elapsed_ns;
+	char why[200];
+};
+
+void resolve_target(const struct opts *o, struct target *t, int socktype);
+void connect_all(const struct target *t, int n, int *fds, struct conn_report *r,
+    uint64_t deadline, void (*service)(void *), void *ctx);
+void print_header(const struct opts *o, const struct target *t);
+
+#endif

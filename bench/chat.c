@@ -1,0 +1,719 @@
+/*
+ * chat.c -- chat mode: C participants join a chat room, K of them send
+ * timestamped lines, every receiver checks per-sender ordering and
+ * records the delivery latency.
+ *
+ * --proto says whose room, and changes only how participants get in and
+ * how a delivered line is framed; pacing, ordering and the report are the
+ * same for all three, so they are one mode here:
+ *   echochat  wait for the welcome line;
+ *   plain     any server that relays each line to the others, with or
+ *             without a prefix, such as ncat --chat: no welcome, so sync
+ *             lines prove everybody is in;
+ *   redis     SUBSCRIBE and PUBLISH over RESP, each sender publishing on
+ *             an extra connection of its own.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define WELCOME_TIMEOUT_NS (15 * NS_PER_S)
+#define CHAT_DRAIN_NS (500 * NS_PER_MS)
+#define CHAT_STALL_NS (1 * NS_PER_S)
+#define CHAT_LBUF 2048
+#define CHAT_WBUF 4096
+
+enum chat_phase { CP_WELCOME, CP_DRAIN, CP_RUN };
+
+/* redis: the channel everybody subscribes to.  plain: how often the two
+ * sync senders speak while waiting for everybody to be in the room. */
+#define REDIS_CHANNEL "echochat-bench"
+#define SYNC_EVERY_NS (500 * NS_PER_MS)
+/* Room kept in a sender's buffer for one more line (RESP framing included). */
+#define CHAT_LINE_MAX 128
+#define CHAT_CONNECT_BATCH 32
+
+/* What the first element of a RESP array says the array is. */
+enum { RK_OTHER, RK_MESSAGE, RK_SUBSCRIBE };
+
+struct part {
+	int fd, welcomed, overflow;
+	size_t llen;
+	char lbuf[CHAT_LBUF + 1];
+	uint32_t *exp; /* next seq expected from each sender */
+	/* redis: where this subscriber is in the current RESP array */
+	int resp_left; /* elements still to come */
+	int resp_idx;  /* index of the next element */
+	int resp_kind; /* RK_* */
+	int resp_bulk; /* the next line is a bulk string's contents */
+	/* sender-only state */
+	int wfd; /* where lines go: fd, or (redis) a publisher connection */
+	int want_out; /* EPOLLOUT requested on wfd */
+	int pub_bol;  /* redis publisher: at the start of a reply line */
+	char *wbuf;
+	size_t wlen, woff;
+	uint64_t sent;	   /* lines sent = next seq */
+	uint64_t extra;	   /* window credit granted after a stall */
+	uint64_t progress; /* last time the observer saw this sender advance */
+};
+
+struct chat_run {
+	const struct opts *o;
+	struct part *p;
+	int n, k, observer, ep, welcomed;
+	enum chat_phase phase;
+	uint64_t t_start, t_end, sync_round;
+	struct hist h;
+	uint64_t deliveries, sent, losses, dups, self, unparsed, closed, stalls,
+	    refused;
+	/* the first complaint the server made, for the report */
+	char said[160];
+};
+
+struct tmsg {
+	uint64_t s, q, t;
+};
+
+/* Epoll ids: participant i is i; the publisher connection of redis
+ * sender s is n + s. */
+static uint32_t
+wid(const struct chat_run *r, int s)
+{
+	return (uint32_t)(r->o->proto == PR_REDIS ? r->n + s : s);
+}
+
+static void
+note_said(struct chat_run *r, const char *line, size_t len)
+{
+	if (!r->said[0])
+		snprintf(r->said, sizeof r->said, "%.*s", (int)len, line);
+}
+
+/* Strict unsigned decimal followed by `term`. */
+static int
+parse_u64(const char **pp, char term, uint64_t *out)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+	if (*p < '0' || *p > '9')
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++)
+		v = v * 10 + (uint64_t)(*p - '0');
+	if (*p != term)
+		return 0;
+	*out = v;
+	*pp = p + 1;
+	return 1;
+}
+
+/* The token "T <sender> <seq> <time-ns>" ending the line, at its start or
+ * after a space: whatever a server puts in front ("<guest3> ", "<user7> ",
+ * nothing at all) does not matter, but a token cut or glued to something
+ * else does not parse, so a mangled line is never counted as delivered. */
+static int
+parse_tmsg(const char *line, struct tmsg *m)
+{
+	for (const char *p = line; (p = strstr(p, "T ")) != NULL; p++) {
+		if (p != line && p[-1] != ' ')
+			continue;
+		const char *q = p + 2;
+		if (parse_u64(&q, ' ', &m->s) && parse_u64(&q, ' ', &m->q) &&
+		    parse_u64(&q, '\0', &m->t))
+			return 1;
+	}
+	return 0;
+}
+
+/* plain: "S <round>" (with any prefix) proves the receiver is in the room. */
+static int
+is_sync(const char *line)
+{
+	for (const char *p = line; (p = strstr(p, "S ")) != NULL; p++) {
+		const char *q = p + 2;
+		uint64_t round;
+		if ((p == line || p[-1] == ' ') && parse_u64(&q, '\0', &round))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+chat_close(struct chat_run *r, int *fdp)
+{
+	epoll_ctl(r->ep, EPOLL_CTL_DEL, *fdp, NULL);
+	close(*fdp);
+	*fdp = -1;
+	if (r->phase != CP_RUN || now_ns() < r->t_end)
+		r->closed++;
+}
+
+static void
+chat_drop(struct chat_run *r, int i)
+{
+	struct part *pt = &r->p[i];
+	if (pt->wfd == pt->fd)
+		pt->wfd = -1;
+	chat_close(r, &pt->fd);
+}
+
+/* One line from sender s: a text line, or (redis) a PUBLISH command. */
+static size_t
+chat_format(
+    const struct chat_run *r, int s, uint64_t now, char *dst, size_t cap)
+{
+	char body[80];
+	int n = snprintf(body, sizeof body, "T %d %" PRIu64 " %" PRIu64, s,
+	    r->p[s].sent, now);
+	if (r->o->proto != PR_REDIS)
+		return (size_t)snprintf(dst, cap, "%s\n", body);
+	return (size_t)snprintf(dst, cap,
+	    "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%d\r\n%s\r\n",
+	    strlen(REDIS_CHANNEL), REDIS_CHANNEL, n, body);
+}
+
+/* Queue and send a sender's lines while the observer is fewer than P lines
+ * behind it: a sender never hears its own lines, so the observer's view is
+ * what tells us a line has made it through the server. */
+static void
+chat_pump(struct chat_run *r, int s)
+{
+	struct part *pt = &r->p[s];
+	uint64_t now = now_ns();
+	if (pt->wfd < 0 || r->phase != CP_RUN || now >= r->t_end)
+		return;
+	uint64_t allowed =
+	    r->p[r->observer].exp[s] + (uint64_t)r->o->inflight + pt->extra;
+	if (pt->woff == pt->wlen)
+		pt->woff = pt->wlen = 0;
+	while (pt->sent < allowed && CHAT_WBUF - pt->wlen >= CHAT_LINE_MAX) {
+		pt->wlen += chat_format(
+		    r, s, now, pt->wbuf + pt->wlen, CHAT_WBUF - pt->wlen);
+		pt->sent++;
+		if (in_window(now, r->t_start, r->t_end))
+			r->sent++;
+	}
+	while (pt->woff < pt->wlen) {
+		ssize_t k = send(pt->wfd, pt->wbuf + pt->woff,
+		    pt->wlen - pt->woff, MSG_NOSIGNAL);
+		if (k > 0) {
+			pt->woff += (size_t)k;
+		} else if (k < 0 && would_block()) {
+			pt->want_out = 1;
+			ep_mod(r->ep, pt->wfd, EPOLLIN | EPOLLOUT, wid(r, s));
+			return;
+		} else if (!(k < 0 && errno == EINTR)) {
+			if (pt->wfd == pt->fd)
+				chat_drop(r, s);
+			else
+				chat_close(r, &pt->wfd);
+			return;
+		}
+	}
+	if (pt->want_out) {
+		pt->want_out = 0;
+		ep_mod(r->ep, pt->wfd, EPOLLIN, wid(r, s));
+	}
+}
+
+static void
+chat_deliver(struct chat_run *r, int i, const struct tmsg *m, uint64_t now)
+{
+	uint32_t *e = &r->p[i].exp[m->s];
+	if (m->s == (uint64_t)i) {
+		/* A sender's own line came back: an error for a chat room, what
+		 * pub/sub always does to a sender that is also subscribed. */
+		r->self++;
+		return;
+	}
+	if (m->q < *e) {
+		r->dups++;
+		return;
+	}
+	if (m->q > *e)
+		r->losses += m->q - *e;
+	*e = (uint32_t)(m->q + 1);
+	if (in_window(now, r->t_start, r->t_end)) {
+		r->deliveries++;
+		hist_add(&r->h, now > m->t ? now - m->t : 0);
+	}
+	if (i == r->observer) {
+		r->p[m->s].progress = now;
+		chat_pump(r, (int)m->s);
+	}
+}
+
+static void
+mark_in(struct chat_run *r, struct part *pt)
+{
+	if (!pt->welcomed) {
+		pt->welcomed = 1;
+		r->welcomed++;
+	}
+}
+
+/* A delivered line (redis: a message's payload). */
+static void
+chat_text(struct chat_run *r, int i, const char *line, uint64_t now)
+{
+	/* Anything before the run (e.g. join chatter) is drained. */
+	if (r->phase != CP_RUN)
+		return;
+	struct tmsg m;
+	if (!parse_tmsg(line, &m) || m.s >= (uint64_t)r->k) {
+		r->unparsed++;
+		return;
+	}
+	chat_deliver(r, i, &m, now);
+}
+
+/* redis: one element of the RESP array being received.  A subscriber
+ * only ever gets ["subscribe", channel, count] and then
+ * ["message", channel, payload]. */
+static void
+resp_element(struct chat_run *r, int i, const char *el, uint64_t now)
+{
+	struct part *pt = &r->p[i];
+	if (pt->resp_left <= 0) {
+		r->unparsed++;
+		return;
+	}
+	if (pt->resp_idx == 0)
+		pt->resp_kind = strcmp(el, "message") == 0     ? RK_MESSAGE
+				: strcmp(el, "subscribe") == 0 ? RK_SUBSCRIBE
+							       : RK_OTHER;
+	else if (pt->resp_idx == 2 && pt->resp_kind == RK_MESSAGE)
+		chat_text(r, i, el, now);
+	else if (pt->resp_idx == 2 && pt->resp_kind == RK_SUBSCRIBE)
+		mark_in(r, pt);
+	pt->resp_idx++;
+	pt->resp_left--;
+}
+
+/* redis: RESP2 is CRLF-terminated lines, and our payloads hold no CR or
+ * LF, so a bulk string's contents are exactly the line after its "$len". */
+static void
+resp_line(struct chat_run *r, int i, const char *line, size_t len, uint64_t now)
+{
+	struct part *pt = &r->p[i];
+	if (pt->resp_bulk) {
+		pt->resp_bulk = 0;
+		resp_element(r, i, line, now);
+	} else if (line[0] == '*') {
+		pt->resp_left = atoi(line + 1);
+		pt->resp_idx = 0;
+		pt->resp_kind = RK_OTHER;
+	} else if (line[0] == '$') {
+		if (atoi(line + 1) >= 0)
+			pt->resp_bulk = 1;
+		else
+			resp_element(r, i, "", now); /* null bulk string */
+	} else if (line[0] == ':') {
+		resp_element(r, i, line + 1, now);
+	} else {
+		if (line[0] == '-')
+			note_said(r, line, len);
+		r->unparsed++;
+	}
+}
+
+static void
+chat_line(struct chat_run *r, int i, char *line, size_t len, uint64_t now)
+{
+	struct part *pt = &r->p[i];
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	switch (r->o->proto) {
+	case PR_ECHOCHAT:
+		if (len >= 4 && memcmp(line, "*** ", 4) == 0) {
+			if (!pt->welcomed &&
+			    strncmp(line + 4, "Welcome", 7) == 0)
+				mark_in(r, pt);
+			else if (strncmp(line + 4, "error", 5) == 0)
+				note_said(r, line, len);
+			return;
+		}
+		break;
+	case PR_PLAIN:
+		if (is_sync(line)) {
+			mark_in(r, pt);
+			return;
+		}
+		break;
+	case PR_REDIS:
+		resp_line(r, i, line, len, now);
+		return;
+	}
+	chat_text(r, i, line, now);
+}
+
+/* Split the byte stream into lines; a line longer than the buffer is
+ * dropped whole (and counted as unparsed) rather than misparsed. */
+static void
+chat_feed(struct chat_run *r, int i, const char *p, size_t n, uint64_t now)
+{
+	struct part *pt = &r->p[i];
+	while (n > 0) {
+		const char *nl = memchr(p, '\n', n);
+		size_t take = nl ? (size_t)(nl - p) : n;
+		if (pt->llen + take > CHAT_LBUF) {
+			pt->overflow = 1;
+			pt->llen = 0;
+		} else if (!pt->overflow) {
+			memcpy(pt->lbuf + pt->llen, p, take);
+			pt->llen += take;
+		}
+		if (!nl)
+			return;
+		pt->lbuf[pt->llen] = '\0';
+		if (pt->overflow) {
+			if (r->phase == CP_RUN)
+				r->unparsed++;
+		} else {
+			chat_line(r, i, pt->lbuf, pt->llen, now);
+		}
+		pt->llen = 0;
+		pt->overflow = 0;
+		p = nl + 1;
+		n -= take + 1;
+	}
+}
+
+/* redis publisher connection: every reply to PUBLISH must be an integer
+ * (":N", the number of subscribers reached); anything else is an error. */
+static void
+pub_event(struct chat_run *r, int s, uint32_t events)
+{
+	struct part *pt = &r->p[s];
+	if (pt->wfd < 0)
+		return;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		ssize_t k = recv(pt->wfd, rbuf, sizeof rbuf, 0);
+		if (k == 0 || (k < 0 && !would_block() && errno != EINTR)) {
+			chat_close(r, &pt->wfd);
+			return;
+		}
+		for (ssize_t j = 0; j < k; j++) {
+			if (pt->pub_bol && rbuf[j] != ':') {
+				const char *nl =
+				    memchr(rbuf + j, '\n', (size_t)(k - j));
+				note_said(r, rbuf + j,
+				    nl ? (size_t)(nl - (rbuf + j))
+				       : (size_t)(k - j));
+				r->refused++;
+			}
+			pt->pub_bol = rbuf[j] == '\n';
+		}
+	}
+	if ((events & EPOLLOUT) && pt->wfd >= 0)
+		chat_pump(r, s);
+}
+
+static void
+chat_event(struct chat_run *r, uint32_t id, uint32_t events)
+{
+	if (id >= (uint32_t)r->n) {
+		pub_event(r, (int)(id - (uint32_t)r->n), events);
+		return;
+	}
+	int i = (int)id;
+	struct part *pt = &r->p[i];
+	if (pt->fd < 0)
+		return;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		ssize_t k = recv(pt->fd, rbuf, sizeof rbuf, 0);
+		if (k == 0 || (k < 0 && !would_block() && errno != EINTR)) {
+			chat_drop(r, i);
+			return;
+		}
+		if (k > 0)
+			chat_feed(r, i, rbuf, (size_t)k, now_ns());
+	}
+	if ((events & EPOLLOUT) && pt->fd >= 0 && pt->wfd == pt->fd && i < r->k)
+		chat_pump(r, i);
+}
+
+/* Run the event loop until `deadline`, or (if `until_welcomed`) until
+ * everybody is in the room. */
+static void
+chat_poll_until(struct chat_run *r, uint64_t deadline, int until_welcomed)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	uint64_t now;
+	while ((now = now_ns()) < deadline) {
+		if (until_welcomed && r->welcomed == r->n)
+			return;
+		int k = epoll_wait(
+		    r->ep, evs, MAX_EVENTS, ms_until(now, deadline, 100));
+		for (int j = 0; j < k; j++)
+			chat_event(r, evs[j].data.u32, evs[j].events);
+	}
+}
+
+/* If the observer has seen nothing from a blocked sender for a while
+ * (lines lost, observer gone), grant another window so the run goes on;
+ * the gap shows up as losses and the stall is reported. */
+static void
+chat_check_stalls(struct chat_run *r, uint64_t now)
+{
+	for (int s = 0; s < r->k; s++) {
+		struct part *pt = &r->p[s];
+		uint64_t allowed = r->p[r->observer].exp[s] +
+				   (uint64_t)r->o->inflight + pt->extra;
+		if (pt->wfd >= 0 && pt->sent >= allowed &&
+		    now - pt->progress > CHAT_STALL_NS) {
+			r->stalls++;
+			pt->extra += (uint64_t)r->o->inflight;
+			pt->progress = now;
+			chat_pump(r, s);
+		}
+	}
+}
+
+static void
+chat_run_phase(struct chat_run *r)
+{
+	uint64_t now = now_ns();
+	r->phase = CP_RUN;
+	r->t_start = now + (uint64_t)r->o->warmup * NS_PER_S;
+	r->t_end = r->t_start + (uint64_t)r->o->seconds * NS_PER_S;
+	for (int s = 0; s < r->k; s++) {
+		r->p[s].progress = now;
+		chat_pump(r, s);
+	}
+	while ((now = now_ns()) < r->t_end) {
+		uint64_t step = now + 100 * NS_PER_MS;
+		chat_poll_until(r, step < r->t_end ? step : r->t_end, 0);
+		chat_check_stalls(r, now_ns());
+	}
+}
+
+/* Participants are attached as they connect (chat_connect). */
+static void
+chat_setup(struct chat_run *r, const struct opts *o)
+{
+	r->o = o;
+	r->n = o->conns;
+	r->k = o->senders;
+	r->observer = r->n - 1; /* never a sender, so it hears every sender */
+	r->ep = epoll_create1(EPOLL_CLOEXEC);
+	r->p = xcalloc((size_t)r->n, sizeof *r->p);
+	for (int i = 0; i < r->n; i++) {
+		struct part *pt = &r->p[i];
+		pt->fd = pt->wfd = -1;
+		pt->exp = xcalloc((size_t)r->k, sizeof *pt->exp);
+		if (i < r->k) {
+			pt->wbuf = xcalloc(CHAT_WBUF, 1);
+			pt->pub_bol = 1;
+		}
+	}
+}
+
+/* Connection j: participant j, or (redis) the publisher of sender j - n. */
+static void
+chat_attach(struct chat_run *r, int j, int fd)
+{
+	if (j < r->n) {
+		r->p[j].fd = fd;
+		if (j < r->k && r->o->proto != PR_REDIS)
+			r->p[j].wfd = fd;
+		ep_add(r->ep, fd, EPOLLIN, (uint32_t)j);
+	} else {
+		r->p[j - r->n].wfd = fd;
+		ep_add(r->ep, fd, EPOLLIN, wid(r, j - r->n));
+	}
+}
+
+/* Read whatever has arrived, without waiting. */
+static void
+chat_service(void *ctx)
+{
+	struct chat_run *r = ctx;
+	struct epoll_event evs[MAX_EVENTS];
+	int k;
+	do {
+		k = epoll_wait(r->ep, evs, MAX_EVENTS, 0);
+		for (int j = 0; j < k; j++)
+			chat_event(r, evs[j].data.u32, evs[j].events);
+	} while (k == MAX_EVENTS);
+}
+
+/* Open every connection, CHAT_CONNECT_BATCH at a time, reading what
+ * arrives on those already open in between: a server that greets
+ * newcomers and announces them to everybody (ncat --chat does both, with
+ * blocking writes) would otherwise stall on participants that are not
+ * read yet, as no real chat client would let it. */
+static void
+chat_connect(struct chat_run *r, const struct target *t, int total)
+{
+	int fds[CHAT_CONNECT_BATCH];
+	uint64_t deadline = now_ns() + CONNECT_TIMEOUT_NS;
+	for (int off = 0; off < total; off += CHAT_CONNECT_BATCH) {
+		int m = total - off < CHAT_CONNECT_BATCH ? total - off
+							 : CHAT_CONNECT_BATCH;
+		struct conn_report cr;
+		connect_all(t, m, fds, &cr, deadline, chat_service, r);
+		if (cr.ok != m)
+			fail2("could not connect to %s: %d of %d connections "
+			      "failed (%s)",
+			    t->desc, total - off - cr.ok, total, cr.why);
+		for (int j = 0; j < m; j++) {
+			int one = 1;
+			if (t->family != AF_UNIX)
+				setsockopt(fds[j], IPPROTO_TCP, TCP_NODELAY,
+				    &one, sizeof one);
+			chat_attach(r, off + j, fds[j]);
+		}
+		chat_service(r);
+	}
+}
+
+/* A short command on a fresh connection: it fits the socket buffer. */
+static void
+send_small(struct chat_run *r, int i, const char *buf, size_t len)
+{
+	int fd = r->p[i].fd;
+	if (fd >= 0 && send(fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len)
+		chat_drop(r, i);
+}
+
+/* Get everybody into the room: echochat says welcome; redis confirms each
+ * SUBSCRIBE; a plain server says nothing, so participants 0 and 1 send
+ * "S <round>" lines until everybody has heard one (0 and 1 hear each
+ * other), which proves the server relays to every connection.
+ *
+ * From the second round on, a plain participant still waiting sends an
+ * empty line: should a burst of connects have overflowed the listen
+ * backlog after all (connect_all paces them only where the kernel shows
+ * the accept queue), the kernel answered with SYN cookies and dropped
+ * final ACKs, and only data from our side completes such a handshake. */
+static void
+chat_join(struct chat_run *r)
+{
+	uint64_t now = now_ns(), deadline = now + WELCOME_TIMEOUT_NS,
+		 next_sync = now;
+	if (r->o->proto == PR_REDIS) {
+		char cmd[96];
+		int len = snprintf(cmd, sizeof cmd,
+		    "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
+		    strlen(REDIS_CHANNEL), REDIS_CHANNEL);
+		for (int i = 0; i < r->n; i++)
+			send_small(r, i, cmd, (size_t)len);
+	}
+	while (r->welcomed < r->n && (now = now_ns()) < deadline) {
+		if (r->o->proto == PR_PLAIN && now >= next_sync) {
+			char line[32];
+			int len = snprintf(line, sizeof line, "S %" PRIu64 "\n",
+			    r->sync_round++);
+			send_small(r, 0, line, (size_t)len);
+			send_small(r, 1, line, (size_t)len);
+			for (int i = 2; r->sync_round > 1 && i < r->n; i++)
+				if (!r->p[i].welcomed)
+					send_small(r, i, "\n", 1);
+			next_sync = now + SYNC_EVERY_NS;
+		}
+		uint64_t until = r->o->proto == PR_PLAIN && next_sync < deadline
+				     ? next_sync
+				     : deadline;
+		chat_poll_until(r, until, 1);
+	}
+}
+
+static const char *
+join_what(enum proto p)
+{
+	return p == PR_REDIS   ? "had their SUBSCRIBE confirmed"
+	       : p == PR_PLAIN ? "heard a sync line"
+			       : "got a welcome line";
+}
+
+static int
+chat_report(const struct chat_run *r, const struct target *t)
+{
+	const struct opts *o = r->o;
+	int redis = o->proto == PR_REDIS;
+	uint64_t errors = (redis ? 0 : r->self) + r->closed + r->refused;
+	double rate = (double)r->deliveries / o->seconds;
+	double srate = (double)r->sent / o->seconds;
+	print_header(o, t);
+	printf("  protocol:      %s\n", proto_names[o->proto]);
+	printf("  participants:  %d (%d senders, participant %d observes for "
+	       "pacing)\n",
+	    r->n, r->k, r->observer);
+	printf("  window:        %d lines per sender; %d s warm-up, %d s "
+	       "measured\n",
+	    o->inflight, o->warmup, o->seconds);
+	printf("  sent:          %" PRIu64 " lines (%.1f lines/s)\n", r->sent,
+	    srate);
+	printf("  deliveries:    %" PRIu64
+	       " (%.1f deliveries/s, %d receivers per line)\n",
+	    r->deliveries, rate, r->n - 1);
+	print_latency("latency (us):", &r->h);
+	printf("  losses:        %" PRIu64 "\n", r->losses);
+	printf("  dups/reorder:  %" PRIu64 "\n", r->dups);
+	if (redis)
+		printf("  errors:        %" PRIu64
+		       " (connections closed %" PRIu64
+		       ", PUBLISH refused %" PRIu64 ")\n",
+		    errors, r->closed, r->refused);
+	else
+		printf("  errors:        %" PRIu64 " (own line echoed %" PRIu64
+		       ", connections closed %" PRIu64 ")\n",
+		    errors, r->self, r->closed);
+	printf("  other:         unparsed lines %" PRIu64
+	       ", pacing stalls %" PRIu64 "\n",
+	    r->unparsed, r->stalls);
+	if (redis)
+		printf("  note:          %" PRIu64
+		       " own lines heard back (pub/sub delivers to the"
+		       " sender's own subscription; not counted)\n",
+		    r->self);
+	if (r->said[0])
+		printf("  server said:   %s\n", r->said);
+	if (r->deliveries == 0)
+		printf("  note:          no line was delivered in the measured "
+		       "window\n");
+	printf("RESULT mode=chat proto=%s conns=%d senders=%d inflight=%d "
+	       "seconds=%d rate=%.1f",
+	    proto_names[o->proto], r->n, r->k, o->inflight, o->seconds, rate);
+	result_latency(&r->h);
+	printf(" losses=%" PRIu64 " dups=%" PRIu64 " errors=%" PRIu64
+	       " sent_rate=%.1f"
+	       " unparsed=%" PRIu64 " stalls=%" PRIu64 "\n",
+	    r->losses, r->dups, errors, srate, r->unparsed, r->stalls);
+	return r->losses || r->dups || errors || r->deliveries == 0 ? 1 : 0;
+}
+
+int
+run_chat(const struct opts *o)
+{
+	struct target t;
+	resolve_target(o, &t, SOCK_STREAM);
+	int extra = o->proto == PR_REDIS ? o->senders : 0;
+	struct chat_run *r = xcalloc(1, sizeof *r);
+	chat_setup(r, o);
+	chat_connect(r, &t, o->conns + extra);
+	chat_join(r);
+	if (r->welcomed != r->n)
+		fail2("only %d of %d participants %s from %s (%" PRIu64
+		      " connections closed%s%s)",
+		    r->welcomed, r->n, join_what(o->proto), t.desc, r->closed,
+		    r->said[0] ? "; server said: " : "", r->said);
+	r->phase = CP_DRAIN;
+	chat_poll_until(r, now_ns() + CHAT_DRAIN_NS, 0);
+	if (r->closed)
+		fail2("%" PRIu64
+		      " participants were disconnected before the run%s%s",
+		    r->closed, r->said[0] ? "; server said: " : "", r->said);
+	chat_run_phase(r);
+	return chat_report(r, &t);
+}

@@ -1,0 +1,343 @@
+/*
+ * echo.c -- echo and upper modes: C connections keep P pipelined lines in
+ * flight; every reply is checked byte for byte (upper: against the line
+ * with a-z uppercased) and its round-trip time goes into a histogram.
+ * Every connection has had one answer before the clock starts.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define PRIME_TIMEOUT_NS (15 * NS_PER_S)
+/* echo/upper: connections opened and primed at a time, below any listen
+ * backlog (socat's default is 5). */
+#define PRIME_BATCH 4
+
+struct econn {
+	int fd, want_out, bad;
+	uint32_t id;
+	uint64_t next_send; /* seq of the next line to queue */
+	uint64_t next_recv; /* seq of the reply being received */
+	size_t roff;	    /* bytes of that reply verified so far */
+	char *wbuf, *expect;
+	size_t wlen, woff;
+	uint64_t *sent_ns; /* send time of each line in flight, by seq % P */
+};
+
+struct echo_run {
+	const struct opts *o;
+	struct gen g;
+	struct econn *c;
+	int n, ep, alive, primed;
+	/* lines in flight per connection: 1 while priming, then P */
+	uint64_t window;
+	size_t wcap;
+	uint64_t t_start, t_end;
+	struct hist h;
+	uint64_t count, mismatches, closed, unsolicited;
+};
+
+/* upper: the reply expected is the line with a-z uppercased; lines hold
+ * only a-z and 0-9 (gen_line), so nothing else changes. */
+static void
+upcase(char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] >= 'a' && p[i] <= 'z')
+			p[i] = (char)(p[i] - 'a' + 'A');
+}
+
+static void
+echo_expect(struct echo_run *r, struct econn *c)
+{
+	gen_line(&r->g, c->id, c->next_recv, c->expect);
+	if (r->o->mode == M_UPPER)
+		upcase(c->expect, r->g.size);
+}
+
+/* Queue new lines while the window (P in flight) and the buffer allow.
+ * The send time is taken when a line is queued, so time spent waiting for
+ * a writable socket counts as latency, as a real client would see it. */
+static void
+echo_fill(struct echo_run *r, struct econn *c, uint64_t now)
+{
+	size_t S = r->g.size;
+	uint64_t P = (uint64_t)r->o->inflight;
+	if (c->woff == c->wlen)
+		c->woff = c->wlen = 0;
+	if (r->wcap - c->wlen < S && c->woff > 0) {
+		memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+		c->wlen -= c->woff;
+		c->woff = 0;
+	}
+	while (
+	    c->next_send < c->next_recv + r->window && r->wcap - c->wlen >= S) {
+		gen_line(&r->g, c->id, c->next_send, c->wbuf + c->wlen);
+		c->sent_ns[c->next_send % P] = now;
+		c->next_send++;
+		c->wlen += S;
+	}
+}
+
+/* Write as much as the socket takes; returns -1 if the connection died. */
+static int
+echo_pump(struct echo_run *r, struct econn *c)
+{
+	uint64_t now = now_ns();
+	if (now >= r->t_end)
+		return 0;
+	for (;;) {
+		echo_fill(r, c, now);
+		if (c->woff == c->wlen)
+			break;
+		ssize_t k = send(
+		    c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+		if (k > 0) {
+			c->woff += (size_t)k;
+		} else if (k < 0 && would_block()) {
+			c->want_out = 1;
+			ep_mod(r->ep, c->fd, EPOLLIN | EPOLLOUT, c->id);
+			return 0;
+		} else if (!(k < 0 && errno == EINTR)) {
+			return -1;
+		}
+	}
+	if (c->want_out) {
+		c->want_out = 0;
+		ep_mod(r->ep, c->fd, EPOLLIN, c->id);
+	}
+	return 0;
+}
+
+static void
+echo_complete(struct echo_run *r, struct econn *c, uint64_t now)
+{
+	uint64_t sent = c->sent_ns[c->next_recv % (uint64_t)r->o->inflight];
+	if (in_window(now, r->t_start, r->t_end)) {
+		r->count++;
+		hist_add(&r->h, now - sent);
+	}
+	if (c->bad)
+		r->mismatches++;
+	if (c->next_recv == 0)
+		r->primed++;
+	c->bad = 0;
+	c->roff = 0;
+	c->next_recv++;
+	echo_expect(r, c);
+}
+
+/* Verify received bytes against the expected reply stream.  On a mismatch
+ * the rest of that line is skipped up to its '\n' so one bad line is one
+ * error and the stream stays in step. */
+static void
+echo_consume(
+    struct echo_run *r, struct econn *c, const char *p, size_t n, uint64_t now)
+{
+	size_t S = r->g.size;
+	while (n > 0) {
+		if (c->next_recv >= c->next_send) {
+			r->unsolicited++; /* bytes nobody asked for */
+			return;
+		}
+		if (c->bad) {
+			const char *nl = memchr(p, '\n', n);
+			if (!nl)
+				return;
+			n -= (size_t)(nl - p) + 1;
+			p = nl + 1;
+			echo_complete(r, c, now);
+			continue;
+		}
+		size_t m = S - c->roff < n ? S - c->roff : n;
+		size_t k = 0;
+		while (k < m && p[k] == c->expect[c->roff + k])
+			k++;
+		c->roff += k, p += k, n -= k;
+		if (k < m)
+			c->bad = 1;
+		else if (c->roff == S)
+			echo_complete(r, c, now);
+	}
+}
+
+static void
+echo_drop(struct echo_run *r, struct econn *c)
+{
+	epoll_ctl(r->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	r->alive--;
+	if (now_ns() < r->t_end)
+		r->closed++;
+}
+
+static void
+echo_event(struct echo_run *r, struct econn *c, uint32_t events)
+{
+	if (c->fd < 0)
+		return;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		ssize_t k = recv(c->fd, rbuf, sizeof rbuf, 0);
+		if (k == 0 || (k < 0 && !would_block() && errno != EINTR)) {
+			echo_drop(r, c);
+			return;
+		}
+		if (k > 0)
+			echo_consume(r, c, rbuf, (size_t)k, now_ns());
+	}
+	if (echo_pump(r, c) < 0)
+		echo_drop(r, c);
+}
+
+/* Connections are opened later, by echo_prime. */
+static void
+echo_setup(struct echo_run *r, const struct opts *o)
+{
+	size_t S = (size_t)o->size, P = (size_t)o->inflight;
+	size_t lines = 65536 / S ? 65536 / S : 1;
+	r->o = o;
+	r->n = r->alive = o->conns;
+	r->wcap = S * (lines < P ? lines : P);
+	gen_init(&r->g, S);
+	r->ep = epoll_create1(EPOLL_CLOEXEC);
+	r->c = xcalloc((size_t)r->n, sizeof *r->c);
+	for (int i = 0; i < r->n; i++) {
+		struct econn *c = &r->c[i];
+		c->fd = -1;
+		c->id = (uint32_t)i;
+		c->wbuf = xcalloc(r->wcap, 1);
+		c->expect = xcalloc(S, 1);
+		c->sent_ns = xcalloc(P, sizeof *c->sent_ns);
+		echo_expect(r, c);
+	}
+}
+
+static void
+echo_poll(struct echo_run *r, int cap_ms)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	int k = epoll_wait(r->ep, evs, MAX_EVENTS, cap_ms);
+	for (int j = 0; j < k; j++)
+		echo_event(r, &r->c[evs[j].data.u32], evs[j].events);
+}
+
+/* Open the connections PRIME_BATCH at a time, each sending one line, and
+ * wait for every answer before the next batch and before the clock
+ * starts: every connection is then known to be served, and set-up (a
+ * fork per connection for socat and ncat --exec) is not service time.
+ * Small batches also keep a short listen backlog from overflowing where
+ * connect_all cannot see the accept queue. */
+static void
+echo_prime(struct echo_run *r, const struct target *t)
+{
+	uint64_t now = now_ns(), deadline = now + PRIME_TIMEOUT_NS;
+	int fds[PRIME_BATCH];
+	r->window = 1;
+	r->t_start = r->t_end = UINT64_MAX;
+	for (int off = 0; off < r->n && now_ns() < deadline;
+	     off += PRIME_BATCH) {
+		int m = r->n - off < PRIME_BATCH ? r->n - off : PRIME_BATCH;
+		struct conn_report cr;
+		connect_all(t, m, fds, &cr, deadline, NULL, NULL);
+		if (cr.ok != m)
+			fail2("could not connect to %s: %d of %d connections "
+			      "failed (%s)",
+			    t->desc, r->n - off - cr.ok, r->n, cr.why);
+		for (int j = 0; j < m; j++) {
+			struct econn *c = &r->c[off + j];
+			int one = 1;
+			c->fd = fds[j];
+			if (t->family != AF_UNIX)
+				setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY,
+				    &one, sizeof one);
+			ep_add(r->ep, c->fd, EPOLLIN, c->id);
+			if (echo_pump(r, c) < 0)
+				echo_drop(r, c);
+		}
+		while (r->primed < off + m && r->closed == 0 &&
+		       (now = now_ns()) < deadline)
+			echo_poll(r, ms_until(now, deadline, 100));
+	}
+	if (r->primed < r->n)
+		fail2("only %d of %d connections were opened and answered "
+		      "their first line within %d s (%" PRIu64
+		      " closed by the server)",
+		    r->primed, r->n, (int)(PRIME_TIMEOUT_NS / NS_PER_S),
+		    r->closed);
+	r->window = (uint64_t)r->o->inflight;
+}
+
+static void
+echo_loop(struct echo_run *r, const struct target *t)
+{
+	uint64_t now;
+	echo_prime(r, t);
+	now = now_ns();
+	r->t_start = now + (uint64_t)r->o->warmup * NS_PER_S;
+	r->t_end = r->t_start + (uint64_t)r->o->seconds * NS_PER_S;
+	for (int i = 0; i < r->n; i++)
+		if (r->c[i].fd >= 0 && echo_pump(r, &r->c[i]) < 0)
+			echo_drop(r, &r->c[i]);
+	while ((now = now_ns()) < r->t_end && r->alive > 0) {
+		uint64_t next = now < r->t_start ? r->t_start : r->t_end;
+		echo_poll(r, ms_until(now, next, 1000));
+	}
+}
+
+static int
+echo_report(const struct echo_run *r, const struct target *t)
+{
+	const struct opts *o = r->o;
+	uint64_t errors = r->mismatches + r->closed + r->unsolicited;
+	double rate = (double)r->count / o->seconds;
+	print_header(o, t);
+	printf("  connections:   %d, %d lines of %d bytes in flight each\n",
+	    o->conns, o->inflight, o->size);
+	printf("  time:          %d s warm-up, %d s measured\n", o->warmup,
+	    o->seconds);
+	printf("  round trips:   %" PRIu64
+	       " (%.1f lines/s, %.1f MB/s each way)\n",
+	    r->count, rate, rate * o->size / 1e6);
+	print_latency("latency (us):", &r->h);
+	printf("  errors:        %" PRIu64 " (mismatched lines %" PRIu64
+	       ", connections closed %" PRIu64 ", unsolicited data %" PRIu64
+	       ")\n",
+	    errors, r->mismatches, r->closed, r->unsolicited);
+	if (r->alive == 0)
+		printf("  note:          every connection was closed; the run "
+		       "ended early\n");
+	if (r->count == 0)
+		printf("  note:          no round trip completed in the "
+		       "measured window\n");
+	printf(
+	    "RESULT mode=%s conns=%d inflight=%d size=%d seconds=%d rate=%.1f",
+	    mode_names[o->mode], o->conns, o->inflight, o->size, o->seconds,
+	    rate);
+	result_latency(&r->h);
+	printf(" errors=%" PRIu64 " mismatches=%" PRIu64 " closed=%" PRIu64
+	       " count=%" PRIu64 "\n",
+	    errors, r->mismatches, r->closed, r->count);
+	return errors || r->count == 0 ? 1 : 0;
+}
+
+int
+run_echo(const struct opts *o)
+{
+	struct target t;
+	resolve_target(o, &t, SOCK_STREAM);
+	struct echo_run *r = xcalloc(1, sizeof *r);
+	echo_setup(r, o);
+	echo_loop(r, &t);
+	return echo_report(r, &t);
+}

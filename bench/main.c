@@ -1,0 +1,278 @@
+/*
+ * main.c -- echochat-bench - load generator for the echochat server, and
+ * for the servers it is compared with (scripts/bench): the command line,
+ * the usage text and the dispatch to a mode.
+ *
+ * It drives a server on loopback (TCP, UDP or a Unix stream socket) in one
+ * of five modes and reports throughput and latency:
+ *
+ *   echo, upper  pipelined lines, every reply verified (echo.c);
+ *   chat         a chat room: echochat's, a plain relay or Redis pub/sub
+ *                (chat.c);
+ *   udp          datagram round trips, loss after 1 s (udp.c);
+ *   idle         connections held open, the server's memory and
+ *                descriptors for them (idle.c).
+ *
+ * Every phase is bounded in time (connect, warm-up, measurement), so it
+ * always stops by itself.  The output is a human-readable block followed
+ * by one "RESULT key=value ..." line for scripts.  Exit status: 0 clean
+ * run, 1 errors/mismatches/losses, 2 usage error or the server could not
+ * be reached.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "bench.h"
+
+#define UDP_MAX_SIZE 65507
+
+static const char usage_text[] =
+    "usage: echochat-bench MODE [-h HOST] [-p PORT] [-c CONNS] [-P INFLIGHT]"
+    " [-s SIZE]\n"
+    "                      [-d SECONDS] [-w WARMUP_SECONDS] [-k SENDERS] [-u"
+    " UNIX_PATH]\n"
+    "                      [--pid PID] [--proto echochat|plain|redis]"
+    " [--redis]\n"
+    "modes:\n"
+    "  echo    pipelined line round trips over C connections, replies"
+    " verified\n"
+    "  upper   like echo, replies must be the lines with a-z uppercased\n"
+    "  chat    C participants, K senders; delivery rate, latency, loss, order\n"
+    "  udp     datagram round trips over C UDP sockets; loss after 1 s\n"
+    "  idle    open C connections and hold them for SECONDS\n"
+    "options:\n"
+    "  -h HOST      server host, loopback only (default 127.0.0.1)\n"
+    "  -p PORT      server port (default 7007)\n"
+    "  -c CONNS     connections / participants / UDP sockets (default 100;"
+    " udp: 1)\n"
+    "  -P INFLIGHT  lines or datagrams in flight per connection, chat: per"
+    " sender\n"
+    "               (default 16)\n"
+    "  -s SIZE      line/datagram size in bytes, including the '\\n'"
+    " (default 64)\n"
+    "  -d SECONDS   measured duration; idle: hold time (default 5)\n"
+    "  -w SECONDS   warm-up before measuring, not counted (default 1)\n"
+    "  -k SENDERS   chat: number of sending participants (default 10)\n"
+    "  -u PATH      connect to the Unix stream socket PATH instead of TCP\n"
+    "               (echo, upper, chat, idle)\n"
+    "  --pid PID    idle: report the server's VmRSS growth per connection\n"
+    "  --proto P    chat: echochat (default: wait for each welcome line),"
+    " plain\n"
+    "               (no welcome: two participants send sync lines until"
+    " everyone\n"
+    "               has heard one; lines may carry any prefix, e.g. ncat"
+    " --chat)\n"
+    "               or redis (participants SUBSCRIBE, senders PUBLISH on an\n"
+    "               extra connection each)\n"
+    "  --redis      same as --proto redis\n"
+    "  --help       show this text\n";
+
+const char *const mode_names[M_IDLE + 1] = {
+    "echo", "upper", "chat", "udp", "idle"};
+const char *const proto_names[PR_REDIS + 1] = {"echochat", "plain", "redis"};
+
+_Noreturn void
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("echochat-bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n", stderr);
+	fputs(usage_text, stderr);
+	exit(2);
+}
+
+/* The server runs with many descriptors too, but ours is the side that
+ * opens C of them; take everything the hard limit allows. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* command line                                                         */
+
+static long
+parse_num(const char *s, long min, long max, const char *what)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		usage_error("%s must be an integer in %ld..%ld, got '%s'", what,
+		    min, max, s);
+	return v;
+}
+
+static enum mode
+parse_mode(const char *s)
+{
+	for (unsigned i = 0; i < sizeof mode_names / sizeof mode_names[0]; i++)
+		if (strcmp(s, mode_names[i]) == 0)
+			return (enum mode)i;
+	usage_error("unknown mode '%s'", s);
+	return M_ECHO;
+}
+
+static enum proto
+parse_proto(const char *s)
+{
+	for (unsigned i = 0; i < sizeof proto_names / sizeof proto_names[0];
+	     i++)
+		if (strcmp(s, proto_names[i]) == 0)
+			return (enum proto)i;
+	usage_error("unknown --proto '%s' (echochat, plain or redis)", s);
+	return PR_ECHOCHAT;
+}
+
+static void
+parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
+{
+	switch (c) {
+	case 'h':
+		o->host = arg;
+		break;
+	case 'p':
+		o->port = (int)parse_num(arg, 1, 65535, "-p PORT");
+		break;
+	case 'c':
+		o->conns = (int)parse_num(arg, 1, 1000000, "-c CONNS");
+		*conns_set = 1;
+		break;
+	case 'P':
+		o->inflight = (int)parse_num(arg, 1, 100000, "-P INFLIGHT");
+		break;
+	case 's':
+		o->size = (int)parse_num(arg, 1, 1 << 24, "-s SIZE");
+		break;
+	case 'd':
+		o->seconds = (int)parse_num(arg, 1, 3600, "-d SECONDS");
+		break;
+	case 'w':
+		o->warmup = (int)parse_num(arg, 0, 3600, "-w WARMUP_SECONDS");
+		break;
+	case 'k':
+		o->senders = (int)parse_num(arg, 1, 1000000, "-k SENDERS");
+		break;
+	case 'u':
+		o->unix_path = arg;
+		break;
+	case 'I':
+		o->pid = parse_num(arg, 1, 1L << 30, "--pid PID");
+		break;
+	case 'R':
+		o->proto = parse_proto(arg);
+		break;
+	case 'S':
+		o->proto = PR_REDIS;
+		break;
+	case 'H':
+		fputs(usage_text, stdout);
+		exit(0);
+	default:
+		usage_error("bad option");
+	}
+}
+
+/* Cross-option checks that depend on the mode. */
+static void
+check_opts(struct opts *o, int conns_set)
+{
+	if (o->mode == M_UDP && !conns_set)
+		o->conns = 1;
+	if (o->mode == M_UDP && o->unix_path)
+		usage_error("udp mode cannot use -u");
+	if (o->mode == M_UDP &&
+	    (o->size < HDR_LEN + 1 || o->size > UDP_MAX_SIZE))
+		usage_error("udp datagram size must be %d..%d", HDR_LEN + 1,
+		    UDP_MAX_SIZE);
+	if (o->pid && o->mode != M_IDLE)
+		usage_error("--pid is only meaningful in idle mode");
+	if (o->proto != PR_ECHOCHAT && o->mode != M_CHAT)
+		usage_error("--proto/--redis are only meaningful in chat mode");
+	if (o->mode != M_CHAT)
+		return;
+	if (o->conns < 2)
+		usage_error("chat needs at least 2 participants (-c)");
+	if (o->senders > o->conns - 1) {
+		fprintf(stderr,
+		    "echochat-bench: note: -k %d lowered to %d "
+		    "(the last participant only observes)\n",
+		    o->senders, o->conns - 1);
+		o->senders = o->conns - 1;
+	}
+	if ((uint64_t)o->conns * (uint64_t)o->senders > 50000000ull)
+		usage_error(
+		    "chat: -c x -k too large for per-sender order tracking");
+}
+
+static void
+parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+	    {"pid", required_argument, NULL, 'I'},
+	    {"proto", required_argument, NULL, 'R'},
+	    {"redis", no_argument, NULL, 'S'},
+	    {"help", no_argument, NULL, 'H'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c, conns_set = 0;
+	*o = (struct opts){.host = "127.0.0.1",
+	    .port = 7007,
+	    .conns = 100,
+	    .inflight = 16,
+	    .size = 64,
+	    .seconds = 5,
+	    .warmup = 1,
+	    .senders = 10};
+	opterr = 0;
+	while ((c = getopt_long(
+		    argc, argv, "h:p:c:P:s:d:w:k:u:", longopts, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			usage_error(
+			    "bad or incomplete option '%s'", argv[optind - 1]);
+		parse_flag(o, c, optarg, &conns_set);
+	}
+	if (optind != argc - 1)
+		usage_error(optind >= argc ? "missing MODE"
+					   : "exactly one MODE expected");
+	o->mode = parse_mode(argv[optind]);
+	check_opts(o, conns_set);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	parse_args(argc, argv, &o);
+	/* A dying server must be an error, not our death. */
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	switch (o.mode) {
+	case M_ECHO:
+	case M_UPPER:
+		return run_echo(&o);
+	case M_CHAT:
+		return run_chat(&o);
+	case M_UDP:
+		return run_udp(&o);
+	case M_IDLE:
+		return run_idle(&o);
+	}
+	return 2;
+}

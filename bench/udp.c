@@ -1,0 +1,258 @@
+/*
+ * udp.c -- udp mode: C UDP sockets keep P datagrams in flight; replies
+ * are verified, datagrams unanswered after 1 s count as lost.  Any UDP
+ * echo server will do.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define UDP_LOSS_NS (1 * NS_PER_S)
+#define UDP_TICK_MS 20
+
+enum { U_FREE, U_FLIGHT, U_PENDING };
+
+/* Slot i of a socket carries seqs i, i+P, i+2P, ... so a reply's seq
+ * names its slot directly and a late reply (seq below the slot's current
+ * one) is recognised as belonging to a datagram already written off. */
+struct uconn {
+	int fd, want_out;
+	uint64_t *seq, *sent_ns;
+	unsigned char *st;
+};
+
+struct udp_run {
+	const struct opts *o;
+	struct gen g;
+	struct uconn *c;
+	int n, ep;
+	char *scratch;
+	uint64_t t_start, t_end;
+	struct hist h;
+	uint64_t replies, all_replies, losses, late, mismatches, refused;
+};
+
+/* A reply's header, as gen_line (common.c) wrote it: which socket and
+ * which seq it answers. */
+static int
+b36_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static int
+decode_hdr(const char *p, uint64_t *conn, uint64_t *seq)
+{
+	uint64_t v[2] = {0, 0};
+	for (int i = 0; i < HDR_LEN; i++) {
+		int d = b36_val(p[i]);
+		if (d < 0)
+			return 0;
+		v[i >= 4] = v[i >= 4] * 36 + (uint64_t)d;
+	}
+	*conn = v[0];
+	*seq = v[1];
+	return 1;
+}
+
+static void
+udp_send_slot(struct udp_run *r, uint32_t ci, unsigned slot, uint64_t now)
+{
+	struct uconn *c = &r->c[ci];
+	gen_line(&r->g, ci, c->seq[slot], r->scratch);
+	ssize_t k = send(c->fd, r->scratch, r->g.size, 0);
+	if (k == (ssize_t)r->g.size) {
+		c->st[slot] = U_FLIGHT;
+		c->sent_ns[slot] = now;
+		return;
+	}
+	c->st[slot] = U_PENDING; /* retried on EPOLLOUT or on the next tick */
+	if (k < 0 && errno == ECONNREFUSED)
+		r->refused++;
+	if (k < 0 && would_block() && !c->want_out) {
+		c->want_out = 1;
+		ep_mod(r->ep, c->fd, EPOLLIN | EPOLLOUT, ci);
+	}
+}
+
+static void
+udp_reply(
+    struct udp_run *r, uint32_t ci, const char *buf, size_t len, uint64_t now)
+{
+	struct uconn *c = &r->c[ci];
+	uint64_t P = (uint64_t)r->o->inflight, conn, seq;
+	if (len != r->g.size || !decode_hdr(buf, &conn, &seq) || conn != ci) {
+		r->mismatches++;
+		return;
+	}
+	unsigned slot = (unsigned)(seq % P);
+	if (c->st[slot] != U_FLIGHT || c->seq[slot] != seq) {
+		if (seq < c->seq[slot])
+			r->late++;
+		else
+			r->mismatches++;
+		return;
+	}
+	gen_line(&r->g, ci, seq, r->scratch);
+	if (memcmp(buf, r->scratch, len) != 0)
+		r->mismatches++;
+	r->all_replies++;
+	if (in_window(now, r->t_start, r->t_end)) {
+		r->replies++;
+		hist_add(&r->h, now - c->sent_ns[slot]);
+	}
+	c->seq[slot] += P;
+	udp_send_slot(r, ci, slot, now);
+}
+
+static void
+udp_event(struct udp_run *r, uint32_t ci, uint32_t events)
+{
+	struct uconn *c = &r->c[ci];
+	for (int i = 0; i < 64 && (events & (EPOLLIN | EPOLLERR)); i++) {
+		ssize_t k = recv(c->fd, rbuf, sizeof rbuf, 0);
+		if (k < 0 && errno == ECONNREFUSED) {
+			/* ICMP port unreachable: nobody listening */
+			r->refused++;
+			continue;
+		}
+		if (k < 0)
+			break;
+		udp_reply(r, ci, rbuf, (size_t)k, now_ns());
+	}
+	if (events & EPOLLOUT) {
+		c->want_out = 0;
+		ep_mod(r->ep, c->fd, EPOLLIN, ci);
+		uint64_t now = now_ns();
+		for (unsigned s = 0; s < (unsigned)r->o->inflight; s++)
+			if (c->st[s] == U_PENDING)
+				udp_send_slot(r, ci, s, now);
+	}
+}
+
+/* Write off datagrams unanswered for UDP_LOSS_NS and replace them; retry
+ * sends that could not go out. */
+static void
+udp_tick(struct udp_run *r, uint64_t now)
+{
+	uint64_t P = (uint64_t)r->o->inflight;
+	for (int ci = 0; ci < r->n; ci++) {
+		struct uconn *c = &r->c[ci];
+		for (unsigned s = 0; s < P; s++) {
+			if (c->st[s] == U_FLIGHT &&
+			    now - c->sent_ns[s] > UDP_LOSS_NS) {
+				if (in_window(now, r->t_start, r->t_end))
+					r->losses++;
+				c->seq[s] += P;
+				udp_send_slot(r, (uint32_t)ci, s, now);
+			} else if (c->st[s] == U_PENDING) {
+				udp_send_slot(r, (uint32_t)ci, s, now);
+			}
+		}
+	}
+}
+
+static void
+udp_setup(struct udp_run *r, const struct opts *o, const struct target *t)
+{
+	size_t P = (size_t)o->inflight;
+	const struct sockaddr *sa = (const struct sockaddr *)&t->addr;
+	r->o = o;
+	r->n = o->conns;
+	gen_init(&r->g, (size_t)o->size);
+	r->scratch = xcalloc((size_t)o->size, 1);
+	r->ep = epoll_create1(EPOLL_CLOEXEC);
+	r->c = xcalloc((size_t)r->n, sizeof *r->c);
+	for (int i = 0; i < r->n; i++) {
+		struct uconn *c = &r->c[i];
+		/* connect() so we only hear from the server and get ICMP
+		 * errors */
+		c->fd = socket(
+		    t->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->fd < 0 || connect(c->fd, sa, t->len) < 0)
+			fail2("udp socket %d for %s: %s", i, t->desc,
+			    strerror(errno));
+		c->seq = xcalloc(P, sizeof *c->seq);
+		c->sent_ns = xcalloc(P, sizeof *c->sent_ns);
+		c->st = xcalloc(P, 1);
+		for (size_t s = 0; s < P; s++)
+			c->seq[s] = s;
+		ep_add(r->ep, c->fd, EPOLLIN, (uint32_t)i);
+	}
+}
+
+static void
+udp_loop(struct udp_run *r)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	uint64_t now = now_ns(), next_tick = now;
+	r->t_start = now + (uint64_t)r->o->warmup * NS_PER_S;
+	r->t_end = r->t_start + (uint64_t)r->o->seconds * NS_PER_S;
+	for (int ci = 0; ci < r->n; ci++)
+		for (unsigned s = 0; s < (unsigned)r->o->inflight; s++)
+			udp_send_slot(r, (uint32_t)ci, s, now);
+	while ((now = now_ns()) < r->t_end) {
+		if (now >= next_tick) {
+			udp_tick(r, now);
+			next_tick = now + UDP_TICK_MS * NS_PER_MS;
+		}
+		int k = epoll_wait(r->ep, evs, MAX_EVENTS,
+		    ms_until(now, next_tick, UDP_TICK_MS));
+		for (int j = 0; j < k; j++)
+			udp_event(r, evs[j].data.u32, evs[j].events);
+	}
+}
+
+static int
+udp_report(const struct udp_run *r, const struct target *t)
+{
+	const struct opts *o = r->o;
+	double rate = (double)r->replies / o->seconds;
+	print_header(o, t);
+	printf("  sockets:       %d, %d datagrams of %d bytes in flight each\n",
+	    o->conns, o->inflight, o->size);
+	printf("  time:          %d s warm-up, %d s measured\n", o->warmup,
+	    o->seconds);
+	printf("  replies:       %" PRIu64 " (%.1f replies/s)\n", r->replies,
+	    rate);
+	print_latency("latency (us):", &r->h);
+	printf("  lost:          %" PRIu64 " (no reply within 1 s; %" PRIu64
+	       " late replies)\n",
+	    r->losses, r->late);
+	printf("  errors:        %" PRIu64 " (mismatched replies)\n",
+	    r->mismatches);
+	printf(
+	    "RESULT mode=udp conns=%d inflight=%d size=%d seconds=%d rate=%.1f",
+	    o->conns, o->inflight, o->size, o->seconds, rate);
+	result_latency(&r->h);
+	printf(" errors=%" PRIu64 " losses=%" PRIu64 " late=%" PRIu64 "\n",
+	    r->mismatches, r->losses, r->late);
+	return r->mismatches || r->replies == 0 ? 1 : 0;
+}
+
+int
+run_udp(const struct opts *o)
+{
+	struct target t;
+	resolve_target(o, &t, SOCK_DGRAM);
+	struct udp_run *r = xcalloc(1, sizeof *r);
+	udp_setup(r, o, &t);
+	udp_loop(r);
+	if (r->all_replies == 0)
+		fail2("no reply from %s (%s)", t.desc,
+		    r->refused ? "connection refused: nothing listening"
+			       : "every datagram lost");
+	return udp_report(r, &t);
+}
