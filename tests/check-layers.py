@@ -23,7 +23,7 @@ LAYERS = [
     ("seams", "handler listener endpoint hapi"),
     ("connections and datagrams", "conn udp"),
     ("handlers", "handlers/echo handlers/upper handlers/chat "
-                 "handlers/chat_cmd handlers/room"),
+                 "handlers/chat_cmd handlers/chat_settings handlers/room"),
     ("registry", "handlers"),
     ("composition root", "config server daemon systemd main defaults"),
 ]

@@ -1208,6 +1208,38 @@ START_TEST(test_round_trip_full)
 }
 END_TEST
 
+/*
+ * Defaults live in one place: every key -t prints for [server] and the
+ * handler sections is given in the built-in file.  A key added to a table but not to conf/echochatd.ini
+ * fails here instead of silently defaulting to zero.
+ */
+START_TEST(test_every_key_has_its_default_in_the_builtin_ini)
+{
+	struct config *c = config_new_defaults();
+	char *out = NULL, *line, *save, want[256];
+	size_t size = 0;
+	FILE *f = open_memstream(&out, &size);
+	int keys = 0;
+
+	config_print(c, f);
+	fclose(f);
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '[' || line[0] == '\0')
+			continue;
+		/* The key; its value may be written another way (4096, 4k). */
+		line[strcspn(line, " =")] = '\0';
+		snprintf(want, sizeof want, "\n%s =", line);
+		ck_assert_msg(strstr(default_config_text, want) != NULL,
+		    "key %s is not in the built-in configuration", line);
+		keys++;
+	}
+	ck_assert_int_ge(keys, 19);	/* 15 of [server], 4 of [chat] */
+	free(out);
+	config_free(c);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1274,6 +1306,7 @@ config_suite(void)
 	tcase_add_test(tc, test_crlf_and_no_final_newline);
 	tcase_add_test(tc, test_builtin_defaults);
 	tcase_add_test(tc, test_new_defaults_match_builtin);
+	tcase_add_test(tc, test_every_key_has_its_default_in_the_builtin_ini);
 	tcase_add_test(tc, test_round_trip_builtin);
 	tcase_add_test(tc, test_round_trip_full);
 	suite_add_tcase(s, tc);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "chat.h"
 #include "chat_cmd.h"
 #include "handler.h"
 #include "room.h"
@@ -491,14 +492,6 @@ chat_stop(void *state)
 	room_free(chat->room);
 	free(chat);
 }
-
-static const struct hsetting_def chat_settings[] = {
-	{ "udp_peer_timeout", HSETTING_DURATION, 1000, UINT64_MAX },
-	{ "udp_peers_max", HSETTING_COUNT, 0, 1000000 },
-	{ "chat_rate", HSETTING_COUNT, 0, 1000000 },
-	{ "chat_burst", HSETTING_COUNT, 1, 1000000 },
-	{ NULL, 0, 0, 0 }
-};
 
 const struct handler handler_chat = {
 	.name = "chat",

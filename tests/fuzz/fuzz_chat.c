@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "framing.h"
 #include "handlers/chat_cmd.h"
 
 #define CHECK(cond) do {						\

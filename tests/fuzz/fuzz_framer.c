@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "framing.h"
 
 #define CHECK(cond) do {						\
