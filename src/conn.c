@@ -563,6 +563,10 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 		c->flags &= ~CONN_READ_WAITS;
 		conn_watch(c, EV_READ);
 		conn_read(c);
+		/* Output that waited meanwhile: the socket takes it now. */
+		if ((c->flags & (CONN_WRITING | CONN_READ_WAITS)) ==
+		    CONN_WRITING)
+			conn_flush(c);
 	} else if (what & EV_WRITE)
 		conn_flush(c);
 	else if (what & EV_READ) {

@@ -15,7 +15,8 @@
  *     transport has taken the bytes off the socket, so only writability
  *     can wake the connection);
  *   - a write that fails wanting the socket readable (it needs a byte from
- *     the peer first), alone and followed by a plain want-write;
+ *     the peer first), alone and followed by a plain want-write, and
+ *     output that waits while a read waits for writability;
  *   - input the transport holds that the socket will not signal again
  *     (io_pending), after a read, after the handshake, and while the
  *     answer to the first line waits for the socket;
@@ -255,7 +256,7 @@ static struct {
 	struct handler		 handler;
 	struct fake		 fake;
 	struct conn		*c;
-	int			 peer;		/* our end of the socketpair */
+	int			 peer;		/* the far end */
 
 	char			 peer_buf[PEER_MAX + 1];
 	size_t			 peer_len;
@@ -266,10 +267,10 @@ static struct {
 	const char		*close_reason;
 	int			 gone;
 	int			 hooks_arg_ok;
-	char			 input[PEER_MAX];	/* lines, each + '|' */
+	char			 input[PEER_MAX]; /* "line|line|" */
 	size_t			 input_len;
 	int			 ninput;
-	int			 echo;		/* answer each line with it */
+	int			 echo;		/* answer each line */
 	const char		*open_send;	/* open() sends this */
 } w;
 
@@ -380,7 +381,8 @@ peer_drain(void)
 	ssize_t n;
 
 	while (!w.peer_eof && w.peer_len < PEER_MAX) {
-		n = read(w.peer, w.peer_buf + w.peer_len, PEER_MAX - w.peer_len);
+		n = read(w.peer, w.peer_buf + w.peer_len,
+		    PEER_MAX - w.peer_len);
 		if (n == 0)
 			w.peer_eof = 1;
 		if (n <= 0)
@@ -606,7 +608,7 @@ START_TEST(test_pending_while_output_waits)
 {
 	w.echo = 1;
 	w.fake.read_split = 2;
-	w.fake.write_wants_write = 2;	/* the answer and the first flush */
+	w.fake.write_wants_write = 2;	/* the answer, the first flush */
 	use_fake();
 	conn_start(w.c);
 
@@ -671,6 +673,43 @@ START_TEST(test_write_wants_read_then_write)
 }
 END_TEST
 
+/*
+ * Output from elsewhere (a broadcast) arrives while a read waits for
+ * writability, and the kernel will not take it at once either: when the
+ * socket becomes writable the read goes on, and the output must not be
+ * left waiting on a watch for readability.
+ */
+START_TEST(test_output_waits_while_read_waits)
+{
+	int i;
+
+	w.fake.read_wants_write = 1;
+	w.fake.write_wants_write = 1;
+	use_fake();
+	conn_start(w.c);
+
+	peer_send("x\n");
+	for (i = 0; i < 200 && w.fake.reads == 0; i++) {
+		turn();
+		usleep(1000);
+	}
+	ck_assert_int_eq(w.fake.reads, 1);
+	ck_assert(w.c->flags & CONN_READ_WAITS);
+	conn_send(w.c, "out\n", 4);		/* not an answer: queued */
+
+	ck_assert(until_input("x|"));
+	ck_assert_msg(until_peer("out\n"), "output stuck: \"%s\"",
+	    w.peer_buf);
+	ck_assert_int_eq(w.fake.write_wants_write, 0);
+
+	/* Both directions work as usual afterwards. */
+	peer_send("y\n");
+	ck_assert(until_input("x|y|"));
+	conn_send(w.c, "more\n", 5);
+	ck_assert(until_peer("out\nmore\n"));
+}
+END_TEST
+
 static Suite *
 conn_suite(void)
 {
@@ -703,6 +742,7 @@ conn_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_write_wants_read);
 	tcase_add_test(tc, test_write_wants_read_then_write);
+	tcase_add_test(tc, test_output_waits_while_read_waits);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
