@@ -102,6 +102,18 @@ conn_watch(struct conn *c, short what)
 	conn_watch_for(c, what, conn_idle_ms(c));
 }
 
+/*
+ * Watch for input again.  Input the transport already holds will not make
+ * the socket readable: come back for it in the next round.
+ */
+static void
+conn_watch_input(struct conn *c)
+{
+	conn_watch(c, EV_READ);
+	if (io_pending(&c->io) > 0)
+		event_active(&c->ev, EV_READ, 0);
+}
+
 /* Stop reading c for now: other loops are behind on what it caused. */
 void
 conn_hold(struct conn *c)
@@ -122,7 +134,7 @@ conn_held(struct conn *c)
 {
 	if (!loops_caught_up(c->cl->loop->set, c->cl->loop))
 		return;		/* the persistent timer comes back */
-	conn_watch(c, EV_READ);
+	conn_watch_input(c);
 }
 
 /* "127.0.0.1:5555", "[::1]:5555" or "unix"; valid until the next call. */
@@ -176,7 +188,7 @@ conn_handshake(struct conn *c)
 {
 	switch (io_handshake(&c->io)) {
 	case 1:
-		conn_watch(c, EV_READ);
+		conn_watch_input(c);
 		conn_opened(c);
 		break;
 	case 0:
@@ -551,6 +563,10 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 		c->flags &= ~CONN_READ_WAITS;
 		conn_watch(c, EV_READ);
 		conn_read(c);
+		/* Output that waited meanwhile: the socket takes it now. */
+		if ((c->flags & (CONN_WRITING | CONN_READ_WAITS)) ==
+		    CONN_WRITING)
+			conn_flush(c);
 	} else if (what & EV_WRITE)
 		conn_flush(c);
 	else if (what & EV_READ) {
@@ -567,7 +583,8 @@ conn_wait_to_write(struct conn *c)
 {
 	short what = c->io.want == IO_WANT_READ ? EV_READ : EV_WRITE;
 
-	if (!(c->flags & CONN_WRITING)) {
+	/* Already waiting, but perhaps for the other readiness. */
+	if (!(c->flags & CONN_WRITING) || !(event_get_events(&c->ev) & what)) {
 		c->flags |= CONN_WRITING;
 		conn_watch(c, what);
 	}
@@ -607,7 +624,7 @@ conn_flush(struct conn *c)
 	}
 	if (c->flags & CONN_WRITING) {
 		c->flags &= ~CONN_WRITING;
-		conn_watch(c, EV_READ);
+		conn_watch_input(c);
 	}
 }
 
