@@ -508,11 +508,13 @@ conn_read(struct conn *c)
 
 	n = io_read(&c->io, buf, conn_read_size(c));
 	if (n == -1) {
-		if (errno == EAGAIN && c->io.want == IO_WANT_WRITE)
+		int error = errno;	/* re-arming the event may change it */
+
+		if (error == EAGAIN && c->io.want == IO_WANT_WRITE)
 			conn_read_waits_for_write(c);
-		if (errno == EAGAIN || errno == EINTR)
+		if (error == EAGAIN || error == EINTR)
 			return;
-		log_debug("read %s: %s", conn_peer_name(c), strerror(errno));
+		log_debug("read %s: %s", conn_peer_name(c), strerror(error));
 		conn_drop(c, NULL);
 		return;
 	}
