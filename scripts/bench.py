@@ -49,6 +49,11 @@ import tempfile
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# echochatd is started by the integration suites' harness, which knows it
+# is ready, and its port, from its NOTIFY_SOCKET notification.
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+import harness  # noqa: E402
+
 TOOL = os.path.join(TOP, "bench", "echochat-bench")
 ECHOCHATD = os.path.join(TOP, "src", "echochatd")
 EPOLL_ECHO = os.path.join(TOP, "bench", "epoll-echo")
@@ -159,6 +164,40 @@ class Server:
 LIVE = set()
 
 
+class Echochatd(Server):
+    """echochatd through the harness, in a session of its own like the
+    peers (so stop() is theirs); its stderr is kept by the harness."""
+
+    def __init__(self, config, workdir, cpu):
+        self.name = "echochatd"
+        self.daemon = harness.Server(config, args=["-L", "info"], valgrind=False,
+                                     binary=ECHOCHATD, prefix=cpu, workdir=workdir,
+                                     wait_ready=False, new_session=True)
+        self.proc = self.daemon.proc
+        LIVE.add(self)
+        try:
+            try:
+                self.daemon.wait_ready(1, START_TIMEOUT)
+            except AssertionError:
+                if self.proc.poll() is not None:
+                    raise Fail("%s exited with status %d at start: %s"
+                               % (self.name, self.proc.returncode, self.log_tail(3)))
+                raise Fail("%s not ready within %d s: %s"
+                           % (self.name, START_TIMEOUT, self.log_tail()))
+            self.port = self.daemon.port("bench")
+        except BaseException:
+            self.stop()
+            raise
+
+    def log_tail(self, n=1):
+        lines = [l.strip() for l in self.daemon.log_lines if l.strip()]
+        return " / ".join(lines[-n:])
+
+    def stop(self):
+        super().stop()
+        self.daemon.stop()          # reaped by now: ends the harness's reader
+
+
 def group_alive(pgid):
     """Whether a process of group pgid still runs.  Zombies do not count:
     whether they are reaped soon is up to init."""
@@ -193,16 +232,7 @@ def start_echochatd(mode, workdir, cpu, workers):
     """mode: echo, chat or udp; one listener on a port the kernel picks."""
     proto, handler = {"echo": ("tcp", "echo"), "chat": ("tcp", "chat"),
                       "udp": ("udp", "echo")}[mode]
-    ini = os.path.join(workdir, "echochatd.ini")
-    with open(ini, "w") as f:
-        f.write(echochatd_ini(workers, proto, handler))
-    pattern = r"listener bench: listening on %s 127\.0\.0\.1:(\d+)" % proto
-
-    def ready(s):
-        s.port = int(s.wait_for_log(pattern).group(1))
-        s.wait_for_log(r" info: ready")
-
-    return Server("echochatd", [ECHOCHATD, "-c", ini, "-L", "info"], workdir, cpu, ready)
+    return Echochatd(echochatd_ini(workers, proto, handler), workdir, cpu)
 
 
 def echochatd_ini(workers, proto="tcp", handler="echo"):

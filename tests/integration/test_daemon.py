@@ -3,7 +3,7 @@
 switch, SIGHUP reload, log reopening, systemd notify, socket activation and
 the systemd units.
 
-Covers (SPEC §6, §7):
+Covers (echochatd(8): DAEMON MODE, SIGNALS, SYSTEMD, LOGGING):
 - -d / daemonize = yes: the foreground process exits 0 only once every
   listener (TCP, UDP, Unix) is bound, so a connect right after it succeeds;
   the daemon is in a new session it does not lead, has no terminal, stdio on
@@ -45,7 +45,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -284,22 +283,12 @@ def release(server):
 
 def reload(server, text=None, timeout=5):
     """Write text (if given) as the server's config file, send SIGHUP and
-    wait for the reload's last line; returns the lines it logged."""
+    wait until the daemon is ready again (its READY=1 after the reload,
+    done or failed); returns the lines it logged meanwhile."""
     if text is not None:
         with open(server.config_path, "w") as f:
             f.write(text.replace("@DIR@", server.dir))
-    mark = len(server.log_lines)
-    server.send_signal(signal.SIGHUP)
-    rx = re.compile(DONE_RE)
-    deadline = time.time() + timeout * SLOW
-    while True:
-        lines = list(server.log_lines[mark:])
-        if any(rx.search(line) for line in lines):
-            return "\n".join(lines)
-        if time.time() > deadline:
-            raise AssertionError("the reload did not finish:\n" +
-                                 server.log())
-        time.sleep(0.02)
+    return server.reload(timeout)
 
 
 class DaemonCase(unittest.TestCase):
@@ -956,8 +945,9 @@ class Notify(unittest.TestCase):
     """sd_notify to NOTIFY_SOCKET."""
 
     def setUp(self):
-        if not built_with_libsystemd():
-            self.skipTest("built without libsystemd: no notifications")
+        # Sent with or without libsystemd (echochatd(8), SYSTEMD).  The
+        # harness has a socket of its own; it passes every notification
+        # on to the test's.
         self.tmp = tempfile.TemporaryDirectory(prefix="echochat-test-")
         self.addCleanup(self.tmp.cleanup)
         self.path = os.path.join(self.tmp.name, "notify")
@@ -1018,23 +1008,17 @@ class Activated(harness.Server):
     echochatd in its own process with LISTEN_FDS set."""
 
     def __init__(self, config, listen):
-        self.tmp = tempfile.TemporaryDirectory(prefix="echochat-test-")
-        self.dir = self.tmp.name
-        self.listeners = {}
-        self.log_lines = []
-        self._lock = threading.Lock()
+        self._prepare()
         self.valgrind = False
         self.config_path = os.path.join(self.dir, "echochatd.ini")
         with open(self.config_path, "w") as f:
             f.write(config.replace("@DIR@", self.dir))
         listen = [a.replace("@DIR@", self.dir) for a in listen]
-        self.proc = subprocess.Popen(
-            [SOCKET_ACTIVATE] + listen + [ECHOCHATD, "-c", self.config_path],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read_log, daemon=True)
-        self._reader.start()
+        # systemd-socket-activate hands its child only the variables it
+        # is told to: the harness's NOTIFY_SOCKET among them.
+        self._spawn([SOCKET_ACTIVATE] + listen +
+                    ["-E", "NOTIFY_SOCKET=" + self.notify_path,
+                     ECHOCHATD, "-c", self.config_path])
 
     def wait_listening(self, *addrs):
         for addr in addrs:
@@ -1065,7 +1049,7 @@ class SocketActivation(unittest.TestCase):
         first = connect(echo)           # queued; makes it exec echochatd
         self.addCleanup(first.close)
         first.sendall(b"sent before echochatd ran\n")
-        act.wait_log(r"info: ready$")
+        act.wait_ready()
         log = act.log()
         self.assertIn("info: listener echo: listening on tcp %s (handler "
                       "echo) (socket from systemd)" % lo(echo), log)
@@ -1091,7 +1075,7 @@ class SocketActivation(unittest.TestCase):
         act.wait_listening(lo(udp))
         # The datagram that wakes it is answered, not lost.
         udp_roundtrip(self, udp, b"first datagram", b"FIRST DATAGRAM")
-        act.wait_log(r"info: ready$")
+        act.wait_ready()
         self.assertIn("info: listener up: listening on udp %s (handler "
                       "upper) (socket from systemd)" % lo(udp), act.log())
         udp_roundtrip(self, udp, b"second", b"SECOND")
@@ -1107,7 +1091,7 @@ class SocketActivation(unittest.TestCase):
         path = os.path.join(act.dir, "u.sock")
         with connect(path, socket.AF_UNIX) as s:
             roundtrip(self, s, b"unix\n", b"UNIX\n")
-        act.wait_log(r"info: ready$")
+        act.wait_ready()
         self.assertIn("info: listener u: listening on unix %s (handler "
                       "upper) (socket from systemd)" % path, act.log())
         act.close()
@@ -1140,7 +1124,7 @@ class SocketActivation(unittest.TestCase):
         first = connect(port)
         self.addCleanup(first.close)
         roundtrip(self, first)
-        act.wait_log(r"info: ready$")
+        act.wait_ready()
         lines = reload(act, listener("echo", bind=lo(port)) +
                        listener("new", bind=lo(new)))
         self.assertRegex(lines, r"(?m)info: reload done: 2 listeners$")
