@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_abuse.py -- hostile clients and faults (SPEC §3.1, §3.3, §4, §5).
+"""test_abuse.py -- hostile clients and faults (README "Security").
 
 Covers:
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_chat_clients.py -- the chat room with the clients people really use.
 
-SPEC says people talk to echochatd with `telnet` and `nc`.  These tests run
+The README says people talk to echochatd with `telnet` and `nc`.  These tests run
 the real programs against a real daemon (harness.Server, loopback port 0):
 
 - telnet, driven by an `expect` script written to a temporary file and run

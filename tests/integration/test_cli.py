@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_cli.py -- echochatd's command line, configuration and logging.
 
-Covers (SPEC §2, §3, §7): -V/--version, -h/--help, bad command lines (64),
+Covers (echochatd(8), echochatd.ini(5), README "Logging"): -V/--version,
+-h/--help, bad command lines (64),
 -d with -f (64), -t on the built-in defaults being exactly
 conf/echochatd.ini, -t printing effective (overridden) settings that load
 back the same and binding nothing, configuration errors (78) reported as
@@ -155,7 +156,7 @@ class CheckConfig(unittest.TestCase):
         self.assertEqual((rc1, err1), (0, ""))
         self.assertEqual((rc2, err2), (0, ""))
         self.assertEqual(builtin, fromfile)
-        # And it is what SPEC §3.4 lists.
+        # And it is what conf/echochatd.ini lists.
         for section in ("[listener echo]", "[listener echo-udp]",
                         "[listener upper]", "[listener chat]",
                         "[listener chat-udp]"):

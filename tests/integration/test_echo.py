@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_echo.py -- the echo and upper handlers, end to end.
 
-Covers (SPEC §3.2, §4): echo and upper over TCP on 127.0.0.1, on [::1]
+Covers (README "Talking to it"): echo and upper over TCP on 127.0.0.1, on [::1]
 (skipped, with the reason, only when the host has no IPv6 loopback), on a
 "*:0" dual-stack listener reached over both 127.0.0.1 and ::1, and over
 Unix sockets; byte-exactness (CRLF, NUL, 0xFF, all 256 byte values, 1 MiB

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_limits.py -- connection limits, timeouts, memory bounds, shutdown.
 
-Covers (SPEC §3.1, §3.2, §4, §6): max_clients (one more is told
+Covers (echochatd.ini(5)): max_clients (one more is told
 "*** error: server full" and closed; a freed slot serves again; Unix
 connections count too), max_clients_per_ip (its own message; other
 addresses and Unix sockets unaffected), idle_timeout (an idle connection
@@ -367,7 +367,7 @@ class OutputLimit(unittest.TestCase):
         self.assertNotIn("output limit", self.server.log())
 
     def test_small_output_limit_still_slows_echo(self):
-        # SPEC §4: echo and upper clients that do not read are slowed by
+        # The README: echo and upper clients that do not read are slowed by
         # TCP flow control; output_limit drops only clients whose output
         # comes from elsewhere (chat).  A limit below one read (64 KiB)
         # must not turn the echo's own answer into a disconnect.
