@@ -24,7 +24,9 @@ Scenarios and servers:
 
 Environment: BENCH_SECONDS (measured seconds per run, default 3),
 BENCH_WORKERS (echochatd's [server] workers; refused loudly if this
-echochatd does not know the key), BENCH_TIMEOUT (seconds for the whole
+echochatd does not know the key), BENCH_BASELINE (another build's
+echochatd, measured beside this one as "baseline" in every scenario
+echochatd is in: a change's cost, in one run), BENCH_TIMEOUT (seconds for the whole
 bench, default 1200: runs left when it is spent show as n/a).
 
 Every phase has a time limit, a peer that fails shows as failed with the
@@ -58,6 +60,7 @@ TOOL = os.path.join(TOP, "bench", "echochat-bench")
 ECHOCHATD = os.path.join(TOP, "src", "echochatd")
 EPOLL_ECHO = os.path.join(TOP, "bench", "epoll-echo")
 ASYNCIO_SERVER = os.path.join(TOP, "bench", "asyncio_server.py")
+BASELINE = os.environ.get("BENCH_BASELINE", "")
 
 WARMUP = 1
 START_TIMEOUT = 10
@@ -168,10 +171,10 @@ class Echochatd(Server):
     """echochatd through the harness, in a session of its own like the
     peers (so stop() is theirs); its stderr is kept by the harness."""
 
-    def __init__(self, config, workdir, cpu):
-        self.name = "echochatd"
+    def __init__(self, config, workdir, cpu, name="echochatd", binary=ECHOCHATD):
+        self.name = name
         self.daemon = harness.Server(config, args=["-L", "info"], valgrind=False,
-                                     binary=ECHOCHATD, prefix=cpu, workdir=workdir,
+                                     binary=binary, prefix=cpu, workdir=workdir,
                                      wait_ready=False, new_session=True)
         self.proc = self.daemon.proc
         LIVE.add(self)
@@ -228,11 +231,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_echochatd(mode, workdir, cpu, workers):
+def start_echochatd(mode, workdir, cpu, workers, name="echochatd", binary=ECHOCHATD):
     """mode: echo, chat or udp; one listener on a port the kernel picks."""
     proto, handler = {"echo": ("tcp", "echo"), "chat": ("tcp", "chat"),
                       "udp": ("udp", "echo")}[mode]
-    return Echochatd(echochatd_ini(workers, proto, handler), workdir, cpu)
+    return Echochatd(echochatd_ini(workers, proto, handler), workdir, cpu, name, binary)
 
 
 def echochatd_ini(workers, proto="tcp", handler="echo"):
@@ -276,7 +279,7 @@ def redis_argv(port, workdir):
 # Each server: label, the program it needs, and how to start it for a mode.
 def make_servers(workers):
     py = sys.executable
-    return {
+    servers = {
         "echochatd": ("echochatd", ECHOCHATD,
                       lambda mode, d, cpu: start_echochatd(mode, d, cpu, workers)),
         "epoll-echo": ("epoll-echo", EPOLL_ECHO,
@@ -308,6 +311,11 @@ def make_servers(workers):
                   lambda mode, d, cpu: start_on_free_port(
                       "redis", lambda p: redis_argv(p, d), d, cpu)),
     }
+    if BASELINE:
+        servers["baseline"] = ("baseline", BASELINE,
+                               lambda mode, d, cpu: start_echochatd(
+                                   mode, d, cpu, workers, "baseline", BASELINE))
+    return servers
 
 
 # ---------------------------------------------------------------------
@@ -466,11 +474,22 @@ def problems(res):
     return ", ".join(bad)
 
 
+def with_baseline(entries):
+    """The scenario's servers, with BENCH_BASELINE right after echochatd."""
+    out = []
+    for label, extra in entries:
+        out.append((label, extra))
+        if label == "echochatd" and BASELINE:
+            out.append(("baseline", extra))
+    return out
+
+
 def run_all(args, scenarios, servers, cpus, seconds, deadline, workdir):
     """results[scenario][label] = {"runs": [RESULT dict], "fail": str, "notes": [str]}"""
     results = {}
     for scn in scenarios:
-        entries = [(l, e) for l, e in scn.servers if l in servers or e is None]
+        entries = [(l, e) for l, e in with_baseline(scn.servers)
+                   if l in servers or e is None]
         table = results[scn.name] = {l: {"runs": [], "fail": None, "notes": []}
                                      for l, _ in entries}
         for label, extra in entries:
