@@ -30,11 +30,6 @@ struct htimer {
 	void		*arg;
 };
 
-struct hop {
-	void	(*fn)(void *);
-	void	*arg;
-};
-
 void
 hapi_init(struct loops *set)
 {
@@ -53,31 +48,17 @@ hloop_here(void)
 	return loop_here()->index;
 }
 
-/* Posted to the target loop. */
-static void
-hop_run(void *arg)
-{
-	struct hop *h = arg;
-
-	h->fn(h->arg);
-	free(h);
-}
-
 void
 hloop_run(unsigned int i, void (*fn)(void *), void *arg,
     struct endpoint *on_behalf)
 {
 	struct loop *to = &loops->v[i];
-	struct hop *h;
 
 	if (loop_is_here(to)) {
 		fn(arg);
 		return;
 	}
-	h = xmalloc(sizeof *h);
-	h->fn = fn;
-	h->arg = arg;
-	loop_post(to, hop_run, h);
+	loop_post(to, fn, arg);		/* a handler's fn is a loop_fn */
 	endpoint_hold_if_behind(on_behalf, to);
 }
 
@@ -149,15 +130,11 @@ htimer_free(struct htimer *t)
 void
 hlog(enum hlog_level level, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
-	if (!log_enabled((enum log_level)level))
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	log_vmessage((enum log_level)level, fmt, ap);
 	va_end(ap);
-	log_message((enum log_level)level, "%s", msg);
 }
 
 uint64_t

@@ -217,13 +217,10 @@ LOG_FUNCTION(log_debug, LOG_LEVEL_DEBUG, 0)
 
 /* A line at a level chosen at run time (handlers log through this). */
 void
-log_message(enum log_level level, const char *fmt, ...)
+log_vmessage(enum log_level level, const char *fmt, va_list ap)
 {
 	int saved = errno;
-	va_list ap;
 
-	va_start(ap, fmt);
 	log_vwrite(level, -1, fmt, ap);
-	va_end(ap);
 	errno = saved;
 }

@@ -4,6 +4,8 @@
 #ifndef ECHOCHAT_LOG_H
 #define ECHOCHAT_LOG_H
 
+#include <stdarg.h>
+
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
 	LOG_LEVEL_DEBUG };
 
@@ -18,8 +20,8 @@ void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_message(enum log_level, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
+void	 log_vmessage(enum log_level, const char *, va_list)
+	    __attribute__((format(printf, 2, 0)));
 int	 log_enabled(enum log_level);
 
 #endif

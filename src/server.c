@@ -180,16 +180,17 @@ server_conn_gone(void *arg, struct conn *c)
  * acceptor or a datagram socket.
  */
 static int
-server_listener_open(struct server *s, struct listener_conf *lc,
-    int passed_fd, struct listener **out, char **cause)
+server_listener_open(struct server *s, const struct config *config,
+    struct listener_conf *lc, int passed_fd, struct listener **out,
+    char **cause)
 {
 	struct event_base *base = s->loops.v[0].base;
 	struct handler_instance *hi;
 	struct udp_socket *us;
 	char *why;
 
-	hi = handlers_get(&s->handlers, lc->handler,
-	    &s->config->handler_settings, &why);
+	hi = handlers_get(&s->handlers, lc->handler, &config->handler_settings,
+	    &why);
 	if (hi == NULL) {
 		xasprintf(cause, "listener %s: %s", lc->name, why);
 		free(why);
@@ -317,8 +318,8 @@ server_open_listeners(struct server *s, char **cause)
 	s->npassed = systemd_listen_fds();
 	s->passed_claimed = xcalloc((size_t)s->npassed + 1, 1);
 	TAILQ_FOREACH(lc, &s->config->listeners, entry) {
-		if (server_listener_open(s, lc, claim_passed_socket(s, lc), &l,
-		    cause) == -1) {
+		if (server_listener_open(s, s->config, lc,
+		    claim_passed_socket(s, lc), &l, cause) == -1) {
 			server_close_listeners(s);
 			return -1;
 		}
@@ -549,24 +550,21 @@ server_apply(struct server *s, struct config *new, char **cause)
 	struct listener_list added;
 	struct listener_conf *lc;
 	struct listener *l, *next;
-	struct config *old = s->config;
 	char *why;
 
 	TAILQ_INIT(&added);
-	s->config = new;	/* new handlers start on the new settings */
 	TAILQ_FOREACH(lc, &new->listeners, entry) {
 		if ((l = find_reusable(s, lc)) != NULL) {
 			l->next_conf = lc;
 			continue;
 		}
-		if (server_listener_open(s, lc, -1, &l, cause) == -1) {
-			s->config = old;
+		/* A handler started here starts on the new settings. */
+		if (server_listener_open(s, new, lc, -1, &l, cause) == -1) {
 			reload_undo(s, &added);
 			return -1;
 		}
 		TAILQ_INSERT_TAIL(&added, l, entry);
 	}
-	s->config = old;
 	TAILQ_FOREACH_SAFE(l, &s->listeners, entry, next) {
 		if (l->next_conf == NULL)
 			reload_remove(s, l);
