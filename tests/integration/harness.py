@@ -346,6 +346,19 @@ class Server:
         raise AssertionError("no log line matching %r in:\n%s" %
                              (pattern, self.log()))
 
+    def wait_log_matches(self, pattern, count, timeout=5):
+        """Wait until `count` log lines match the regex; returns the
+        matches.  The log is read by another thread, so a line the
+        daemon wrote a moment ago may not be here yet."""
+        deadline = time.time() + timeout * SLOW
+        rx = re.compile(pattern)
+        while True:
+            with self._lock:
+                found = [m for m in map(rx.search, self.log_lines) if m]
+            if len(found) >= count or time.time() >= deadline:
+                return found
+            time.sleep(0.02)
+
     # -- talking to it ---------------------------------------------------
 
     def addr(self, name):

@@ -148,7 +148,7 @@ class Threads(unittest.TestCase):
             for i, s in enumerate(socks):
                 roundtrip(self, s, b"hello %d\n" % i)
             loops = [int(m.group(1)) for m in
-                     CONNECT_RE.finditer(server.log())]
+                     server.wait_log_matches(CONNECT_RE, 9)]
             self.assertEqual(sorted(loops), [0, 0, 0, 1, 1, 1, 2, 2, 2])
             # Load on every connection at once: more than one thread works.
             before = thread_cpu_ticks(server)
@@ -194,8 +194,8 @@ class ChatAcrossThreads(unittest.TestCase):
 
     def test_everyone_hears_everyone_once_in_order(self):
         people = self.room(12)
-        loops = {int(m.group(1)) for m in CONNECT_RE.finditer(
-            self.server.log())}
+        loops = {int(m.group(1)) for m in
+                 self.server.wait_log_matches(CONNECT_RE, 12)}
         self.assertEqual(loops, {0, 1, 2})
         n = 25
         for i in range(n):
