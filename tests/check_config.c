@@ -647,12 +647,6 @@ END_TEST
 START_TEST(test_unsupported_key)
 {
 	expect_error(
-	    "[chat]\n"
-	    "history = 20\n"
-	    LISTENER_OK,
-	    2, "key \"history\" is not supported by this version of "
-	    "echochatd");
-	expect_error(
 	    LISTENER_OK
 	    "tls_cert = /etc/ssl/x.pem\n",
 	    5, "key \"tls_cert\" is not supported by this version of "
