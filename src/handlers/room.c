@@ -605,8 +605,7 @@ room_move(struct rooms *rs, struct room_member *m, const char *name,
 	room_unref(from);
 	broadcast_since(rs, to, m, shared_line_printf("*** %s has joined\n",
 	    m->nick), m->joined);
-	room_tell(m, "*** You are now in %s (%u user%s)", to->name, v.count,
-	    v.count == 1 ? "" : "s");
+	room_tell(m, "*** You are now in %s (%u users)", to->name, v.count);
 	tell_view(m, &v);
 }
 

@@ -66,8 +66,8 @@ class RoomTest(test_chat.ChatTest):
         already) see it come.  Notices client had not read yet are
         skipped."""
         client.send(b"/join " + room.encode() + b"\n")
-        self.until(client, b"*** You are now in %s (%d user%s)\n" % (
-            (shown or room).encode(), count, b"" if count == 1 else b"s"))
+        self.until(client, b"*** You are now in %s (%d users)\n" % (
+            (shown or room).encode(), count))
         for o in others:
             self.expect(o, b"*** %s has joined\n" % client.nick.encode())
 
@@ -87,7 +87,7 @@ class TestRooms(RoomTest):
     def test_join_and_part_notices_in_both_rooms(self):
         a, b, c = self.room(3)
         a.send(b"/join #Dev\n")
-        self.expect(a, b"*** You are now in #Dev (1 user)\n")
+        self.expect(a, b"*** You are now in #Dev (1 users)\n")
         self.expect(b, b"*** guest1 has left for #Dev\n")
         self.expect(c, b"*** guest1 has left for #Dev\n")
         # Names ignore case and are shown as first written.
@@ -237,7 +237,7 @@ class TestRooms(RoomTest):
         u = self.join_udp()
         self.expect(a, b"*** %s has joined\n" % u.nick.encode())
         u.send(b"/join #u\n")
-        self.assertEqual(u.line(), b"*** You are now in #u (1 user)\n")
+        self.assertEqual(u.line(), b"*** You are now in #u (1 users)\n")
         self.expect(a, b"*** %s has left for #u\n" % u.nick.encode())
         a.send(b"lobby only\n")
         self.join(a, "#u", 2)
@@ -249,7 +249,7 @@ class TestRooms(RoomTest):
         u.send(b"/rooms\n")
         self.assertEqual(u.line(), b"*** Rooms (2): #lobby (0), #u (2)\n")
         u.send(b"/part\n")
-        self.assertEqual(u.line(), b"*** You are now in #lobby (1 user)\n")
+        self.assertEqual(u.line(), b"*** You are now in #lobby (1 users)\n")
         self.expect(a, b"*** %s has left for #lobby\n" % u.nick.encode())
         u.quiet()
 
@@ -268,11 +268,11 @@ class TestListenerRoom(RoomTest):
         # /part leads each home: h to #Help, a to #lobby.
         self.join(a, "#help", 2, [h], shown="#Help")
         a.send(b"/part\n")
-        self.expect(a, b"*** You are now in #lobby (1 user)\n")
+        self.expect(a, b"*** You are now in #lobby (1 users)\n")
         self.expect(h, b"*** guest2 has left for #lobby\n")
         self.join(h, "#lobby", 2, [a])
         h.send(b"/part\n")
-        self.expect(h, b"*** You are now in #Help (1 user)\n")
+        self.expect(h, b"*** You are now in #Help (1 users)\n")
         u = self.join_udp("help-udp")
         self.expect(h, b"*** %s has joined\n" % u.nick.encode())
 
@@ -284,7 +284,7 @@ class TestListenerRoom(RoomTest):
         self.assertEqual(self.rooms(h), b"*** Rooms (2): #Help (0), "
                          b"#lobby (1)\n")
         h.send(b"/part\n")
-        self.expect(h, b"*** You are now in #Help (1 user)\n",
+        self.expect(h, b"*** You are now in #Help (1 users)\n",
                     b"*** Topic: ask here\n")
         h.close()
         # A newcomer's welcome comes with the room's topic.
@@ -320,7 +320,7 @@ class TestListenerRoom(RoomTest):
         self.assertEqual(self.rooms(a), b"*** Rooms (3): #lobby (0), "
                          b"#new (1), #other (2)\n")
         h.send(b"/part\n")
-        self.expect(h, b"*** You are now in #Help (1 user)\n")
+        self.expect(h, b"*** You are now in #Help (1 users)\n")
         self.expect_nothing_before_who(h, 1)
 
 
@@ -335,7 +335,7 @@ class TestRoomsMax(RoomTest):
         # An existing room can still be joined.
         self.join(b, "#ONE", 2, [a], shown="#one")
         a.send(b"/part\n")
-        self.expect(a, b"*** You are now in #lobby (1 user)\n")
+        self.expect(a, b"*** You are now in #lobby (1 users)\n")
         b.send(b"/part\n")
         self.until(b, b"*** You are now in #lobby (2 users)\n")
         # #one is gone: room for another.
@@ -418,7 +418,7 @@ class TestHistoryN(HistoryTest):
             self.expect(a, b"<guest2> m%d\n" % i)
             self.expect(c, b"<guest2> m%d\n" % i)
         c.send(b"/part\n")
-        self.expect(c, b"*** You are now in #lobby (1 user)\n")
+        self.expect(c, b"*** You are now in #lobby (1 users)\n")
         self.join(c, "#h", 3)
         self.expect(c, b"*** Topic: t\n")
         self.assertEqual(self.replay(c, 3), [b"<alice> m3\n",
@@ -443,7 +443,7 @@ class TestHistoryN(HistoryTest):
                                              b"<guest1> w2\n",
                                              b"<guest1> w3\n"])
         u.send(b"/join #u\n")
-        self.assertEqual(u.line(), b"*** You are now in #u (1 user)\n")
+        self.assertEqual(u.line(), b"*** You are now in #u (1 users)\n")
         u.send(b"udp says\n")
         u.quiet()
         self.join(a, "#u", 2)
@@ -455,7 +455,7 @@ class TestHistoryN(HistoryTest):
         self.join(a, "#gone", 1)
         a.send(b"remember me\n")
         a.send(b"/part\n")
-        self.expect(a, b"*** You are now in #lobby (1 user)\n")
+        self.expect(a, b"*** You are now in #lobby (1 users)\n")
         self.join(a, "#gone", 1)
         self.expect_nothing_before_who(a, 1)
 
@@ -549,7 +549,7 @@ class TestWorkerRaces(RoomTest):
                 if line.startswith(b"*** You are now in "):
                     break
             self.assertRegex(line, rb"\A\*\*\* You are now in #New "
-                             rb"\([0-9]+ users?\)\n\Z")
+                             rb"\([0-9]+ users\)\n\Z")
         a = people[0]
         deadline = time.monotonic() + 5 * SLOW
         while True:
