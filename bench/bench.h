@@ -38,6 +38,7 @@ struct opts {
 	const char *host;
 	const char *unix_path;
 	int port, conns, inflight, size, seconds, warmup, senders;
+	int rooms; /* chat: spread participants over this many rooms (0: one) */
 	long pid;
 };
 

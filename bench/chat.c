@@ -6,7 +6,9 @@
  * --proto says whose room, and changes only how participants get in and
  * how a delivered line is framed; pacing, ordering and the report are the
  * same for all three, so they are one mode here:
- *   echochat  wait for the welcome line;
+ *   echochat  wait for the welcome line (and with --rooms R, for the
+ *             answer to "/join #bench(i mod R)": sender s is then heard
+ *             in its own room only, and paced by a listener there);
  *   plain     any server that relays each line to the others, with or
  *             without a prefix, such as ncat --chat: no welcome, so sync
  *             lines prove everybody is in;
@@ -71,6 +73,7 @@ struct chat_run {
 	const struct opts *o;
 	struct part *p;
 	int n, k, observer, ep, welcomed;
+	int *obs; /* per sender: who it is paced by (a non-sender in its room) */
 	enum chat_phase phase;
 	uint64_t t_start, t_end, sync_round;
 	struct hist h;
@@ -192,7 +195,7 @@ chat_pump(struct chat_run *r, int s)
 	if (pt->wfd < 0 || r->phase != CP_RUN || now >= r->t_end)
 		return;
 	uint64_t allowed =
-	    r->p[r->observer].exp[s] + (uint64_t)r->o->inflight + pt->extra;
+	    r->p[r->obs[s]].exp[s] + (uint64_t)r->o->inflight + pt->extra;
 	if (pt->woff == pt->wlen)
 		pt->woff = pt->wlen = 0;
 	while (pt->sent < allowed && CHAT_WBUF - pt->wlen >= CHAT_LINE_MAX) {
@@ -246,7 +249,7 @@ chat_deliver(struct chat_run *r, int i, const struct tmsg *m, uint64_t now)
 		r->deliveries++;
 		hist_add(&r->h, now > m->t ? now - m->t : 0);
 	}
-	if (i == r->observer) {
+	if (i == r->obs[m->s]) {
 		r->p[m->s].progress = now;
 		chat_pump(r, (int)m->s);
 	}
@@ -326,6 +329,24 @@ resp_line(struct chat_run *r, int i, const char *line, size_t len, uint64_t now)
 	}
 }
 
+static void send_small(struct chat_run *r, int i, const char *buf,
+    size_t len);
+
+/* Welcomed: in with one room; with --rooms, once /join has answered. */
+static void
+go_to_room(struct chat_run *r, int i)
+{
+	char cmd[40];
+	int len;
+
+	if (!r->o->rooms) {
+		mark_in(r, &r->p[i]);
+		return;
+	}
+	len = snprintf(cmd, sizeof cmd, "/join #bench%d\n", i % r->o->rooms);
+	send_small(r, i, cmd, (size_t)len);
+}
+
 static void
 chat_line(struct chat_run *r, int i, char *line, size_t len, uint64_t now)
 {
@@ -337,6 +358,9 @@ chat_line(struct chat_run *r, int i, char *line, size_t len, uint64_t now)
 		if (len >= 4 && memcmp(line, "*** ", 4) == 0) {
 			if (!pt->welcomed &&
 			    strncmp(line + 4, "Welcome", 7) == 0)
+				go_to_room(r, i);
+			else if (!pt->welcomed && r->o->rooms &&
+			    strncmp(line + 4, "You are now in ", 15) == 0)
 				mark_in(r, pt);
 			else if (strncmp(line + 4, "error", 5) == 0)
 				note_said(r, line, len);
@@ -467,7 +491,7 @@ chat_check_stalls(struct chat_run *r, uint64_t now)
 {
 	for (int s = 0; s < r->k; s++) {
 		struct part *pt = &r->p[s];
-		uint64_t allowed = r->p[r->observer].exp[s] +
+		uint64_t allowed = r->p[r->obs[s]].exp[s] +
 				   (uint64_t)r->o->inflight + pt->extra;
 		if (pt->wfd >= 0 && pt->sent >= allowed &&
 		    now - pt->progress > CHAT_STALL_NS) {
@@ -505,6 +529,16 @@ chat_setup(struct chat_run *r, const struct opts *o)
 	r->n = o->conns;
 	r->k = o->senders;
 	r->observer = r->n - 1; /* never a sender, so it hears every sender */
+	r->obs = xcalloc((size_t)r->k, sizeof *r->obs);
+	for (int s = 0; s < r->k; s++) {
+		r->obs[s] = r->observer;
+		/* With rooms: the last non-sender of s's room. */
+		for (int i = r->n - 1; o->rooms && i >= r->k; i--)
+			if (i % o->rooms == s % o->rooms) {
+				r->obs[s] = i;
+				break;
+			}
+	}
 	r->ep = epoll_create1(EPOLL_CLOEXEC);
 	r->p = xcalloc((size_t)r->n, sizeof *r->p);
 	for (int i = 0; i < r->n; i++) {
@@ -636,6 +670,19 @@ join_what(enum proto p)
 			       : "got a welcome line";
 }
 
+/* How many hear each line, on average over the senders. */
+static double
+receivers_per_line(const struct chat_run *r)
+{
+	int rooms = r->o->rooms, total = 0;
+
+	if (!rooms)
+		return r->n - 1;
+	for (int s = 0; s < r->k; s++) /* its room's members but itself */
+		total += (r->n - 1 - s % rooms) / rooms;
+	return (double)total / r->k;
+}
+
 static int
 chat_report(const struct chat_run *r, const struct target *t)
 {
@@ -655,8 +702,11 @@ chat_report(const struct chat_run *r, const struct target *t)
 	printf("  sent:          %" PRIu64 " lines (%.1f lines/s)\n", r->sent,
 	    srate);
 	printf("  deliveries:    %" PRIu64
-	       " (%.1f deliveries/s, %d receivers per line)\n",
-	    r->deliveries, rate, r->n - 1);
+	       " (%.1f deliveries/s, %.1f receivers per line)\n",
+	    r->deliveries, rate, receivers_per_line(r));
+	if (o->rooms)
+		printf("  rooms:         %d (participant i in #bench(i mod %d))"
+		       "\n", o->rooms, o->rooms);
 	print_latency("latency (us):", &r->h);
 	printf("  losses:        %" PRIu64 "\n", r->losses);
 	printf("  dups/reorder:  %" PRIu64 "\n", r->dups);
@@ -683,8 +733,9 @@ chat_report(const struct chat_run *r, const struct target *t)
 		printf("  note:          no line was delivered in the measured "
 		       "window\n");
 	printf("RESULT mode=chat proto=%s conns=%d senders=%d inflight=%d "
-	       "seconds=%d rate=%.1f",
-	    proto_names[o->proto], r->n, r->k, o->inflight, o->seconds, rate);
+	       "seconds=%d rooms=%d rate=%.1f",
+	    proto_names[o->proto], r->n, r->k, o->inflight, o->seconds,
+	    o->rooms, rate);
 	result_latency(&r->h);
 	printf(" losses=%" PRIu64 " dups=%" PRIu64 " errors=%" PRIu64
 	       " sent_rate=%.1f"

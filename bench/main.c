@@ -72,6 +72,9 @@ static const char usage_text[] =
     "               or redis (participants SUBSCRIBE, senders PUBLISH on an\n"
     "               extra connection each)\n"
     "  --redis      same as --proto redis\n"
+    "  --rooms R    chat (echochat): after its welcome, participant i goes to\n"
+    "               room #bench(i mod R) with /join, so sender s is heard in\n"
+    "               its room only\n"
     "  --help       show this text\n";
 
 const char *const mode_names[M_IDLE + 1] = {
@@ -180,6 +183,9 @@ parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
 	case 'S':
 		o->proto = PR_REDIS;
 		break;
+	case 'M':
+		o->rooms = (int)parse_num(arg, 1, 10000, "--rooms ROOMS");
+		break;
 	case 'H':
 		fputs(usage_text, stdout);
 		exit(0);
@@ -215,6 +221,11 @@ check_opts(struct opts *o, int conns_set)
 		    o->senders, o->conns - 1);
 		o->senders = o->conns - 1;
 	}
+	if (o->rooms && o->proto != PR_ECHOCHAT)
+		usage_error("--rooms needs --proto echochat");
+	if (o->rooms && o->conns - o->senders < o->rooms)
+		usage_error("--rooms: each room needs a participant that does "
+		    "not send (-c - -k >= R)");
 	if ((uint64_t)o->conns * (uint64_t)o->senders > 50000000ull)
 		usage_error(
 		    "chat: -c x -k too large for per-sender order tracking");
@@ -227,6 +238,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	    {"pid", required_argument, NULL, 'I'},
 	    {"proto", required_argument, NULL, 'R'},
 	    {"redis", no_argument, NULL, 'S'},
+	    {"rooms", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'H'},
 	    {NULL, 0, NULL, 0},
 	};

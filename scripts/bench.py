@@ -18,6 +18,10 @@ Scenarios and servers:
   chat-100    100 participants, 10 senders: echochatd, redis pub/sub,
               asyncio, ncat --chat
   chat-1000   1,000 participants, 10 senders: same servers
+  chat-rooms  1,000 participants in 10 rooms of 100, one sender in each,
+              160 lines in flight per sender (as many on their way to each
+              participant as in chat-1000): echochatd, beside its chat-1000
+              figure
   udp         10 sockets x 16 datagrams of 64 B: echochatd, epoll-echo -u
   idle-10k    server RSS per idle connection, 10,000 connections:
               echochatd, epoll-echo, asyncio, redis
@@ -339,7 +343,7 @@ def fmt_bytes(v):
 
 class Scenario:
     def __init__(self, name, title, mode, servers, args, figures, ratio, reference,
-                 ratio_label, fixed_seconds=None):
+                 ratio_label, fixed_seconds=None, reference_scenario=None):
         self.name = name
         self.title = title
         self.mode = mode            # the server's mode: echo, chat or udp
@@ -350,6 +354,7 @@ class Scenario:
         self.reference = reference
         self.ratio_label = ratio_label
         self.fixed_seconds = fixed_seconds
+        self.reference_scenario = reference_scenario    # reference's row is from there
 
 
 def mb_per_s(res):
@@ -387,6 +392,13 @@ SCENARIOS = [
              [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
              [("losses", "losses", fmt_rate)],
              "rate", "redis", "deliveries/s vs redis"),
+    Scenario("chat-rooms", "1,000 participants in 10 rooms, one sender per room, 160 lines "
+             "in flight per sender", "chat", [("echochatd", ["--rooms", "10"])],
+             ["chat", "-c", "1000", "-k", "10", "-P", "160"],
+             [("deliveries/s", "rate", fmt_rate), ("lines/s", "sent_rate", fmt_rate)] +
+             LATENCY[:3] + [("losses", "losses", fmt_rate)],
+             "rate", "echochatd", "deliveries/s vs chat-1000's echochatd",
+             reference_scenario="chat-1000"),
     Scenario("udp", "10 sockets x 16 datagrams of 64 B in flight", "udp",
              [("echochatd", []), ("epoll-echo -u", [])],
              ["udp", "-c", "10", "-P", "16", "-s", "64"],
@@ -410,6 +422,12 @@ SCENARIO_NOTES = {
                 "connection; its own subscription hears its lines too (not counted).",
 }
 SCENARIO_NOTES["chat-1000"] = SCENARIO_NOTES["chat-100"]
+SCENARIO_NOTES["chat-rooms"] = (
+    "Each line reaches the 99 others of its sender's room, not 999: the same deliveries/s "
+    "as chat-1000 takes ten times the lines/s. Each sender has 160 lines in flight, so "
+    "that as many lines are on their way to each participant as in chat-1000 (10 senders "
+    "x 16). The ratio is to echochatd's chat-1000 deliveries/s in this run (n/a when "
+    "chat-1000 was not run).")
 # Causes found by looking into a failure, shown only when that row fails.
 KNOWN_CAUSES = {
     ("echo-large", "ncat --exec"):
@@ -534,13 +552,15 @@ def median_of(runs, key):
     return statistics.median(figure(r, key) for r in runs)
 
 
-def print_table(scn, table, rounds):
+def print_table(scn, table, rounds, results=None):
     cols = [c for c, _, _ in scn.figures]
     print("### %s: %s" % (scn.name, scn.title))
     print()
     print("| server | " + " | ".join(cols) + " | %s | notes |" % scn.ratio_label)
     print("| --- | " + " | ".join("---:" for _ in cols) + " | ---: | --- |")
     ref = table.get(scn.reference)
+    if scn.reference_scenario:
+        ref = (results or {}).get(scn.reference_scenario, {}).get(scn.reference)
     ref_val = median_of(ref["runs"], scn.ratio) if ref and ref["runs"] else None
     for label, t in table.items():
         runs = t["runs"]
@@ -719,7 +739,7 @@ def main():
         results = run_all(args, scenarios, servers, (server_cpu, tool_cpu), seconds, deadline,
                           workdir)
         for scn in scenarios:
-            print_table(scn, results[scn.name], args.rounds)
+            print_table(scn, results[scn.name], args.rounds, results)
         print("Total wall time: %.0f s" % (time.monotonic() - t_begin))
     finally:
         for srv in list(LIVE):

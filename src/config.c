@@ -99,6 +99,7 @@ static const struct key_def listener_keys[] = {
 	{ "handler", KEY_HANDLER, LST(handler_name), 0, 0 },
 	{ "banner", KEY_OPTIONAL, LST(banner), 0, 0 },
 	{ "idle_timeout", KEY_DURATION, LST(idle_timeout_ms), 0, NOLIMIT },
+	{ "room", KEY_STRING, LST(room), 0, 0 },
 	{ "tls_cert", KEY_LATER, 0, 0, 0 },
 	{ "tls_key", KEY_LATER, 0, 0, 0 },
 	{ NULL, 0, 0, 0, 0 }
@@ -106,7 +107,6 @@ static const struct key_def listener_keys[] = {
 
 /* Keys of handler sections that a later version of echochatd reads. */
 static const struct { const char *section, *key; } later_keys[] = {
-	{ "chat", "history" },
 	{ NULL, NULL }
 };
 
@@ -182,6 +182,7 @@ config_new_empty(void)
 			continue;
 		hs = xcalloc(1, sizeof *hs);
 		hs->handler = h;
+		hs->listeners = &c->listeners;
 		TAILQ_INSERT_TAIL(&c->handler_settings, hs, entry);
 	}
 	return c;
@@ -675,6 +676,8 @@ handle_key(void *user, const char *section, const char *name,
 	if (ctx->section == SECTION_LISTENER &&
 	    strcmp(name, "idle_timeout") == 0)
 		ctx->listener->has_idle_timeout = 1;
+	if (ctx->section == SECTION_LISTENER && strcmp(name, "room") == 0)
+		ctx->listener->room_line = ctx->line;
 	return 1;
 }
 
@@ -686,6 +689,20 @@ listener_has(const struct listener_conf *lc, const char *key)
 
 	return find_key(listener_keys, key, &index) != NULL &&
 	    (lc->seen & (1u << index));
+}
+
+/* A listener's room: for handlers with rooms, and a good name. */
+static void
+check_room(struct load_ctx *ctx, struct listener_conf *lc)
+{
+	const char *why;
+
+	if (lc->handler->check_room == NULL)
+		config_error(ctx, lc->room_line, "[listener %s]: room is for "
+		    "listeners of a handler with rooms (chat)", lc->name);
+	else if ((why = lc->handler->check_room(lc->room)) != NULL)
+		config_error(ctx, lc->room_line, "[listener %s]: bad room \"%s\": "
+		    "%s", lc->name, lc->room, why);
 }
 
 /* Check one listener's keys together, once the whole file is read. */
@@ -727,6 +744,8 @@ check_listener(struct load_ctx *ctx, struct listener_conf *lc)
 	if (lc->proto == PROTO_UDP && lc->has_idle_timeout)
 		config_error(ctx, lc->line, "[listener %s]: idle_timeout is "
 		    "for tcp and unix listeners", lc->name);
+	if (lc->room != NULL && lc->handler != NULL)
+		check_room(ctx, lc);
 }
 
 /*
@@ -954,7 +973,9 @@ print_listener(FILE *f, const struct listener_conf *lc)
 		    (strcmp(listener_keys[i].name, "banner") == 0 &&
 		    lc->banner == NULL) ||
 		    (strcmp(listener_keys[i].name, "idle_timeout") == 0 &&
-		    !lc->has_idle_timeout))
+		    !lc->has_idle_timeout) ||
+		    (strcmp(listener_keys[i].name, "room") == 0 &&
+		    lc->room == NULL))
 			continue;
 		print_typed(f, &listener_keys[i], lc);
 	}

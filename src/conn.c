@@ -389,6 +389,13 @@ conn_max_line(struct conn *c)
 	return (size_t)c->cl->limits->max_line;
 }
 
+/* Its listener's room key. */
+const char *
+conn_room(struct conn *c)
+{
+	return c->listener->conf->room;
+}
+
 /* --- The connection as an endpoint. --- */
 
 static void

@@ -70,6 +70,14 @@ struct handler {
 	 * Returns NULL and sets *cause (static string) on failure.
 	 */
 	void	*(*start)(const char **cause);
+	/*
+	 * The handler has rooms: a listener of it may name the room its
+	 * newcomers start in with `room` (listeners of other handlers may
+	 * not).  Returns NULL if the name is good, else why not (a static
+	 * string).  Optional.
+	 */
+	const char *(*check_room)(const char *room);
+
 	/* Settings, after start and after every reload.  Optional. */
 	void	 (*configure)(void *state, const struct hsettings *);
 	void	 (*stop)(void *state);
@@ -114,6 +122,8 @@ const char *conn_peer_name(struct conn *);
 int	 conn_is_open(struct conn *);
 /* The configured max_line (for messages). */
 size_t	 conn_max_line(struct conn *);
+/* Its listener's `room`, or NULL if not set; valid during the call. */
+const char *conn_room(struct conn *);
 /* The connection as an endpoint; borrowed: endpoint_ref to keep it. */
 struct endpoint *conn_endpoint(struct conn *);
 
@@ -129,6 +139,8 @@ void	 dgram_reply(const struct dgram_src *, const void *data, size_t len);
 struct endpoint *dgram_endpoint(const struct dgram_src *);
 /* The configured max_line. */
 size_t	 dgram_max_line(const struct dgram_src *);
+/* Its listener's `room`, or NULL if not set; valid during the call. */
+const char *dgram_room(const struct dgram_src *);
 
 /* --- Endpoints: stream connections and datagram peers alike. --- */
 
@@ -183,6 +195,12 @@ void	 htimer_free(struct htimer *);
 
 /* A key of the handler's section (from its settings table). */
 uint64_t hsettings_get(const struct hsettings *, const char *name);
+/*
+ * The room the i-th listener of this handler names (dflt where it names
+ * none), NULL after the last: with configure, the rooms listeners name.
+ */
+const char *hsettings_room(const struct hsettings *, size_t i,
+	    const char *dflt);
 
 enum hlog_level { HLOG_ERROR, HLOG_WARN, HLOG_INFO, HLOG_DEBUG };
 void	 hlog(enum hlog_level, const char *fmt, ...)

@@ -114,6 +114,18 @@ hsettings_get(const struct hsettings *hs, const char *name)
 	return hs->values[i];
 }
 
+const char *
+hsettings_room(const struct hsettings *hs, size_t i, const char *dflt)
+{
+	const struct listener_conf *lc;
+
+	TAILQ_FOREACH(lc, hs->listeners, entry) {
+		if (lc->handler == hs->handler && i-- == 0)
+			return lc->room != NULL ? lc->room : dflt;
+	}
+	return NULL;
+}
+
 static void
 instance_configure(struct handler_instance *hi,
     const struct hsettings_list *list)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "handler.h"
+#include "listener.h"
 
 /* The most keys one handler's section may have. */
 #define HSETTINGS_MAX	32
@@ -19,6 +20,7 @@ struct hsettings {
 	const struct handler	*handler;
 	uint64_t		 values[HSETTINGS_MAX];
 	unsigned int		 seen;		/* keys given in the file */
+	const struct listener_conf_list *listeners;	/* the config's */
 	TAILQ_ENTRY(hsettings)	 entry;
 };
 TAILQ_HEAD(hsettings_list, hsettings);

@@ -115,6 +115,7 @@ listener_conf_free(struct listener_conf *lc)
 	free(lc->bind);
 	free(lc->handler_name);
 	free(lc->banner);
+	free(lc->room);
 	free(lc);
 }
 

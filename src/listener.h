@@ -35,6 +35,8 @@ struct listener_conf {
 	char			*handler_name;
 	const struct handler	*handler;
 	char			*banner;	/* NULL: none */
+	char			*room;		/* NULL: the handler's default */
+	unsigned int		 room_line;
 	int			 has_idle_timeout;
 	uint64_t		 idle_timeout_ms;
 	unsigned int		 line;		/* of the section header */

@@ -255,6 +255,15 @@ dgram_max_line(const struct dgram_src *src)
 	return (size_t)us->set->limits->max_line;
 }
 
+/* Its listener's room key (none once the listener is gone). */
+const char *
+dgram_room(const struct dgram_src *src)
+{
+	const struct udp_socket *us = src->origin;
+
+	return us->listener != NULL ? us->listener->conf->room : NULL;
+}
+
 /* --- Sockets. --- */
 
 void

@@ -2,7 +2,8 @@
  * check_chat_cmd.c -- unit tests for chat_cmd.c, the pure part of the chat
  * handler (README "Chat"): chat_clean (control bytes and telnet IAC sequences
  * removed, nothing else touched), chat_parse (messages, empty lines and
- * the /commands with their arguments) and chat_nick_valid (the nick rule).
+ * the /commands with their arguments, the room commands among them),
+ * chat_nick_valid (the nick rule) and chat_room_valid (the room rule).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -435,10 +436,57 @@ START_TEST(test_parse_slash_alone)
 }
 END_TEST
 
+START_TEST(test_parse_rooms)
+{
+	struct chat_cmd cmd;
+
+	parse("/join #Dev", &cmd);
+	ck_assert_int_eq(cmd.kind, CHAT_JOIN);
+	span_is(&cmd.arg, "#Dev", "arg");
+	span_is(&cmd.text, "", "text");
+	parse("/JOIN \t#dev  extra ", &cmd);
+	ck_assert_int_eq(cmd.kind, CHAT_JOIN);
+	span_is(&cmd.arg, "#dev", "arg");
+	span_is(&cmd.text, "extra", "text");
+	parse("/part", &cmd);
+	ck_assert_int_eq(cmd.kind, CHAT_PART);
+	span_is(&cmd.name, "part", "name");
+	parse("/Part bye now", &cmd);
+	ck_assert_int_eq(cmd.kind, CHAT_PART);
+	span_is(&cmd.text, "bye now", "text");
+	parse("/rooms", &cmd);
+	ck_assert_int_eq(cmd.kind, CHAT_ROOMS);
+	parse("/list", &cmd);
+	ck_assert_int_eq(cmd.kind, CHAT_ROOMS);
+	span_is(&cmd.name, "list", "name");
+	parse("/LiSt", &cmd);
+	ck_assert_int_eq(cmd.kind, CHAT_ROOMS);
+	parse("/roomsx", &cmd);
+	ck_assert_int_eq(cmd.kind, CHAT_UNKNOWN);
+	parse("/who #dev", &cmd);
+	ck_assert_int_eq(cmd.kind, CHAT_WHO);
+	span_is(&cmd.arg, "#dev", "arg");
+	parse("/who", &cmd);
+	span_is(&cmd.arg, "", "arg");
+	parse("/topic", &cmd);
+	ck_assert_int_eq(cmd.kind, CHAT_TOPIC);
+	span_is(&cmd.text, "", "text");
+	parse("/topic  Release on\tFriday  ", &cmd);
+	ck_assert_int_eq(cmd.kind, CHAT_TOPIC);
+	span_is(&cmd.arg, "", "arg");
+	span_is(&cmd.text, "Release on\tFriday", "text");
+	/* "//join #x" is a message. */
+	parse("//join #x", &cmd);
+	ck_assert_int_eq(cmd.kind, CHAT_TEXT);
+	span_is(&cmd.text, "/join #x", "text");
+}
+END_TEST
+
 /* Spans always lie inside the line, whatever it is. */
 START_TEST(test_parse_spans_in_bounds)
 {
-	static const char alphabet[] = "/ \tmsgnickquitjoinhelpwho ab/";
+	static const char alphabet[] =
+	    "/ \tmsgnickquitjoinhelpwhoparttopicroomslist# ab/";
 	uint64_t state = 0x13198a2e03707344ULL;
 	char line[24];
 	struct chat_cmd cmd;
@@ -506,6 +554,39 @@ START_TEST(test_nick_charset)
 }
 END_TEST
 
+/* --- chat_room_valid --- */
+
+START_TEST(test_room_names)
+{
+	static const char s33[] = "#abcdefghijklmnopqrstuvwxyzABCDEF";
+	char room[3] = { '#', 0, 0 };
+	int ch, ok;
+
+	ck_assert_int_eq(CHAT_ROOM_MAX, 33);
+	ck_assert_int_eq(chat_room_valid("#lobby", 6), 1);
+	ck_assert_int_eq(chat_room_valid("#a", 2), 1);
+	ck_assert_int_eq(chat_room_valid("#Az09_-", 7), 1);
+	ck_assert_int_eq(chat_room_valid(s33, 33), 1);
+	ck_assert_int_eq(chat_room_valid(s33, 34), 0);
+	ck_assert_int_eq(chat_room_valid("#", 1), 0);
+	ck_assert_int_eq(chat_room_valid("", 0), 0);
+	ck_assert_int_eq(chat_room_valid("lobby", 5), 0);
+	ck_assert_int_eq(chat_room_valid("##a", 3), 0);
+	ck_assert_int_eq(chat_room_valid("#a b", 4), 0);
+	ck_assert_int_eq(chat_room_valid("#caf\xc3\xa9", 6), 0);
+	ck_assert_int_eq(chat_room_valid("#a\0", 3), 0);
+	/* Only the length given is looked at. */
+	ck_assert_int_eq(chat_room_valid("#ab cd", 3), 1);
+	for (ch = 0; ch < 256; ch++) {
+		room[1] = (char)ch;
+		ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+		ck_assert_msg(chat_room_valid(room, 2) == ok, "byte 0x%02x",
+		    ch);
+	}
+}
+END_TEST
+
 static Suite *
 chat_cmd_suite(void)
 {
@@ -536,6 +617,7 @@ chat_cmd_suite(void)
 	tcase_add_test(tc, test_parse_quit);
 	tcase_add_test(tc, test_parse_who_help);
 	tcase_add_test(tc, test_parse_join);
+	tcase_add_test(tc, test_parse_rooms);
 	tcase_add_test(tc, test_parse_unknown);
 	tcase_add_test(tc, test_parse_slash_alone);
 	tcase_add_test(tc, test_parse_spans_in_bounds);
@@ -545,6 +627,10 @@ chat_cmd_suite(void)
 	tc = tcase_create("nick");
 	tcase_add_test(tc, test_nick_lengths);
 	tcase_add_test(tc, test_nick_charset);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("room");
+	tcase_add_test(tc, test_room_names);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -644,14 +644,59 @@ START_TEST(test_indented_line)
 }
 END_TEST
 
-START_TEST(test_unsupported_key)
+/* A listener's room: a room name, and on a handler with rooms only. */
+START_TEST(test_listener_room)
 {
+	struct config *c;
+	unsigned int nerrors;
+
+	c = load_text(
+	    "[listener chat]\n"
+	    "proto = tcp\n"
+	    "bind = 127.0.0.1:7009\n"
+	    "handler = chat\n"
+	    "room = #Help_2-a\n", &nerrors);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(TAILQ_FIRST(&c->listeners)->room, "#Help_2-a");
+	config_free(c);
+	expect_error(
+	    "[listener chat]\n"
+	    "proto = tcp\n"
+	    "bind = 127.0.0.1:7009\n"
+	    "handler = chat\n"
+	    "room = help\n",
+	    5, "[listener chat]: bad room \"help\": a room is # and 1-32 of "
+	    "A-Z a-z 0-9 _ -");
+	expect_error(
+	    "[listener echo]\n"
+	    "proto = tcp\n"
+	    "room = #x\n"
+	    "bind = 127.0.0.1:7007\n"
+	    "handler = echo\n",
+	    3, "[listener echo]: room is for listeners of a handler with "
+	    "rooms (chat)");
+	expect_error(
+	    "[listener chat]\n"
+	    "proto = tcp\n"
+	    "bind = 127.0.0.1:7009\n"
+	    "handler = chat\n"
+	    "room =\n",
+	    5, "empty value for room");
 	expect_error(
 	    "[chat]\n"
-	    "history = 20\n"
+	    "rooms_max = 0\n"
 	    LISTENER_OK,
-	    2, "key \"history\" is not supported by this version of "
-	    "echochatd");
+	    2, "rooms_max = 0 is out of range (1 to 1000000)");
+	expect_error(
+	    "[chat]\n"
+	    "history = 10001\n"
+	    LISTENER_OK,
+	    2, "history = 10001 is out of range (0 to 10000)");
+}
+END_TEST
+
+START_TEST(test_unsupported_key)
+{
 	expect_error(
 	    LISTENER_OK
 	    "tls_cert = /etc/ssl/x.pem\n",
@@ -1273,6 +1318,7 @@ config_suite(void)
 	tcase_add_test(tc, test_line_too_long);
 	tcase_add_test(tc, test_indented_line);
 	tcase_add_test(tc, test_unsupported_key);
+	tcase_add_test(tc, test_listener_room);
 	tcase_add_test(tc, test_unsupported_section);
 	tcase_add_test(tc, test_banner_udp);
 	tcase_add_test(tc, test_idle_timeout_udp);

@@ -1,13 +1,15 @@
 /*
- * chat.c -- the chat handler: one room shared by every chat listener,
- * TCP, Unix and UDP alike (README "Chat").
+ * chat.c -- the chat handler: one set of rooms shared by every chat
+ * listener, TCP, Unix and UDP alike (README "Chat").
  *
  * Each line a participant sends is cleaned, parsed, rate-limited and
- * turned into one of the room's operations (room.c).  Stream participants
+ * turned into one of the rooms' operations (room.c).  A participant
+ * starts in its listener's room, as the listener names it when the
+ * participant arrives (a reload changes it for newcomers only).  Stream participants
  * are connections; UDP participants are addresses that proved themselves
  * with a token (SipHash of their address under a secret key, so nothing
  * is stored for addresses that never answer) and leave after /quit or
- * udp_peer_timeout of silence.  Both are endpoints to the room, so
+ * udp_peer_timeout of silence.  Both are endpoints to the rooms, so
  * nothing below cares which is which.
  */
 #include <sys/random.h>
@@ -45,8 +47,11 @@ struct chat_settings {
 	uint64_t	chat_burst;
 };
 
+/* Named rooms a configuration may list before we give up counting. */
+#define NAMED_MAX	1024
+
 struct chat {
-	struct room		*room;
+	struct rooms		*rooms;
 	struct chat_settings	 cfg;
 	uint8_t			 key[16];
 	struct participant	*udp[UDP_BUCKETS];	/* main thread */
@@ -58,7 +63,11 @@ static const char *help_lines[] = {
 	"*** Commands:",
 	"***   /me ACTION        tell what you do",
 	"***   /nick NAME        change your name (1-16 of A-Z a-z 0-9 _ -)",
-	"***   /who              list who is here",
+	"***   /who [#ROOM]      list who is here (or in #ROOM)",
+	"***   /join #ROOM       go to #ROOM (made if it does not exist)",
+	"***   /part             go back to the room you started in",
+	"***   /rooms, /list     list the rooms and how many are in each",
+	"***   /topic [TEXT]     show or set the topic of this room",
 	"***   /msg NAME TEXT    send TEXT to NAME alone",
 	"***   /quit [REASON]    leave",
 	"***   /help             this help",
@@ -89,7 +98,7 @@ cmd_nick(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 		    "0-9 _ -)");
 		return;
 	}
-	room_nick(chat->room, &p->m, cmd->arg.ptr, cmd->arg.len);
+	room_nick(chat->rooms, &p->m, cmd->arg.ptr, cmd->arg.len);
 }
 
 /* /msg NAME text */
@@ -100,8 +109,53 @@ cmd_msg(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 		room_tell(&p->m, "*** error: usage: /msg NAME TEXT");
 		return;
 	}
-	room_msg(chat->room, &p->m, cmd->arg.ptr, cmd->arg.len, cmd->text.ptr,
+	room_msg(chat->rooms, &p->m, cmd->arg.ptr, cmd->arg.len, cmd->text.ptr,
 	    cmd->text.len);
+}
+
+/* Is this a room name?  If not, p is told what one is. */
+static int
+room_name_ok(struct participant *p, const struct chat_span *name)
+{
+	if (chat_room_valid(name->ptr, name->len))
+		return 1;
+	room_tell(&p->m, "*** error: invalid room name (# and 1-32 of A-Z "
+	    "a-z 0-9 _ -)");
+	return 0;
+}
+
+/* /join #room; /join TOKEN is the UDP handshake, and p is in already. */
+static void
+cmd_join(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
+{
+	if (cmd->arg.len > 0 && cmd->arg.ptr[0] == '#') {
+		if (room_name_ok(p, &cmd->arg))
+			room_move(chat->rooms, &p->m, cmd->arg.ptr,
+			    cmd->arg.len);
+		return;
+	}
+	if (p->conn != NULL)
+		room_tell(&p->m, "*** error: usage: /join #ROOM");
+}
+
+/* /who [#room] */
+static void
+cmd_who(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
+{
+	if (cmd->arg.len > 0 && cmd->arg.ptr[0] != '#') {
+		room_tell(&p->m, "*** error: usage: /who [#ROOM]");
+		return;
+	}
+	if (cmd->arg.len == 0 || room_name_ok(p, &cmd->arg))
+		room_who(chat->rooms, &p->m, cmd->arg.ptr, cmd->arg.len);
+}
+
+/* Where a newcomer starts: its listener's room, as named now. */
+static void
+set_home(struct participant *p, const char *room)
+{
+	snprintf(p->m.home, sizeof p->m.home, "%s",
+	    room != NULL ? room : CHAT_DEFAULT_ROOM);
 }
 
 /* /quit [reason]: tell the others, say goodbye, go. */
@@ -112,7 +166,7 @@ cmd_quit(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 
 	snprintf(reason, sizeof reason, "%.*s", (int)cmd->text.len,
 	    cmd->text.ptr);
-	room_leave(chat->room, &p->m, reason);	/* the others first */
+	room_leave(chat->rooms, &p->m, reason);	/* the others first */
 	room_tell(&p->m, "*** Bye");
 	if (p->conn != NULL)
 		conn_set_data(p->conn, NULL);	/* gone: close says nothing */
@@ -173,20 +227,33 @@ chat_line(struct chat *chat, struct participant *p, char *line, size_t len)
 	case CHAT_EMPTY:
 		break;
 	case CHAT_TEXT:
-		room_say(chat->room, &p->m, cmd.text.ptr, cmd.text.len);
+		room_say(chat->rooms, &p->m, cmd.text.ptr, cmd.text.len);
 		break;
 	case CHAT_ME:
 		if (cmd.text.len == 0)
 			room_tell(&p->m, "*** error: usage: /me ACTION");
 		else
-			room_act(chat->room, &p->m, cmd.text.ptr,
+			room_act(chat->rooms, &p->m, cmd.text.ptr,
 			    cmd.text.len);
 		break;
 	case CHAT_NICK:
 		cmd_nick(chat, p, &cmd);
 		break;
 	case CHAT_WHO:
-		room_who(chat->room, &p->m);
+		cmd_who(chat, p, &cmd);
+		break;
+	case CHAT_PART:
+		room_move(chat->rooms, &p->m, p->m.home, strlen(p->m.home));
+		break;
+	case CHAT_ROOMS:
+		room_list(chat->rooms, &p->m);
+		break;
+	case CHAT_TOPIC:
+		if (cmd.text.len == 0)
+			room_show_topic(chat->rooms, &p->m);
+		else
+			room_topic(chat->rooms, &p->m, cmd.text.ptr,
+			    cmd.text.len);
 		break;
 	case CHAT_MSG:
 		cmd_msg(chat, p, &cmd);
@@ -199,9 +266,8 @@ chat_line(struct chat *chat, struct participant *p, char *line, size_t len)
 			room_tell(&p->m, "%s", help_lines[i]);
 		break;
 	case CHAT_JOIN:
-		if (p->conn == NULL)
-			break;	/* a repeated handshake: already in */
-		/* FALLTHROUGH */
+		cmd_join(chat, p, &cmd);
+		break;
 	case CHAT_UNKNOWN:
 		room_tell(&p->m, "*** error: unknown command /%.*s (try "
 		    "/help)", (int)cmd.name.len, cmd.name.ptr);
@@ -223,7 +289,8 @@ chat_open(struct conn *c)
 	p->m.ep = conn_endpoint(c);
 	endpoint_ref(p->m.ep);		/* ours until the participant goes */
 	conn_set_data(c, p);
-	room_join(chat->room, &p->m);
+	set_home(p, conn_room(c));
+	room_arrive(chat->rooms, &p->m);
 	return 0;
 }
 
@@ -245,7 +312,7 @@ chat_close(struct conn *c, const char *reason)
 	if (p == NULL)
 		return;		/* already left with /quit */
 	/* Only "too slow" is worth telling; a timeout is a plain leave. */
-	room_leave(chat->room, &p->m,
+	room_leave(chat->rooms, &p->m,
 	    reason != NULL && strcmp(reason, "too slow") == 0 ? reason : NULL);
 	conn_set_data(c, NULL);
 	participant_free(p);
@@ -382,7 +449,8 @@ udp_stranger(struct chat *chat, const struct dgram_src *src, char *data,
 	p->udp_next = chat->udp[n];
 	chat->udp[n] = p;
 	chat->udp_count++;
-	room_join(chat->room, &p->m);
+	set_home(p, dgram_room(src));
+	room_arrive(chat->rooms, &p->m);
 }
 
 /* A datagram on a chat UDP listener: each line is input. */
@@ -429,7 +497,7 @@ chat_sweep(void *arg)
 			if (now - p->heard_ms < limit)
 				continue;
 			udp_forget(chat, p);
-			room_leave(chat->room, &p->m, NULL);
+			room_leave(chat->rooms, &p->m, NULL);
 			participant_free(p);
 		}
 	}
@@ -450,9 +518,24 @@ chat_start(const char **cause)
 		free(chat);
 		return NULL;
 	}
-	chat->room = room_new();
+	chat->rooms = rooms_new();
 	chat->sweep = htimer_every(1000, chat_sweep, chat);
 	return chat;
+}
+
+/* rooms_max, history, and the rooms listeners name (every loop held). */
+static void
+configure_rooms(struct chat *chat, const struct hsettings *hs)
+{
+	const char *named[NAMED_MAX];
+	size_t n = 0;
+
+	while (n < NAMED_MAX &&
+	    (named[n] = hsettings_room(hs, n, CHAT_DEFAULT_ROOM)) != NULL)
+		n++;
+	rooms_configure(chat->rooms, (unsigned long)hsettings_get(hs,
+	    "rooms_max"), (unsigned int)hsettings_get(hs, "history"), named,
+	    n);
 }
 
 static void
@@ -464,6 +547,7 @@ chat_configure(void *state, const struct hsettings *hs)
 	chat->cfg.udp_peers_max = hsettings_get(hs, "udp_peers_max");
 	chat->cfg.chat_rate = hsettings_get(hs, "chat_rate");
 	chat->cfg.chat_burst = hsettings_get(hs, "chat_burst");
+	configure_rooms(chat, hs);
 }
 
 static void
@@ -471,7 +555,7 @@ chat_shutdown(void *state)
 {
 	struct chat *chat = state;
 
-	room_shutdown(chat->room);
+	rooms_shutdown(chat->rooms);
 }
 
 /* Every stream participant is gone by now; the UDP ones go here. */
@@ -489,7 +573,7 @@ chat_stop(void *state)
 		}
 	}
 	htimer_free(chat->sweep);
-	room_free(chat->room);
+	rooms_free(chat->rooms);
 	free(chat);
 }
 
@@ -498,6 +582,7 @@ const struct handler handler_chat = {
 	.framing = FRAMING_LINES,
 	.section = "chat",
 	.settings = chat_settings,
+	.check_room = chat_check_room,
 	.start = chat_start,
 	.configure = chat_configure,
 	.stop = chat_stop,

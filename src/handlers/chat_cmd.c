@@ -1,6 +1,7 @@
 /*
  * chat_cmd.c -- the pure part of chat: cleaning text of control bytes and
- * telnet commands, telling commands from messages, and nick rules.  No
+ * telnet commands, telling commands from messages, nick and room name
+ * rules.  No
  * sockets and no state, so it can be unit-tested and fuzzed on its own.
  */
 #include <string.h>
@@ -113,6 +114,10 @@ static const struct {
 	{ "quit", CHAT_QUIT },
 	{ "help", CHAT_HELP },
 	{ "join", CHAT_JOIN },
+	{ "part", CHAT_PART },
+	{ "rooms", CHAT_ROOMS },
+	{ "list", CHAT_ROOMS },		/* as IRC users type it */
+	{ "topic", CHAT_TOPIC },
 };
 
 /* Which command a name is (any case), or CHAT_UNKNOWN. */
@@ -153,7 +158,7 @@ chat_parse(const char *line, size_t len, struct chat_cmd *cmd)
 	cmd->kind = command_kind(&cmd->name);
 	i = skip_blanks(line, len, i);
 	if (cmd->kind == CHAT_NICK || cmd->kind == CHAT_MSG ||
-	    cmd->kind == CHAT_JOIN) {
+	    cmd->kind == CHAT_JOIN || cmd->kind == CHAT_WHO) {
 		i = take_word(line, len, i, &cmd->arg);
 		i = skip_blanks(line, len, i);
 	}
@@ -165,20 +170,33 @@ chat_parse(const char *line, size_t len, struct chat_cmd *cmd)
 		cmd->text.len--;
 }
 
-/* 1-16 of A-Z a-z 0-9 _ -. */
-int
-chat_nick_valid(const char *nick, size_t len)
+/* Is every byte one of A-Z a-z 0-9 _ -? */
+static int
+all_name_chars(const char *s, size_t len)
 {
 	size_t i;
 	char ch;
 
-	if (len < 1 || len > CHAT_NICK_MAX)
-		return 0;
 	for (i = 0; i < len; i++) {
-		ch = nick[i];
+		ch = s[i];
 		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
 		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
 			return 0;
 	}
 	return 1;
+}
+
+/* 1-16 of A-Z a-z 0-9 _ -. */
+int
+chat_nick_valid(const char *nick, size_t len)
+{
+	return len >= 1 && len <= CHAT_NICK_MAX && all_name_chars(nick, len);
+}
+
+/* '#' and 1-32 of A-Z a-z 0-9 _ -. */
+int
+chat_room_valid(const char *room, size_t len)
+{
+	return len >= 2 && len <= CHAT_ROOM_MAX && room[0] == '#' &&
+	    all_name_chars(room + 1, len - 1);
 }

@@ -1,19 +1,33 @@
 /*
- * room.c -- a chat room shared by every chat listener and every loop.
+ * room.c -- the chat rooms, shared by every chat listener and every loop
+ * (README "Rooms").
  *
  * A message is formatted once into a shared line that every recipient's
  * output queue references, so a broadcast copies the text only once.
  *
- * With workers = N the room spans every loop.  Each member lives on one
+ * With workers = N a room spans every loop.  Each member lives on one
  * loop (its endpoint's) and is written to only from there: a broadcast
- * hands the one shared line to every other loop that has members, which
- * sends it to its own; a line for one member elsewhere travels with
- * endpoint_deliver.  The room lock guards what all loops look up -- the
- * member list, nicks, counts -- never the sending.
+ * hands the one shared line to every other loop that has members in the
+ * room, which sends it to its own; a line for one member elsewhere
+ * travels with endpoint_deliver.  Each room keeps, per loop, the list of
+ * its members on that loop, changed only by that loop's thread, so a
+ * loop walks its own list without a lock.  One lock for the whole set
+ * guards what all loops look up -- the room table, member lists, nicks,
+ * counts, topics, history -- never the sending.
  *
- * Joins are numbered.  A line carries the join count at the time it was
- * said, and a member who joined later (on another loop, before the line
- * got there) does not hear it.
+ * Entries into rooms are numbered.  A line carries the entry count at the
+ * time it was said, and a member who entered its room later (on another
+ * loop, before the line got there) does not hear it: a member that moves
+ * away and back never hears a line twice, and one that moved away is no
+ * longer on the list of the room the line was said in.  A room is freed
+ * when it has left the table and no broadcast on its way still names it.
+ *
+ * History: each room keeps its last `history` messages and /me lines in
+ * a fixed ring of shared lines already stamped "[HH:MM] ", so a replay
+ * references them and copies nothing.  Appending and taking a newcomer's
+ * copy both happen under the lock together with the entry count, so a
+ * line is either in a newcomer's replay or delivered to it live, never
+ * both and never neither.
  */
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -21,72 +35,300 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "room.h"
+
+#define ROOM_BUCKETS	1024
 
 TAILQ_HEAD(member_list, room_member);
 
 struct room {
-	struct hlock		*lock;
-	struct member_list	 members;	/* room lock */
-	unsigned int		 count;		/* room lock */
-	unsigned int		 nloops;
+	char			 name[CHAT_ROOM_MAX + 1];	/* as written */
+	atomic_uint		 refs;		/* the table's, posts' */
+	int			 named;		/* a listener names it (lock) */
+	int			 listed;	/* in the table (lock) */
+	unsigned int		 count;		/* lock */
+	struct member_list	 members;	/* lock */
 	struct member_list	*local;		/* per loop, its own */
 	atomic_uint		*local_count;	/* per loop */
+	char			*topic;		/* lock; NULL: none */
+	struct shared_line	**hist;		/* ring (lock) */
+	unsigned int		 hist_cap, hist_len, hist_head;
+	struct room		*next;		/* hash chain (lock) */
+};
+
+struct rooms {
+	struct hlock		*lock;
+	struct room		*table[ROOM_BUCKETS];	/* lock */
+	unsigned long		 nrooms;	/* lock */
+	unsigned long		 rooms_max;	/* set with every loop held */
+	unsigned int		 history;	/* set with every loop held */
+	struct member_list	 all;		/* lock */
+	unsigned int		 nloops;
 	atomic_uint		 joins;		/* ever; set under the lock */
-	unsigned long		 next_guest;	/* room lock */
+	unsigned long		 next_guest;	/* lock */
 	int			 closing;	/* shutting down: no notices */
 };
 
 /* A broadcast on its way to one other loop. */
 struct room_post {
-	struct room		*room;
+	struct room		*room;		/* ref'd */
 	unsigned int		 loop;
 	struct endpoint		*except;	/* ref'd; may be NULL */
 	struct shared_line	*line;
 	uint32_t		 joins;
 };
 
-struct room *
-room_new(void)
+/* What a newcomer gets after entering: the topic and the history. */
+struct entry_view {
+	char			*topic;		/* NULL: none */
+	struct shared_line	**hist;
+	unsigned int		 nhist;
+	unsigned int		 count;		/* members, the newcomer too */
+};
+
+/* --- Rooms themselves. --- */
+
+static struct room *
+room_new(struct rooms *rs, const char *name, size_t len)
 {
-	struct room *room = calloc(1, sizeof *room);
+	struct room *r = calloc(1, sizeof *r);
 	unsigned int i;
 
-	if (room == NULL)
+	if (r == NULL)
 		abort();
-	room->lock = hlock_new();
-	TAILQ_INIT(&room->members);
-	room->nloops = hloops();
-	room->local = calloc(room->nloops, sizeof *room->local);
-	room->local_count = calloc(room->nloops, sizeof *room->local_count);
-	if (room->local == NULL || room->local_count == NULL)
+	memcpy(r->name, name, len);
+	r->name[len] = '\0';
+	atomic_init(&r->refs, 1);
+	TAILQ_INIT(&r->members);
+	r->local = calloc(rs->nloops, sizeof *r->local);
+	r->local_count = calloc(rs->nloops, sizeof *r->local_count);
+	if (r->local == NULL || r->local_count == NULL)
 		abort();
-	for (i = 0; i < room->nloops; i++) {
-		TAILQ_INIT(&room->local[i]);
-		atomic_init(&room->local_count[i], 0);
+	for (i = 0; i < rs->nloops; i++) {
+		TAILQ_INIT(&r->local[i]);
+		atomic_init(&r->local_count[i], 0);
 	}
-	return room;
+	return r;
+}
+
+/* Drop the history ring and its lines (lock held, or the room alone). */
+static void
+history_clear(struct room *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->hist_len; i++)
+		shared_line_unref(r->hist[(r->hist_head + i) % r->hist_cap]);
+	free(r->hist);
+	r->hist = NULL;
+	r->hist_cap = r->hist_len = r->hist_head = 0;
+}
+
+static void
+room_ref(struct room *r)
+{
+	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+}
+
+/* The last reference frees: the room has left the table by then. */
+static void
+room_unref(struct room *r)
+{
+	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	history_clear(r);
+	free(r->topic);
+	free(r->local);
+	free(r->local_count);
+	free(r);
+}
+
+/* Case-insensitive FNV-1a of a room name. */
+static size_t
+room_bucket(const char *name, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+	unsigned char ch;
+
+	for (i = 0; i < len; i++) {
+		ch = (unsigned char)name[i];
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (unsigned char)(ch - 'A' + 'a');
+		h = (h ^ ch) * 16777619u;
+	}
+	return h % ROOM_BUCKETS;
+}
+
+/* The room of that name, ignoring case (lock held). */
+static struct room *
+room_find(struct rooms *rs, const char *name, size_t len)
+{
+	struct room *r;
+
+	for (r = rs->table[room_bucket(name, len)]; r != NULL; r = r->next) {
+		if (strlen(r->name) == len && strncasecmp(r->name, name,
+		    len) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+/* A new room in the table, which holds its first reference (lock held). */
+static struct room *
+room_create(struct rooms *rs, const char *name, size_t len)
+{
+	struct room *r = room_new(rs, name, len);
+	size_t b = room_bucket(name, len);
+
+	r->next = rs->table[b];
+	rs->table[b] = r;
+	r->listed = 1;
+	rs->nrooms++;
+	return r;
+}
+
+/*
+ * Take an empty room no listener names out of the table (lock held); the
+ * table's reference goes to the caller, who drops it after the lock.
+ * Returns whether it did.
+ */
+static int
+room_unlist_if_idle(struct rooms *rs, struct room *r)
+{
+	struct room **rp;
+
+	if (r->count != 0 || r->named || !r->listed)
+		return 0;
+	for (rp = &rs->table[room_bucket(r->name, strlen(r->name))];
+	    *rp != NULL; rp = &(*rp)->next) {
+		if (*rp == r) {
+			*rp = r->next;
+			break;
+		}
+	}
+	r->listed = 0;
+	rs->nrooms--;
+	return 1;
+}
+
+/* Keep the newest lines that fit a ring of cap (lock held). */
+static void
+history_resize(struct room *r, unsigned int cap)
+{
+	struct shared_line **ring = NULL;
+	unsigned int i, keep = r->hist_len < cap ? r->hist_len : cap;
+
+	if (cap == r->hist_cap)
+		return;
+	if (cap != 0 && (ring = calloc(cap, sizeof *ring)) == NULL)
+		abort();
+	for (i = 0; i < r->hist_len; i++) {
+		struct shared_line *sl =
+		    r->hist[(r->hist_head + i) % r->hist_cap];
+
+		if (i >= r->hist_len - keep)
+			ring[i - (r->hist_len - keep)] = sl;
+		else
+			shared_line_unref(sl);
+	}
+	free(r->hist);
+	r->hist = ring;
+	r->hist_cap = cap;
+	r->hist_len = keep;
+	r->hist_head = 0;
+}
+
+/* Append a stamped line to the history, taking its reference (lock). */
+static void
+history_push(struct rooms *rs, struct room *r, struct shared_line *sl)
+{
+	history_resize(r, rs->history);
+	if (r->hist_cap == 0) {
+		shared_line_unref(sl);
+		return;
+	}
+	if (r->hist_len == r->hist_cap) {
+		shared_line_unref(r->hist[r->hist_head]);
+		r->hist[r->hist_head] = sl;
+		r->hist_head = (r->hist_head + 1) % r->hist_cap;
+		return;
+	}
+	r->hist[(r->hist_head + r->hist_len++) % r->hist_cap] = sl;
+}
+
+/* --- The set. --- */
+
+struct rooms *
+rooms_new(void)
+{
+	struct rooms *rs = calloc(1, sizeof *rs);
+
+	if (rs == NULL)
+		abort();
+	rs->lock = hlock_new();
+	TAILQ_INIT(&rs->all);
+	rs->nloops = hloops();
+	rs->rooms_max = 1000;
+	atomic_init(&rs->joins, 0);
+	return rs;
 }
 
 void
-room_free(struct room *room)
+rooms_free(struct rooms *rs)
 {
-	hlock_free(room->lock);
-	free(room->local);
-	free(room->local_count);
-	free(room);
+	struct room *r, *next;
+	size_t b;
+
+	for (b = 0; b < ROOM_BUCKETS; b++) {
+		for (r = rs->table[b]; r != NULL; r = next) {
+			next = r->next;
+			room_unref(r);
+		}
+	}
+	hlock_free(rs->lock);
+	free(rs);
 }
 
-unsigned int
-room_count(struct room *room)
+void
+rooms_configure(struct rooms *rs, unsigned long rooms_max,
+    unsigned int history, const char *const *named, size_t nnamed)
 {
-	unsigned int n;
+	struct room *r, *next, *idle = NULL;
+	size_t b, i, len;
 
-	hlock_acquire(room->lock);
-	n = room->count;
-	hlock_release(room->lock);
-	return n;
+	hlock_acquire(rs->lock);
+	rs->rooms_max = rooms_max;
+	rs->history = history;
+	for (b = 0; b < ROOM_BUCKETS; b++) {
+		for (r = rs->table[b]; r != NULL; r = r->next) {
+			r->named = 0;
+			history_resize(r, history);
+		}
+	}
+	for (i = 0; i < nnamed; i++) {
+		len = strlen(named[i]);
+		if ((r = room_find(rs, named[i], len)) == NULL)
+			r = room_create(rs, named[i], len);
+		r->named = 1;
+	}
+	/* Rooms no listener names any more go if they are empty. */
+	for (b = 0; b < ROOM_BUCKETS; b++) {
+		for (r = rs->table[b]; r != NULL; r = next) {
+			next = r->next;
+			if (room_unlist_if_idle(rs, r)) {
+				r->next = idle;
+				idle = r;
+			}
+		}
+	}
+	hlock_release(rs->lock);
+	for (r = idle; r != NULL; r = next) {
+		next = r->next;
+		room_unref(r);
+	}
 }
 
 /* printf a line (adding "\n") to one member, wherever it is. */
@@ -115,14 +357,16 @@ room_tell(struct room_member *m, const char *fmt, ...)
 		free(line);
 }
 
-/* Everyone of loop i but except, who had joined by joins, gets the line. */
+/* --- Broadcasts. --- */
+
+/* Everyone of loop i but except, who had entered by joins, gets it. */
 static void
-local_broadcast(struct room *room, unsigned int i, struct endpoint *except,
+local_broadcast(struct room *r, unsigned int i, struct endpoint *except,
     struct shared_line *sl, uint32_t joins)
 {
 	struct room_member *m;
 
-	TAILQ_FOREACH(m, &room->local[i], local) {
+	TAILQ_FOREACH(m, &r->local[i], local) {
 		if (m->ep != except && (int32_t)(m->joined - joins) <= 0)
 			endpoint_deliver(m->ep, sl, NULL);
 	}
@@ -138,37 +382,39 @@ room_post_run(void *arg)
 	shared_line_unref(rp->line);
 	if (rp->except != NULL)
 		endpoint_unref(rp->except);
+	room_unref(rp->room);
 	free(rp);
 }
 
 /*
- * Everyone but except who had joined by the given join count gets the
+ * Everyone in r but except who had entered by the given count gets the
  * line; it is built once and shared by every loop that has members.
- * Takes over the reference to sl.
+ * Takes over the reference to sl.  The caller keeps r alive meanwhile.
  */
 static void
-broadcast_since(struct room *room, struct room_member *except,
+broadcast_since(struct rooms *rs, struct room *r, struct room_member *except,
     struct shared_line *sl, uint32_t joins)
 {
 	struct endpoint *from = except != NULL ? except->ep : NULL;
 	struct room_post *rp;
 	unsigned int i, here = hloop_here();
 
-	for (i = 0; i < room->nloops; i++) {
+	for (i = 0; i < rs->nloops; i++) {
 		if (i == here) {
-			local_broadcast(room, i, from, sl, joins);
+			local_broadcast(r, i, from, sl, joins);
 			continue;
 		}
-		if (atomic_load_explicit(&room->local_count[i],
+		if (atomic_load_explicit(&r->local_count[i],
 		    memory_order_relaxed) == 0)
 			continue;
 		if ((rp = malloc(sizeof *rp)) == NULL)
 			abort();
-		rp->room = room;
+		rp->room = r;
 		rp->loop = i;
 		rp->except = from;
 		rp->line = sl;
 		rp->joins = joins;
+		room_ref(r);
 		shared_line_ref(sl);
 		if (from != NULL)
 			endpoint_ref(from);	/* its address stays its */
@@ -177,22 +423,113 @@ broadcast_since(struct room *room, struct room_member *except,
 	shared_line_unref(sl);
 }
 
-/* Everyone in the room now but except gets the line. */
+/* Everyone in r now but except gets the line. */
 static void
-broadcast(struct room *room, struct room_member *except,
+broadcast(struct rooms *rs, struct room *r, struct room_member *except,
     struct shared_line *sl)
 {
-	broadcast_since(room, except, sl,
-	    atomic_load_explicit(&room->joins, memory_order_acquire));
+	broadcast_since(rs, r, except, sl,
+	    atomic_load_explicit(&rs->joins, memory_order_acquire));
 }
 
-/* The member whose nick matches, ignoring case (room lock held). */
+/* --- Entering and leaving (lock held). --- */
+
+/* m goes into r, and takes a copy of what a newcomer gets. */
+static void
+enter_locked(struct rooms *rs, struct room *r, struct room_member *m,
+    struct entry_view *v)
+{
+	unsigned int i = endpoint_loop(m->ep), k;
+
+	TAILQ_INSERT_TAIL(&r->members, m, entry);
+	r->count++;
+	TAILQ_INSERT_TAIL(&r->local[i], m, local);
+	atomic_fetch_add_explicit(&r->local_count[i], 1,
+	    memory_order_relaxed);
+	m->room = r;
+	/*
+	 * The entry count last: a broadcast that sees this entry in the
+	 * count also sees this loop's member count grown.
+	 */
+	m->joined = atomic_load_explicit(&rs->joins,
+	    memory_order_relaxed) + 1;
+	atomic_store_explicit(&rs->joins, m->joined, memory_order_release);
+	memset(v, 0, sizeof *v);
+	v->count = r->count;
+	if (r->topic != NULL && (v->topic = strdup(r->topic)) == NULL)
+		abort();
+	if (r->hist_len == 0)
+		return;
+	if ((v->hist = malloc(r->hist_len * sizeof *v->hist)) == NULL)
+		abort();
+	for (k = 0; k < r->hist_len; k++) {
+		v->hist[k] = r->hist[(r->hist_head + k) % r->hist_cap];
+		shared_line_ref(v->hist[k]);
+	}
+	v->nhist = r->hist_len;
+}
+
+/*
+ * m leaves its room; returns the entry count by then.  *gone is set when
+ * the room left the table with it (the caller drops that reference);
+ * otherwise the caller gets a reference of its own, for the notice.
+ */
+static uint32_t
+leave_locked(struct rooms *rs, struct room_member *m, int *gone)
+{
+	struct room *r = m->room;
+	unsigned int i = endpoint_loop(m->ep);
+
+	TAILQ_REMOVE(&r->members, m, entry);
+	r->count--;
+	TAILQ_REMOVE(&r->local[i], m, local);
+	atomic_fetch_sub_explicit(&r->local_count[i], 1,
+	    memory_order_relaxed);
+	m->room = NULL;
+	if (!(*gone = room_unlist_if_idle(rs, r)))
+		room_ref(r);
+	return atomic_load_explicit(&rs->joins, memory_order_relaxed);
+}
+
+/* Send a shared line to m alone, through its output limit. */
+static void
+tell_line(struct room_member *m, struct shared_line *sl)
+{
+	endpoint_deliver(m->ep, sl, NULL);
+	shared_line_unref(sl);
+}
+
+/*
+ * What a newcomer gets after its first line: the topic, then the
+ * history.  As shared lines, so a replay that a client cannot take runs
+ * into output_limit like any broadcast.
+ */
+static void
+tell_view(struct room_member *m, struct entry_view *v)
+{
+	unsigned int k;
+
+	if (v->topic != NULL)
+		tell_line(m, shared_line_printf("*** Topic: %s\n", v->topic));
+	if (v->nhist != 0) {
+		tell_line(m, shared_line_printf("*** Recent messages (%u):\n",
+		    v->nhist));
+		for (k = 0; k < v->nhist; k++)
+			tell_line(m, v->hist[k]);
+		tell_line(m, shared_line_printf("*** End of recent "
+		    "messages\n"));
+	}
+	free(v->topic);
+	free(v->hist);
+}
+
+/* The member whose nick matches, ignoring case (lock held). */
 static struct room_member *
-find_nick(struct room *room, const char *nick, size_t len)
+find_nick(struct rooms *rs, const char *nick, size_t len)
 {
 	struct room_member *m;
 
-	TAILQ_FOREACH(m, &room->members, entry) {
+	TAILQ_FOREACH(m, &rs->all, all) {
 		if (strlen(m->nick) == len && strncasecmp(m->nick, nick,
 		    len) == 0)
 			return m;
@@ -200,96 +537,199 @@ find_nick(struct room *room, const char *nick, size_t len)
 	return NULL;
 }
 
-/* The next guestN not in use (room lock held). */
+/* The next guestN not in use (lock held). */
 static void
-name_guest(struct room *room, struct room_member *m)
+name_guest(struct rooms *rs, struct room_member *m)
 {
 	do {
 		snprintf(m->nick, sizeof m->nick, "guest%lu",
-		    ++room->next_guest);
-	} while (find_nick(room, m->nick, strlen(m->nick)) != NULL);
+		    ++rs->next_guest);
+	} while (find_nick(rs, m->nick, strlen(m->nick)) != NULL);
 }
 
-void
-room_join(struct room *room, struct room_member *m)
-{
-	unsigned int i = endpoint_loop(m->ep);
+/* --- The changes. --- */
 
-	/*
-	 * All under the lock, the join count last: a broadcast that sees
-	 * this join in the count also sees this loop's member count grown.
-	 */
-	hlock_acquire(room->lock);
-	name_guest(room, m);
-	TAILQ_INSERT_TAIL(&room->members, m, entry);
-	room->count++;
-	TAILQ_INSERT_TAIL(&room->local[i], m, local);
-	atomic_fetch_add_explicit(&room->local_count[i], 1,
-	    memory_order_relaxed);
-	m->joined = atomic_load_explicit(&room->joins,
-	    memory_order_relaxed) + 1;
-	atomic_store_explicit(&room->joins, m->joined, memory_order_release);
-	hlock_release(room->lock);
+void
+room_arrive(struct rooms *rs, struct room_member *m)
+{
+	size_t len = strlen(m->home);
+	struct entry_view v;
+	struct room *r;
+
+	hlock_acquire(rs->lock);
+	name_guest(rs, m);
+	TAILQ_INSERT_TAIL(&rs->all, m, all);
+	/* A listener's room exists; past a reload it is made again. */
+	if ((r = room_find(rs, m->home, len)) == NULL)
+		r = room_create(rs, m->home, len);
+	enter_locked(rs, r, m, &v);
+	hlock_release(rs->lock);
 	room_tell(m, "*** Welcome to echochat, %s. Type /help for help.",
 	    m->nick);
+	tell_view(m, &v);
 	/* Only those who were in before m hear of it. */
-	broadcast_since(room, m, shared_line_printf("*** %s has joined\n",
+	broadcast_since(rs, r, m, shared_line_printf("*** %s has joined\n",
 	    m->nick), m->joined);
 }
 
 void
-room_leave(struct room *room, struct room_member *m, const char *reason)
+room_move(struct rooms *rs, struct room_member *m, const char *name,
+    size_t len)
 {
-	unsigned int i = endpoint_loop(m->ep);
+	struct room *from, *to;
+	struct entry_view v;
+	uint32_t left;
+	int gone;
+
+	hlock_acquire(rs->lock);
+	to = room_find(rs, name, len);
+	if (to == m->room) {
+		hlock_release(rs->lock);
+		room_tell(m, "*** error: you are already in %s", to->name);
+		return;
+	}
+	if (to == NULL && rs->nrooms >= rs->rooms_max) {
+		hlock_release(rs->lock);
+		room_tell(m, "*** error: too many rooms");
+		return;
+	}
+	if (to == NULL)
+		to = room_create(rs, name, len);
+	from = m->room;
+	left = leave_locked(rs, m, &gone);
+	enter_locked(rs, to, m, &v);
+	hlock_release(rs->lock);
+	if (!gone)
+		broadcast_since(rs, from, NULL, shared_line_printf("*** %s "
+		    "has left for %s\n", m->nick, to->name), left);
+	room_unref(from);
+	broadcast_since(rs, to, m, shared_line_printf("*** %s has joined\n",
+	    m->nick), m->joined);
+	room_tell(m, "*** You are now in %s (%u users)", to->name, v.count);
+	tell_view(m, &v);
+}
+
+void
+room_leave(struct rooms *rs, struct room_member *m, const char *reason)
+{
+	struct room *r = m->room;
+	uint32_t joins;
+	int gone;
+
+	hlock_acquire(rs->lock);
+	TAILQ_REMOVE(&rs->all, m, all);
+	joins = leave_locked(rs, m, &gone);
+	hlock_release(rs->lock);
+	/* Only those who were in while m was hear of it. */
+	if (!gone && !rs->closing) {
+		if (reason != NULL && *reason != '\0')
+			broadcast_since(rs, r, NULL, shared_line_printf("*** "
+			    "%s has left (%s)\n", m->nick, reason), joins);
+		else
+			broadcast_since(rs, r, NULL, shared_line_printf("*** "
+			    "%s has left\n", m->nick), joins);
+	}
+	room_unref(r);
+}
+
+/* "[HH:MM] " of now, UTC: what history lines start with. */
+static void
+stamp_now(char out[16])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (gmtime_r(&now, &tm) == NULL)
+		memset(&tm, 0, sizeof tm);
+	snprintf(out, 16, "[%02d:%02d] ", tm.tm_hour, tm.tm_min);
+}
+
+/*
+ * A line of m's room that history keeps: sl as delivered now, kept (NULL
+ * without history) as it goes into the history.  Takes both references.
+ */
+static void
+say_kept(struct rooms *rs, struct room_member *m, struct shared_line *sl,
+    struct shared_line *kept)
+{
+	struct room *r = m->room;
 	uint32_t joins;
 
-	hlock_acquire(room->lock);
-	TAILQ_REMOVE(&room->members, m, entry);
-	room->count--;
-	TAILQ_REMOVE(&room->local[i], m, local);
-	atomic_fetch_sub_explicit(&room->local_count[i], 1,
-	    memory_order_relaxed);
-	joins = atomic_load_explicit(&room->joins, memory_order_relaxed);
-	hlock_release(room->lock);
-	if (room->closing)
+	if (kept == NULL) {
+		broadcast(rs, r, m, sl);
 		return;
-	/* Only those who were in while m was hear of it. */
-	if (reason != NULL && *reason != '\0')
-		broadcast_since(room, NULL, shared_line_printf("*** %s has "
-		    "left (%s)\n", m->nick, reason), joins);
-	else
-		broadcast_since(room, NULL, shared_line_printf("*** %s has "
-		    "left\n", m->nick), joins);
+	}
+	hlock_acquire(rs->lock);
+	history_push(rs, r, kept);
+	joins = atomic_load_explicit(&rs->joins, memory_order_relaxed);
+	hlock_release(rs->lock);
+	broadcast_since(rs, r, m, sl, joins);
 }
 
 void
-room_say(struct room *room, struct room_member *m, const char *text,
+room_say(struct rooms *rs, struct room_member *m, const char *text,
     size_t len)
 {
-	broadcast(room, m, shared_line_printf("<%s> %.*s\n", m->nick,
-	    (int)len, text));
+	struct shared_line *kept = NULL;
+	char stamp[16];
+
+	if (rs->history > 0) {
+		stamp_now(stamp);
+		kept = shared_line_printf("%s<%s> %.*s\n", stamp, m->nick,
+		    (int)len, text);
+	}
+	say_kept(rs, m, shared_line_printf("<%s> %.*s\n", m->nick, (int)len,
+	    text), kept);
 }
 
 void
-room_act(struct room *room, struct room_member *m, const char *text,
+room_act(struct rooms *rs, struct room_member *m, const char *text,
     size_t len)
 {
-	broadcast(room, m, shared_line_printf("* %s %.*s\n", m->nick,
-	    (int)len, text));
+	struct shared_line *kept = NULL;
+	char stamp[16];
+
+	if (rs->history > 0) {
+		stamp_now(stamp);
+		kept = shared_line_printf("%s* %s %.*s\n", stamp, m->nick,
+		    (int)len, text);
+	}
+	say_kept(rs, m, shared_line_printf("* %s %.*s\n", m->nick, (int)len,
+	    text), kept);
 }
 
-/* Nicks are validated by the caller; the room decides who has which. */
+/* Everyone in the room, the setter too, sees who set it. */
 void
-room_nick(struct room *room, struct room_member *m, const char *nick,
+room_topic(struct rooms *rs, struct room_member *m, const char *text,
+    size_t len)
+{
+	struct room *r = m->room;
+	char *topic = malloc(len + 1);
+
+	if (topic == NULL)
+		abort();
+	memcpy(topic, text, len);
+	topic[len] = '\0';
+	hlock_acquire(rs->lock);
+	free(r->topic);
+	r->topic = topic;
+	hlock_release(rs->lock);
+	broadcast(rs, r, NULL, shared_line_printf("*** %s set the topic: "
+	    "%.*s\n", m->nick, (int)len, text));
+}
+
+/* Nicks are validated by the caller; the set decides who has which. */
+void
+room_nick(struct rooms *rs, struct room_member *m, const char *nick,
     size_t len)
 {
 	struct room_member *other;
 	char old[CHAT_NICK_MAX + 1];
 
-	hlock_acquire(room->lock);
-	other = find_nick(room, nick, len);
+	hlock_acquire(rs->lock);
+	other = find_nick(rs, nick, len);
 	if (other != NULL && other != m) {
-		hlock_release(room->lock);
+		hlock_release(rs->lock);
 		room_tell(m, "*** error: nick %.*s is already in use",
 		    (int)len, nick);
 		return;
@@ -297,19 +737,19 @@ room_nick(struct room *room, struct room_member *m, const char *nick,
 	memcpy(old, m->nick, sizeof old);
 	memcpy(m->nick, nick, len);
 	m->nick[len] = '\0';
-	hlock_release(room->lock);
+	hlock_release(rs->lock);
 	/*
 	 * The others first: once m reads its answer, the notice is on its
 	 * way to every loop, ahead of anything m's answer may prompt.
 	 */
 	if (strcmp(old, m->nick) != 0)
-		broadcast(room, m, shared_line_printf("*** %s is now known "
-		    "as %s\n", old, m->nick));
+		broadcast(rs, m->room, m, shared_line_printf("*** %s is now "
+		    "known as %s\n", old, m->nick));
 	room_tell(m, "*** You are now %s", m->nick);
 }
 
 void
-room_msg(struct room *room, struct room_member *m, const char *to,
+room_msg(struct rooms *rs, struct room_member *m, const char *to,
     size_t tolen, const char *text, size_t len)
 {
 	struct room_member *target;
@@ -317,13 +757,13 @@ room_msg(struct room *room, struct room_member *m, const char *to,
 	struct shared_line *sl;
 	char to_nick[CHAT_NICK_MAX + 1];
 
-	hlock_acquire(room->lock);
-	if ((target = find_nick(room, to, tolen)) != NULL) {
+	hlock_acquire(rs->lock);
+	if ((target = find_nick(rs, to, tolen)) != NULL) {
 		ep = target->ep;
 		endpoint_ref(ep);	/* it may leave on its own loop */
 		memcpy(to_nick, target->nick, sizeof to_nick);
 	}
-	hlock_release(room->lock);
+	hlock_release(rs->lock);
 	if (ep == NULL) {
 		room_tell(m, "*** error: no such user %.*s", (int)tolen, to);
 		return;
@@ -335,8 +775,10 @@ room_msg(struct room *room, struct room_member *m, const char *to,
 	endpoint_unref(ep);
 }
 
+/* --- The queries. --- */
+
 static int
-compare_nicks(const void *a, const void *b)
+compare_names(const void *a, const void *b)
 {
 	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
 	int r = strcasecmp(x, y);
@@ -344,33 +786,112 @@ compare_nicks(const void *a, const void *b)
 	return r != 0 ? r : strcmp(x, y);
 }
 
-/* /who: one sorted line. */
+/* Send a line built in a buffer of its own, and free it. */
+static void
+send_built(struct room_member *m, char *line, char *end)
+{
+	*end++ = '\n';
+	endpoint_send(m->ep, line, (size_t)(end - line));
+	free(line);
+}
+
+/* /who: one sorted line, of m's room or of the named one. */
 void
-room_who(struct room *room, struct room_member *m)
+room_who(struct rooms *rs, struct room_member *m, const char *name,
+    size_t len)
 {
 	struct room_member *q;
+	struct room *r;
 	const char **nicks;
 	char *line, *p;
 	size_t i = 0, size;
 
-	hlock_acquire(room->lock);	/* others' nicks are theirs to change */
-	size = 64 + (size_t)room->count * (CHAT_NICK_MAX + 2);
-	nicks = calloc(room->count + 1, sizeof *nicks);
+	hlock_acquire(rs->lock);	/* others' nicks are theirs to change */
+	r = len == 0 ? m->room : room_find(rs, name, len);
+	if (r == NULL) {
+		hlock_release(rs->lock);
+		room_tell(m, "*** error: no such room %.*s", (int)len, name);
+		return;
+	}
+	size = 64 + (size_t)r->count * (CHAT_NICK_MAX + 2);
+	nicks = calloc(r->count + 1, sizeof *nicks);
 	line = malloc(size);
 	if (nicks == NULL || line == NULL)
 		abort();
-	TAILQ_FOREACH(q, &room->members, entry)
+	TAILQ_FOREACH(q, &r->members, entry)
 		nicks[i++] = q->nick;
-	qsort(nicks, i, sizeof *nicks, compare_nicks);
-	p = line + snprintf(line, size, "*** Users (%u): ", room->count);
-	for (i = 0; i < room->count; i++)
+	qsort(nicks, i, sizeof *nicks, compare_names);
+	p = line + snprintf(line, size, "*** Users (%u): ", r->count);
+	for (i = 0; i < r->count; i++)
 		p += snprintf(p, size - (size_t)(p - line), "%s%s",
 		    i ? ", " : "", nicks[i]);
-	hlock_release(room->lock);
-	*p++ = '\n';
-	endpoint_send(m->ep, line, (size_t)(p - line));
-	free(line);
+	hlock_release(rs->lock);
 	free(nicks);
+	send_built(m, line, p);
+}
+
+/* A room and its member count, for /rooms. */
+struct room_count {
+	char		 name[CHAT_ROOM_MAX + 1];
+	unsigned int	 count;
+};
+
+static int
+compare_counts(const void *a, const void *b)
+{
+	const struct room_count *x = a, *y = b;
+	int r = strcasecmp(x->name, y->name);
+
+	return r != 0 ? r : strcmp(x->name, y->name);
+}
+
+/* /rooms: one sorted line with member counts. */
+void
+room_list(struct rooms *rs, struct room_member *m)
+{
+	struct room_count *rc;
+	struct room *r;
+	char *line, *p;
+	size_t b, i = 0, n, size;
+
+	hlock_acquire(rs->lock);
+	n = rs->nrooms;
+	if ((rc = calloc(n + 1, sizeof *rc)) == NULL)
+		abort();
+	for (b = 0; b < ROOM_BUCKETS; b++) {
+		for (r = rs->table[b]; r != NULL; r = r->next) {
+			memcpy(rc[i].name, r->name, sizeof rc[i].name);
+			rc[i++].count = r->count;
+		}
+	}
+	hlock_release(rs->lock);
+	qsort(rc, n, sizeof *rc, compare_counts);
+	size = 64 + n * (CHAT_ROOM_MAX + 16);
+	if ((line = malloc(size)) == NULL)
+		abort();
+	p = line + snprintf(line, size, "*** Rooms (%zu): ", n);
+	for (i = 0; i < n; i++)
+		p += snprintf(p, size - (size_t)(p - line), "%s%s (%u)",
+		    i ? ", " : "", rc[i].name, rc[i].count);
+	free(rc);
+	send_built(m, line, p);
+}
+
+/* /topic alone. */
+void
+room_show_topic(struct rooms *rs, struct room_member *m)
+{
+	char *topic = NULL;
+
+	hlock_acquire(rs->lock);
+	if (m->room->topic != NULL && (topic = strdup(m->room->topic)) == NULL)
+		abort();
+	hlock_release(rs->lock);
+	if (topic != NULL)
+		room_tell(m, "*** Topic: %s", topic);
+	else
+		room_tell(m, "*** No topic");
+	free(topic);
 }
 
 /*
@@ -378,13 +899,13 @@ room_who(struct room *room, struct room_member *m)
  * with every loop held, so each member is written to directly.
  */
 void
-room_shutdown(struct room *room)
+rooms_shutdown(struct rooms *rs)
 {
 	struct room_member *m;
 
-	hlock_acquire(room->lock);
-	TAILQ_FOREACH(m, &room->members, entry)
+	hlock_acquire(rs->lock);
+	TAILQ_FOREACH(m, &rs->all, all)
 		room_tell(m, "*** server shutting down");
-	hlock_release(room->lock);
-	room->closing = 1;
+	hlock_release(rs->lock);
+	rs->closing = 1;
 }

@@ -1,9 +1,29 @@
 /*
- * room.h -- a chat room (room.c): members, nicks, and the few operations
- * everything said in a room goes through: join, leave, say, act, nick,
- * private message, who.  The chat handler calls these for its own
- * participants; anything else that can represent a member by an endpoint
- * (a bridge to other servers) can call them the same way.
+ * room.h -- chat rooms (room.c): every room of the server, who is in
+ * which, nicks, topics and history, and the few operations every change
+ * goes through.
+ *
+ * The operations that change something are
+ *
+ *	room_arrive	a newcomer: a guest name, its first room, a welcome
+ *	room_move	/join #room and /part: from one room to another
+ *	room_leave	gone (/quit, disconnect, timeout)
+ *	room_say	a message to one's room (kept in its history)
+ *	room_act	a /me line to one's room (kept in its history)
+ *	room_topic	set the topic of one's room
+ *	room_nick	a new nick (nicks are server-wide)
+ *	room_msg	a private message (server-wide)
+ *
+ * and nothing else touches a room, a topic or a history.  The chat
+ * handler calls them for its own participants.  Anything else that can
+ * stand for a member by an endpoint -- a bridge to other servers -- can
+ * call them the same way: a member behind the bridge is a member here
+ * whose endpoint is the bridge, and the bridge forwards each operation it
+ * sees here and applies each one it hears with the same call.  The
+ * queries (room_who, room_list, room_show_topic) only read.
+ *
+ * Every operation on a member runs on that member's loop (its
+ * endpoint's); the room set's own lock guards what all loops look up.
  */
 #ifndef ECHOCHAT_ROOM_H
 #define ECHOCHAT_ROOM_H
@@ -15,43 +35,64 @@
 #include "chat_cmd.h"
 #include "handler.h"
 
-/*
- * A member, embedded in what the caller keeps per participant.  The room
- * never frees one; after room_leave the caller may.
- */
-struct room_member {
-	char			 nick[CHAT_NICK_MAX + 1];	/* room lock */
-	struct endpoint		*ep;		/* where its lines go */
-	uint32_t		 joined;	/* the room's join count */
-	TAILQ_ENTRY(room_member) entry;		/* every member */
-	TAILQ_ENTRY(room_member) local;		/* members on its loop */
-};
-
 struct room;
 
-struct room	*room_new(void);
-void		 room_free(struct room *);
+/*
+ * A member, embedded in what the caller keeps per participant.  The rooms
+ * never free one; after room_leave the caller may.  The caller sets ep
+ * and home before room_arrive.
+ */
+struct room_member {
+	char			 nick[CHAT_NICK_MAX + 1];	/* lock */
+	struct endpoint		*ep;		/* where its lines go */
+	char			 home[CHAT_ROOM_MAX + 1];	/* /part */
+	struct room		*room;		/* where it is (lock to change) */
+	uint32_t		 joined;	/* join count when it entered */
+	TAILQ_ENTRY(room_member) all;		/* every member (nicks) */
+	TAILQ_ENTRY(room_member) entry;		/* its room's members */
+	TAILQ_ENTRY(room_member) local;		/* its room's, on its loop */
+};
 
-/* On m's loop: give it a guest name, welcome it, tell the others. */
-void		 room_join(struct room *, struct room_member *);
-/* On m's loop: take it out, telling the others (reason may be NULL). */
-void		 room_leave(struct room *, struct room_member *,
+struct rooms;
+
+struct rooms	*rooms_new(void);
+/* After every member has left. */
+void		 rooms_free(struct rooms *);
+/*
+ * Settings (every loop held): at most rooms_max rooms, history lines kept
+ * per room, and the rooms listeners name, which exist even when empty.
+ */
+void		 rooms_configure(struct rooms *, unsigned long rooms_max,
+		    unsigned int history, const char *const *named,
+		    size_t nnamed);
+
+/* The changes (see above). */
+void		 room_arrive(struct rooms *, struct room_member *);
+void		 room_move(struct rooms *, struct room_member *,
+		    const char *room, size_t len);
+void		 room_leave(struct rooms *, struct room_member *,
 		    const char *reason);
-/* A message, an action (/me), a nick change, a private message, /who. */
-void		 room_say(struct room *, struct room_member *,
+void		 room_say(struct rooms *, struct room_member *,
 		    const char *text, size_t len);
-void		 room_act(struct room *, struct room_member *,
+void		 room_act(struct rooms *, struct room_member *,
 		    const char *text, size_t len);
-void		 room_nick(struct room *, struct room_member *,
+void		 room_topic(struct rooms *, struct room_member *,
+		    const char *text, size_t len);
+void		 room_nick(struct rooms *, struct room_member *,
 		    const char *nick, size_t len);
-void		 room_msg(struct room *, struct room_member *,
+void		 room_msg(struct rooms *, struct room_member *,
 		    const char *to, size_t tolen, const char *text, size_t len);
-void		 room_who(struct room *, struct room_member *);
+
+/* The queries: /who [#room] (len 0: one's own), /rooms, /topic. */
+void		 room_who(struct rooms *, struct room_member *,
+		    const char *room, size_t len);
+void		 room_list(struct rooms *, struct room_member *);
+void		 room_show_topic(struct rooms *, struct room_member *);
+
 /* One line (a "\n" is added) to one member, from any loop. */
 void		 room_tell(struct room_member *, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
 /* The server is going: tell everyone, and no notices after that. */
-void		 room_shutdown(struct room *);
-unsigned int	 room_count(struct room *);
+void		 rooms_shutdown(struct rooms *);
 
 #endif

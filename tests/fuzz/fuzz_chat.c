@@ -1,7 +1,8 @@
 /*
  * fuzz_chat.c -- libFuzzer harness for chat input processing (chat_cmd.c):
- * chat_clean, chat_parse and chat_nick_valid, as chat.c applies them to
- * each line a client sends.
+ * chat_clean, chat_parse, chat_nick_valid and chat_room_valid, as chat.c
+ * applies them to each line a client sends (the room commands /join
+ * #room, /part, /rooms, /list, /who #room and /topic among them).
  *
  * The input is what a client sends; it is split at LF into lines, each
  * line loses its LF and a CR before it (frame_strip_eol, as the framer
@@ -54,6 +55,24 @@ ref_nick_valid(const char *s, size_t len)
 	return 1;
 }
 
+/* The room rule written out again: '#' and 1-32 of the nick bytes. */
+static int
+ref_room_valid(const char *s, size_t len)
+{
+	size_t i;
+	unsigned char ch;
+
+	if (len < 2 || len > 33 || s[0] != '#')
+		return 0;
+	for (i = 1; i < len; i++) {
+		ch = (unsigned char)s[i];
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+			return 0;
+	}
+	return 1;
+}
+
 static int
 is_blank(char ch)
 {
@@ -75,9 +94,12 @@ check_span(const struct chat_span *s, const char *line, size_t len)
 static void
 check_nick(const struct chat_span *s)
 {
-	if (s->ptr != NULL)
+	if (s->ptr != NULL) {
 		CHECK(chat_nick_valid(s->ptr, s->len) ==
 		    ref_nick_valid(s->ptr, s->len));
+		CHECK(chat_room_valid(s->ptr, s->len) ==
+		    ref_room_valid(s->ptr, s->len));
+	}
 }
 
 /* Is a a subsequence of b? */
@@ -140,7 +162,7 @@ parse_line(const char *clean, size_t len)
 		for (i = 0; i < cmd.name.len; i++)
 			CHECK(!is_blank(cmd.name.ptr[i]));
 		if (cmd.kind == CHAT_NICK || cmd.kind == CHAT_MSG ||
-		    cmd.kind == CHAT_JOIN) {
+		    cmd.kind == CHAT_JOIN || cmd.kind == CHAT_WHO) {
 			CHECK(cmd.arg.ptr != NULL);
 			CHECK(cmd.arg.ptr >= cmd.name.ptr + cmd.name.len);
 			for (i = 0; i < cmd.arg.len; i++)
@@ -176,6 +198,7 @@ chat_input(const uint8_t *raw, size_t rawlen)
 	len = frame_strip_eol(line, rawlen);
 	CHECK(len <= rawlen && rawlen - len <= 2);
 	CHECK(chat_nick_valid(line, len) == ref_nick_valid(line, len));
+	CHECK(chat_room_valid(line, len) == ref_room_valid(line, len));
 
 	clean = chat_clean(line, len);
 	CHECK(clean <= len);

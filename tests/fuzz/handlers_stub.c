@@ -23,4 +23,5 @@ const struct handler handler_chat = {
 	.framing = FRAMING_LINES,
 	.section = "chat",
 	.settings = chat_settings,
+	.check_room = chat_check_room,
 };
