@@ -23,6 +23,7 @@
 #include "parse.h"
 #include "sock.h"
 #include "sync.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 /* The kernel caps this at net.core.somaxconn; -1 would mean only 128. */
@@ -115,6 +116,10 @@ listener_conf_free(struct listener_conf *lc)
 	free(lc->bind);
 	free(lc->handler_name);
 	free(lc->banner);
+	free(lc->tls_cert);
+	free(lc->tls_key);
+	free(lc->tls_ca);
+	tls_ctx_free(lc->tls);
 	free(lc);
 }
 
@@ -206,8 +211,9 @@ listener_open(struct listener_conf *lc, int passed_fd,
 		listener_close(l);
 		return -1;
 	}
-	log_info("listener %s: listening on %s %s (handler %s)%s", lc->name,
+	log_info("listener %s: listening on %s %s (handler %s)%s%s", lc->name,
 	    proto_name(lc->proto), l->bound_name, lc->handler_name,
+	    lc->tls != NULL ? " (TLS)" : "",
 	    passed_fd != -1 ? " (socket from systemd)" : "");
 	*out = l;
 	return 0;

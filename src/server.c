@@ -46,6 +46,7 @@ server_take_limits(struct server *s, const struct config *c)
 	s->limits.output_limit = c->output_limit;
 	s->limits.idle_timeout_ms = c->idle_timeout_ms;
 	s->limits.line_timeout_ms = c->line_timeout_ms;
+	s->limits.handshake_timeout_ms = c->tls_handshake_timeout_ms;
 	s->udp_limits.rate = c->udp_rate;
 	s->udp_limits.burst = c->udp_burst;
 	s->udp_limits.max_line = c->max_line;
