@@ -146,9 +146,10 @@ tls_ctx_load_pair(SSL_CTX *ctx, const struct tls_files *files,
 	if (tls_readable(files->key, cause) == -1)
 		return -1;
 	if (SSL_CTX_use_PrivateKey_file(ctx, files->key, SSL_FILETYPE_PEM) !=
-	    1) {
-		xasprintf(cause, "%s: not a usable PEM private key for %s (%s)",
-		    files->key, files->cert, tls_openssl_reason("no key"));
+	    1 && ERR_GET_REASON(ERR_peek_last_error()) !=
+	    X509_R_KEY_VALUES_MISMATCH) {
+		xasprintf(cause, "%s: not a usable PEM private key (%s)",
+		    files->key, tls_openssl_reason("no key"));
 		return -1;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
