@@ -215,6 +215,12 @@ listener_open(struct listener_conf *lc, int passed_fd,
 	    proto_name(lc->proto), l->bound_name, lc->handler_name,
 	    lc->tls != NULL ? " (TLS)" : "",
 	    passed_fd != -1 ? " (socket from systemd)" : "");
+	if (lc->tls != NULL) {
+		char what[384];
+
+		tls_ctx_describe(lc->tls, what, sizeof what);
+		log_info("listener %s: TLS certificate %s", lc->name, what);
+	}
 	*out = l;
 	return 0;
 }

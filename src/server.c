@@ -23,6 +23,7 @@
 #include "sock.h"
 #include "sync.h"
 #include "systemd.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 static void	server_reload(struct server *);
@@ -508,6 +509,13 @@ reload_keep(struct server *s, struct config *new, struct listener *l,
 
 	l->next_conf = NULL;
 	l->conf = lc;
+	if (lc->tls != NULL) {
+		char what[384];
+
+		tls_ctx_describe(lc->tls, what, sizeof what);
+		log_info("listener %s: TLS certificate read again: %s",
+		    lc->name, what);
+	}
 	if (lc->handler == old->handler)
 		return 0;
 	log_info("listener %s: handler %s -> %s; its connections are closed",

@@ -223,6 +223,32 @@ tls_ctx_free(struct tls_ctx *t)
 	free(t);
 }
 
+/* The certificate's subject CN and expiry, for the log. */
+void
+tls_ctx_describe(const struct tls_ctx *t, char *buf, size_t size)
+{
+	X509 *x = SSL_CTX_get0_certificate(t->ssl_ctx);
+	char cn[256] = "?", until[64] = "?";
+	BIO *b;
+	int n;
+
+	if (x == NULL) {
+		snprintf(buf, size, "no certificate");
+		return;
+	}
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+	    NID_commonName, cn, sizeof cn) < 0)
+		snprintf(cn, sizeof cn, "?");
+	if ((b = BIO_new(BIO_s_mem())) != NULL) {
+		if (ASN1_TIME_print(b, X509_get0_notAfter(x)) == 1 &&
+		    (n = BIO_read(b, until, sizeof until - 1)) > 0)
+			until[n] = '\0';
+		BIO_free(b);
+	}
+	ERR_clear_error();
+	snprintf(buf, size, "CN=%s, valid until %s", cn, until);
+}
+
 /*
  * An operation failed with err: set errno and io->want for conn.c.  The
  * end of input (close_notify, or the client just closing) reads as 0.
@@ -450,6 +476,13 @@ void
 tls_ctx_free(struct tls_ctx *t)
 {
 	(void)t;
+}
+
+void
+tls_ctx_describe(const struct tls_ctx *t, char *buf, size_t size)
+{
+	(void)t;
+	snprintf(buf, size, "no TLS");
 }
 
 int

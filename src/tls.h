@@ -42,6 +42,9 @@ int		 tls_supported(void);
 struct tls_ctx	*tls_ctx_new(const struct tls_files *, enum tls_bad *bad,
 		    char **cause);
 void		 tls_ctx_free(struct tls_ctx *);
+/* "CN=chat.example.org, valid until Mar  1 12:00:00 2027 GMT" into buf. */
+void		 tls_ctx_describe(const struct tls_ctx *, char *buf,
+		    size_t size);
 
 /*
  * Turn io (a plain socket, just accepted) into a TLS server connection

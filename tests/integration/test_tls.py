@@ -11,7 +11,7 @@ Covers:
 
 - Echo over TLS with Python's ssl module, byte-exactly: all 256 byte
   values, then 1 MiB of random bytes; with `openssl s_client -quiet` and
-  with `ncat --ssl`.  TLS 1.2 and 1.3 are accepted; TLS 1.1 is refused
+  with `ncat --ssl`; upper over TLS; the certificate logged at start-up.  TLS 1.2 and 1.3 are accepted; TLS 1.1 is refused
   (by s_client and by Python, both offering only TLS 1.1).
 - Mutual TLS (tls_ca + tls_verify = yes): no client certificate is
   refused, one from another CA is refused, the right one is accepted and
@@ -19,7 +19,7 @@ Covers:
 - A TLS chat participant and a plain one in one room, both ways.
 - SIGHUP re-reads the certificate files: the served certificate's SHA-256
   fingerprint is `openssl x509 -fingerprint`'s of the old file before and
-  of the new file after; a connection made before stays up; a broken key
+  of the new file after (and the new CN is logged); a connection made before stays up; a broken key
   refuses the reload (logged with the file) and the previous certificate
   is still served.
 - tls_handshake_timeout: a silent client and one dribbling its
@@ -343,6 +343,15 @@ class TestEcho(TlsCase):
         s.wait_log(r"info: handshake with 127\.0\.0\.1:\d+ on listener tls "
                    r"failed: unsupported protocol")
 
+    def test_upper(self):
+        s = self.start(config(listeners=tls_listener(handler="upper")))
+        c = tls_connect(s)
+        c.sendall(b"Hello, Server!\n")
+        self.assertEqual(harness.recv_exactly(c, 15), b"HELLO, SERVER!\n")
+        c.close()
+        s.wait_log(r"info: listener tls: TLS certificate CN=localhost, "
+                   r"valid until ")
+
     def test_workers_two(self):
         s = self.start(config(server="workers = 2\n"))
         clients = [tls_connect(s) for _ in range(6)]
@@ -409,7 +418,10 @@ class TestReload(TlsCase):
                          fingerprint(cert("server.pem")))
         shutil.copy(cert("server2.pem"), crt)
         shutil.copy(cert("server2.key"), key)
-        self.assertIn("reload done", s.reload())
+        log = s.reload()
+        self.assertIn("reload done", log)
+        self.assertRegex(log, r"info: listener tls: TLS certificate read "
+                         r"again: CN=second, valid until ")
         new = tls_connect(s)
         self.assertEqual(served_fingerprint(new),
                          fingerprint(cert("server2.pem")))
