@@ -11,7 +11,8 @@ Covers:
 
 - Echo over TLS with Python's ssl module, byte-exactly: all 256 byte
   values, then 1 MiB of random bytes; with `openssl s_client -quiet` and
-  with `ncat --ssl`; upper over TLS; the certificate logged at start-up.  TLS 1.2 and 1.3 are accepted; TLS 1.1 is refused
+  with `ncat --ssl`; with reads smaller than a record (input waiting
+  inside the SSL, not on the socket); upper over TLS; the certificate logged at start-up.  TLS 1.2 and 1.3 are accepted; TLS 1.1 is refused
   (by s_client and by Python, both offering only TLS 1.1).
 - Mutual TLS (tls_ca + tls_verify = yes): no client certificate is
   refused, one from another CA is refused, the right one is accepted and
@@ -294,6 +295,17 @@ class TestEcho(TlsCase):
         step = 16384
         for i in range(0, len(blob), step):
             harness.roundtrip(self, c, blob[i:i + step])
+        c.close()
+
+    def test_input_held_inside_tls(self):
+        # Reads of 1 KiB from 16 KiB records: the rest waits decrypted
+        # inside the SSL, with nothing left to read on the socket.
+        s = self.start(config(server="output_limit = 1k\n"))
+        c = tls_connect(s)
+        blob = random.randbytes(16384)
+        for _ in range(4):
+            harness.roundtrip(self, c, blob)
+        harness.roundtrip(self, c, b"end\n")
         c.close()
 
     def test_s_client(self):
