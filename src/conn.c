@@ -259,7 +259,7 @@ conn_start(struct conn *c)
 	c->born_ms = (uint32_t)monotonic_ms();
 	if (c->listener->conf->tls != NULL &&
 	    tls_io_start(&c->io, c->listener->conf->tls) == -1) {
-		log_warnx("%s on listener %s: cannot start TLS (out of memory)",
+		log_warnx("%s on listener %s: cannot start TLS",
 		    conn_peer_name(c), c->listener->conf->name);
 		conn_drop(c, "no TLS");
 		return;

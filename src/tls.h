@@ -48,8 +48,9 @@ void		 tls_ctx_describe(const struct tls_ctx *, char *buf,
 
 /*
  * Turn io (a plain socket, just accepted) into a TLS server connection
- * made from ctx; its handshake comes first.  -1 if no SSL could be made
- * (io is left plain, to be closed).
+ * made from ctx; its handshake comes first, and the SSL is made when the
+ * client's first byte arrives.  -1 if it cannot (io is left plain, to be
+ * closed).
  */
 int		 tls_io_start(struct io *, struct tls_ctx *);
 
