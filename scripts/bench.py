@@ -24,6 +24,8 @@ Scenarios and servers:
   idle-10k-tls  the same over TLS (handshake done, then idle), from
               Python's ssl module: echochatd, and stunnel4 in front of
               epoll-echo
+  stalled-1k-tls  server RSS per TLS handshake stalled halfway through
+              its ClientHello, 1,000 connections: same servers
 
 Environment: BENCH_SECONDS (measured seconds per run, default 3),
 BENCH_WORKERS (echochatd's [server] workers; refused loudly if this
@@ -282,9 +284,24 @@ def start_stunnel(workdir, cpu):
     return srv
 
 
-def idle_tls(port, pid, n, seconds):
+def client_hello():
+    """A real ClientHello (Python's), through memory BIOs."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def idle_tls(port, pid, n, seconds, stall=False):
     """Open n TLS connections (handshakes done), hold them, and report the
-    server's RSS per connection like echochat-bench's idle mode does."""
+    server's RSS per connection like echochat-bench's idle mode does.
+    stall: each sends half a ClientHello and stops there instead."""
     def rss():
         with open("/proc/%d/status" % pid) as f:
             for line in f:
@@ -298,6 +315,8 @@ def idle_tls(port, pid, n, seconds):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    hello = client_hello() if stall else b""
+    half = hello[:len(hello) // 2]
     time.sleep(0.2)
     rss0, fds0 = rss(), fds()
     socks, failed, why = [], 0, ""
@@ -306,7 +325,11 @@ def idle_tls(port, pid, n, seconds):
         for _ in range(n):
             try:
                 raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-                socks.append(ctx.wrap_socket(raw))
+                if stall:
+                    raw.sendall(half)
+                    socks.append(raw)
+                else:
+                    socks.append(ctx.wrap_socket(raw))
             except (OSError, ssl.SSLError) as e:
                 failed += 1
                 why = why or str(e)
@@ -497,6 +520,14 @@ SCENARIOS = [
               ("server fds", "server_fds", fmt_rate)],
              "rss_per_conn_bytes", "redis", "RSS/conn vs redis (lower is better)",
              fixed_seconds=1),
+    Scenario("stalled-1k-tls", "server RSS per TLS handshake stalled halfway through its "
+             "ClientHello, 1,000 connections held 1 s", "tls",
+             [("echochatd", []), ("stunnel4", [])],
+             ["stalled-tls", "-c", "1000"],
+             [("RSS bytes/conn", "rss_per_conn_bytes", fmt_bytes),
+              ("server fds", "server_fds", fmt_rate)],
+             "rss_per_conn_bytes", "stunnel4", "RSS/conn vs stunnel4 (lower is better)",
+             fixed_seconds=1),
     Scenario("idle-10k-tls", "server RSS per idle TLS connection, 10,000 connections held 1 s",
              "tls", [("echochatd", []), ("stunnel4", [])],
              ["idle-tls", "-c", "10000"],
@@ -545,8 +576,9 @@ def run_once(scn, label, extra, servers, cpus, seconds, workdir):
     srv = start(scn.mode, workdir, cpus[0])
     try:
         secs = scn.fixed_seconds or seconds
-        if scn.args[0] == "idle-tls":
-            res = idle_tls(srv.port, srv.pid, int(scn.args[2]), secs)
+        if scn.args[0] in ("idle-tls", "stalled-tls"):
+            res = idle_tls(srv.port, srv.pid, int(scn.args[2]), secs,
+                           stall=scn.args[0] == "stalled-tls")
             died = srv.died()
             if died:
                 raise Fail(died)
