@@ -25,6 +25,11 @@ Scenarios and servers:
   udp         10 sockets x 16 datagrams of 64 B: echochatd, epoll-echo -u
   idle-10k    server RSS per idle connection, 10,000 connections:
               echochatd, epoll-echo, asyncio, redis
+  idle-10k-tls  the same over TLS (handshake done, then idle), from
+              Python's ssl module: echochatd, and stunnel4 in front of
+              epoll-echo
+  stalled-1k-tls  server RSS per TLS handshake stalled halfway through
+              its ClientHello, 1,000 connections: same servers
 
 Environment: BENCH_SECONDS (measured seconds per run, default 3),
 BENCH_WORKERS (echochatd's [server] workers; refused loudly if this
@@ -48,6 +53,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -147,7 +153,11 @@ class Server:
                                                  self.log_tail())
 
     def stop(self):
-        """SIGTERM to the server's own process group, SIGKILL if it lingers."""
+        """SIGTERM to the server's own process group, SIGKILL if it lingers
+        (and the same to a server it fronts)."""
+        partner = getattr(self, "partner", None)
+        if partner is not None:
+            partner.stop()
         if self not in LIVE:
             return
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -236,10 +246,117 @@ def free_port():
 
 
 def start_echochatd(mode, workdir, cpu, workers, name="echochatd", binary=ECHOCHATD):
-    """mode: echo, chat or udp; one listener on a port the kernel picks."""
+    """mode: echo, chat, udp or tls (echo); one listener on a port the kernel picks."""
     proto, handler = {"echo": ("tcp", "echo"), "chat": ("tcp", "chat"),
-                      "udp": ("udp", "echo")}[mode]
-    return Echochatd(echochatd_ini(workers, proto, handler), workdir, cpu, name, binary)
+                      "udp": ("udp", "echo"), "tls": ("tcp", "echo")}[mode]
+    ini = echochatd_ini(workers, proto, handler)
+    if mode == "tls":
+        crt, key = make_cert(workdir)
+        ini += "tls_cert = %s\ntls_key = %s\n" % (crt, key)
+    return Echochatd(ini, workdir, cpu, name, binary)
+
+
+def make_cert(workdir):
+    """A throw-away self-signed EC P-256 certificate and key in workdir."""
+    crt, key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                        "-out", crt, "-days", "2", "-subj", "/CN=bench"],
+                       check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise Fail("openssl req: %s" % e)
+    return crt, key
+
+
+def start_stunnel(workdir, cpu):
+    """stunnel4 terminating TLS in front of an epoll-echo of its own."""
+    echo = start_printing_port("epoll-echo", [EPOLL_ECHO, "0"], workdir, cpu)
+    crt, key = make_cert(workdir)
+    port = free_port()
+    conf = os.path.join(workdir, "stunnel.conf")
+    with open(conf, "w") as f:
+        f.write("foreground = yes\npid =\nsyslog = no\ndebug = 3\n"
+                "[bench]\naccept = 127.0.0.1:%d\nconnect = 127.0.0.1:%d\n"
+                "cert = %s\nkey = %s\n" % (port, echo.port, crt, key))
+    try:
+        srv = Server("stunnel4", ["stunnel4", conf], workdir, cpu, Server.wait_for_port, port)
+    except BaseException:
+        echo.stop()
+        raise
+    srv.partner = echo
+    return srv
+
+
+def client_hello():
+    """A real ClientHello (Python's), through memory BIOs."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def idle_tls(port, pid, n, seconds, stall=False):
+    """Open n TLS connections (handshakes done), hold them, and report the
+    server's RSS per connection like echochat-bench's idle mode does.
+    stall: each sends half a ClientHello and stops there instead."""
+    def rss():
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise Fail("no VmRSS for pid %d" % pid)
+
+    def fds():
+        return len(os.listdir("/proc/%d/fd" % pid))
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    hello = client_hello() if stall else b""
+    half = hello[:len(hello) // 2]
+    time.sleep(0.2)
+    rss0, fds0 = rss(), fds()
+    socks, failed, why = [], 0, ""
+    t0 = time.monotonic()
+    try:
+        for _ in range(n):
+            try:
+                raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+                if stall:
+                    raw.sendall(half)
+                    socks.append(raw)
+                else:
+                    socks.append(ctx.wrap_socket(raw))
+            except (OSError, ssl.SSLError) as e:
+                failed += 1
+                why = why or str(e)
+                if failed > n // 10:
+                    break
+        connect_ms = (time.monotonic() - t0) * 1000
+        if not socks:
+            raise Fail("no TLS connection opened (%s)" % why)
+        time.sleep(0.5)
+        rss1 = rss()
+        time.sleep(seconds)
+        rss2, held = rss(), fds() - fds0
+    finally:
+        for c in socks:
+            c.close()
+    ok = len(socks)
+    return {"conns": str(n), "opened": str(ok), "failed": str(failed),
+            "connect_ms": "%.1f" % connect_ms, "server_fds": str(held),
+            "rss_before_kb": str(rss0), "rss_open_kb": str(rss1),
+            "rss_held_kb": str(rss2),
+            "rss_per_conn_bytes": "%.0f" % ((rss1 - rss0) * 1024 / ok),
+            "rss_per_conn_held_bytes": "%.0f" % ((rss2 - rss0) * 1024 / ok),
+            "errors": str(failed)}
 
 
 def echochatd_ini(workers, proto="tcp", handler="echo"):
@@ -311,6 +428,8 @@ def make_servers(workers):
                             "ncat --chat", lambda p: ["ncat", "-l", "127.0.0.1", str(p),
                                                       "--keep-open", "--max-conns", "20000",
                                                       "--chat"], d, cpu)),
+        "stunnel4": ("stunnel4", "stunnel4",
+                     lambda mode, d, cpu: start_stunnel(d, cpu)),
         "redis": ("redis", "redis-server",
                   lambda mode, d, cpu: start_on_free_port(
                       "redis", lambda p: redis_argv(p, d), d, cpu)),
@@ -413,11 +532,29 @@ SCENARIOS = [
               ("server fds", "server_fds", fmt_rate)],
              "rss_per_conn_bytes", "redis", "RSS/conn vs redis (lower is better)",
              fixed_seconds=1),
+    Scenario("stalled-1k-tls", "server RSS per TLS handshake stalled halfway through its "
+             "ClientHello, 1,000 connections held 1 s", "tls",
+             [("echochatd", []), ("stunnel4", [])],
+             ["stalled-tls", "-c", "1000"],
+             [("RSS bytes/conn", "rss_per_conn_bytes", fmt_bytes),
+              ("server fds", "server_fds", fmt_rate)],
+             "rss_per_conn_bytes", "stunnel4", "RSS/conn vs stunnel4 (lower is better)",
+             fixed_seconds=1),
+    Scenario("idle-10k-tls", "server RSS per idle TLS connection, 10,000 connections held 1 s",
+             "tls", [("echochatd", []), ("stunnel4", [])],
+             ["idle-tls", "-c", "10000"],
+             [("RSS bytes/conn", "rss_per_conn_bytes", fmt_bytes),
+              ("server fds", "server_fds", fmt_rate)],
+             "rss_per_conn_bytes", "stunnel4", "RSS/conn vs stunnel4 (lower is better)",
+             fixed_seconds=1),
 ]
 SCENARIO_NOTES = {
     "idle-10k": "socat and ncat --exec fork a process per connection: one process's RSS "
                 "says nothing about them. VmRSS is user-space memory only; the kernel's "
                 "socket buffers are not in it.",
+    "idle-10k-tls": "Handshakes by Python's ssl module (TLS 1.3, EC P-256), one at a time; "
+                    "stunnel4's figure is its own process, the epoll-echo behind it not "
+                    "counted.",
     "chat-100": "redis: every participant subscribes, each sender publishes on a second "
                 "connection; its own subscription hears its lines too (not counted).",
 }
@@ -457,6 +594,13 @@ def run_once(scn, label, extra, servers, cpus, seconds, workdir):
     srv = start(scn.mode, workdir, cpus[0])
     try:
         secs = scn.fixed_seconds or seconds
+        if scn.args[0] in ("idle-tls", "stalled-tls"):
+            res = idle_tls(srv.port, srv.pid, int(scn.args[2]), secs,
+                           stall=scn.args[0] == "stalled-tls")
+            died = srv.died()
+            if died:
+                raise Fail(died)
+            return res
         argv = cpus[1] + [TOOL] + scn.args + extra + ["-p", str(srv.port), "-d", str(secs)]
         if scn.args[0] == "idle":
             argv += ["--pid", str(srv.pid)]

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "loop.h"
 #include "parse.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 /* inih's line buffer (INI_MAX_LINE) holds this much text plus LF and NUL. */
@@ -90,6 +91,8 @@ static const struct key_def server_keys[] = {
 	{ "line_timeout", KEY_DURATION, CFG(line_timeout_ms), 0, NOLIMIT },
 	{ "udp_rate", KEY_COUNT, CFG(udp_rate), 0, 1000000 },
 	{ "udp_burst", KEY_COUNT, CFG(udp_burst), 1, 1000000 },
+	{ "tls_handshake_timeout", KEY_DURATION, CFG(tls_handshake_timeout_ms),
+	    1, NOLIMIT },
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -100,8 +103,10 @@ static const struct key_def listener_keys[] = {
 	{ "banner", KEY_OPTIONAL, LST(banner), 0, 0 },
 	{ "idle_timeout", KEY_DURATION, LST(idle_timeout_ms), 0, NOLIMIT },
 	{ "room", KEY_STRING, LST(room), 0, 0 },
-	{ "tls_cert", KEY_LATER, 0, 0, 0 },
-	{ "tls_key", KEY_LATER, 0, 0, 0 },
+	{ "tls_cert", KEY_OPTIONAL, LST(tls_cert), 0, 0 },
+	{ "tls_key", KEY_OPTIONAL, LST(tls_key), 0, 0 },
+	{ "tls_ca", KEY_OPTIONAL, LST(tls_ca), 0, 0 },
+	{ "tls_verify", KEY_BOOL, LST(tls_verify), 0, 0 },
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -624,6 +629,29 @@ find_handler_key(const struct hsettings *hs, const char *name,
 	return NULL;
 }
 
+/*
+ * A listener's tls_* key: refused by a build without OpenSSL; where the
+ * files are named is remembered for messages about them.
+ */
+static int
+listener_tls_key(struct load_ctx *ctx, const char *name)
+{
+	static const char *files[] = { "tls_cert", "tls_key", "tls_ca" };
+	size_t i;
+
+	if (!tls_supported()) {
+		config_error(ctx, ctx->line, "key \"%s\" is not supported by "
+		    "this build (echochatd was built without OpenSSL)", name);
+		ctx->listener->bad = 1;
+		return -1;
+	}
+	for (i = 0; i < 3; i++) {
+		if (strcmp(name, files[i]) == 0)
+			ctx->listener->tls_lines[i] = ctx->line;
+	}
+	return 0;
+}
+
 /* inih's handler: one key = value of the current section. */
 static int
 handle_key(void *user, const char *section, const char *name,
@@ -668,6 +696,9 @@ handle_key(void *user, const char *section, const char *name,
 		return 1;
 	}
 	*seen |= 1u << index;
+	if (ctx->section == SECTION_LISTENER && strncmp(name, "tls_", 4) == 0 &&
+	    listener_tls_key(ctx, name) == -1)
+		return 1;
 	if (store_value(ctx, k, value, base) == -1) {
 		if (ctx->section == SECTION_LISTENER)
 			ctx->listener->bad = 1;
@@ -703,6 +734,44 @@ check_room(struct load_ctx *ctx, struct listener_conf *lc)
 	else if ((why = lc->handler->check_room(lc->room)) != NULL)
 		config_error(ctx, lc->room_line, "[listener %s]: bad room \"%s\": "
 		    "%s", lc->name, lc->room, why);
+}
+
+/*
+ * A TLS listener: its keys together, then its files loaded and checked
+ * into the context its connections will use.
+ */
+static void
+check_listener_tls(struct load_ctx *ctx, struct listener_conf *lc)
+{
+	struct tls_files files;
+	unsigned int errors = ctx->errors;
+	enum tls_bad bad;
+	char *cause;
+
+	if (lc->tls_cert == NULL && lc->tls_key == NULL && lc->tls_ca == NULL &&
+	    !listener_has(lc, "tls_verify"))
+		return;
+	if (lc->proto != PROTO_TCP)
+		config_error(ctx, lc->line, "[listener %s]: TLS is for tcp "
+		    "listeners", lc->name);
+	if (lc->tls_cert == NULL || lc->tls_key == NULL)
+		config_error(ctx, lc->line, "[listener %s]: TLS needs both "
+		    "tls_cert and tls_key", lc->name);
+	if (lc->tls_verify && lc->tls_ca == NULL)
+		config_error(ctx, lc->line, "[listener %s]: tls_verify = yes "
+		    "needs tls_ca (the CAs client certificates must chain to)",
+		    lc->name);
+	if (ctx->errors != errors)
+		return;
+	files.cert = lc->tls_cert;
+	files.key = lc->tls_key;
+	files.ca = lc->tls_ca;
+	files.verify = lc->tls_verify;
+	if ((lc->tls = tls_ctx_new(&files, &bad, &cause)) == NULL) {
+		config_error(ctx, lc->tls_lines[bad] != 0 ? lc->tls_lines[bad] :
+		    lc->line, "[listener %s]: %s", lc->name, cause);
+		free(cause);
+	}
 }
 
 /* Check one listener's keys together, once the whole file is read. */
@@ -746,6 +815,7 @@ check_listener(struct load_ctx *ctx, struct listener_conf *lc)
 		    "for tcp and unix listeners", lc->name);
 	if (lc->room != NULL && lc->handler != NULL)
 		check_room(ctx, lc);
+	check_listener_tls(ctx, lc);
 }
 
 /*
@@ -788,6 +858,9 @@ check_config(struct load_ctx *ctx)
 	TAILQ_FOREACH(a, &ctx->config->listeners, entry) {
 		if (a->proto == PROTO_UNIX && a->bind != NULL)
 			absolutize(&a->bind);
+		absolutize(&a->tls_cert);
+		absolutize(&a->tls_key);
+		absolutize(&a->tls_ca);
 	}
 	if (TAILQ_EMPTY(&ctx->config->listeners)) {
 		config_error(ctx, 0, "no [listener NAME] section: nothing "
@@ -972,6 +1045,10 @@ print_listener(FILE *f, const struct listener_conf *lc)
 		if (listener_keys[i].type == KEY_LATER ||
 		    (strcmp(listener_keys[i].name, "banner") == 0 &&
 		    lc->banner == NULL) ||
+		    (strncmp(listener_keys[i].name, "tls_", 4) == 0 &&
+		    lc->tls_cert == NULL) ||
+		    (strcmp(listener_keys[i].name, "tls_ca") == 0 &&
+		    lc->tls_ca == NULL) ||
 		    (strcmp(listener_keys[i].name, "idle_timeout") == 0 &&
 		    !lc->has_idle_timeout) ||
 		    (strcmp(listener_keys[i].name, "room") == 0 &&

@@ -35,6 +35,7 @@ struct config {
 	uint64_t		 line_timeout_ms;
 	uint64_t		 udp_rate;
 	uint64_t		 udp_burst;
+	uint64_t		 tls_handshake_timeout_ms;
 	struct hsettings_list	 handler_settings;	/* [chat], ... */
 	struct listener_conf_list listeners;
 };

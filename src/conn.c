@@ -45,6 +45,7 @@
 #include "endpoint.h"
 #include "log.h"
 #include "sync.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 static void	conn_event(evutil_socket_t, short, void *);
@@ -182,21 +183,59 @@ conn_opened(struct conn *c)
 		conn_drop(c, "refused by handler");
 }
 
+/*
+ * How long a handshake still has: it is timed from the accept, not from
+ * its last step, so a client that dribbles one byte at a time still runs
+ * out.  The 32-bit clock wraps every 49 days; differences stay right.
+ */
+static uint64_t
+conn_handshake_left_ms(struct conn *c)
+{
+	uint64_t limit = c->cl->limits->handshake_timeout_ms;
+	uint32_t spent = (uint32_t)monotonic_ms() - c->born_ms;
+
+	if (limit == 0)
+		return conn_idle_ms(c);
+	return spent >= limit ? 1 : limit - spent;
+}
+
+/* Log what a TLS handshake agreed on, and the client's certificate. */
+static void
+conn_log_tls(struct conn *c)
+{
+	char what[96], cn[256];
+
+	tls_io_describe(&c->io, what, sizeof what, cn, sizeof cn);
+	if (cn[0] != '\0')
+		log_info("%s on listener %s: %s, client certificate CN=%s",
+		    conn_peer_name(c), c->listener->conf->name, what, cn);
+	else
+		log_debug("%s on listener %s: %s", conn_peer_name(c),
+		    c->listener->conf->name, what);
+}
+
 /* Drive the transport's handshake; the handler hears once it is done. */
 static void
 conn_handshake(struct conn *c)
 {
+	const char *why;
+
 	switch (io_handshake(&c->io)) {
 	case 1:
+		if (tls_io_is(&c->io))
+			conn_log_tls(c);
 		conn_watch_input(c);
 		conn_opened(c);
 		break;
 	case 0:
-		conn_watch(c, c->io.want == IO_WANT_WRITE ? EV_WRITE : EV_READ);
+		conn_watch_for(c, c->io.want == IO_WANT_WRITE ? EV_WRITE :
+		    EV_READ, conn_handshake_left_ms(c));
 		break;
 	default:
-		log_info("handshake with %s on listener %s failed",
-		    conn_peer_name(c), c->listener->conf->name);
+		why = io_error(&c->io);
+		log_info("handshake with %s on listener %s failed%s%s",
+		    conn_peer_name(c), c->listener->conf->name,
+		    why != NULL ? ": " : "", why != NULL ? why : "");
 		conn_drop(c, "handshake failed");
 		break;
 	}
@@ -217,6 +256,14 @@ conn_start(struct conn *c)
 		log_debug("connect %s on listener %s", conn_peer_name(c),
 		    c->listener->conf->name);
 	c->flags |= CONN_HANDSHAKE;
+	c->born_ms = (uint32_t)monotonic_ms();
+	if (c->listener->conf->tls != NULL &&
+	    tls_io_start(&c->io, c->listener->conf->tls) == -1) {
+		log_warnx("%s on listener %s: cannot start TLS",
+		    conn_peer_name(c), c->listener->conf->name);
+		conn_drop(c, "no TLS");
+		return;
+	}
 	conn_handshake(c);
 }
 
@@ -556,6 +603,12 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	if (c->flags & CONN_HELD) {
 		conn_held(c);
+		return;
+	}
+	if ((what & EV_TIMEOUT) && (c->flags & CONN_HANDSHAKE)) {
+		log_info("closing %s on listener %s: handshake timeout",
+		    conn_peer_name(c), c->listener->conf->name);
+		conn_drop(c, "handshake timeout");
 		return;
 	}
 	if (what & EV_TIMEOUT) {

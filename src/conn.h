@@ -32,6 +32,7 @@ struct conn_limits {
 	uint64_t	output_limit;
 	uint64_t	idle_timeout_ms;	/* unless the listener says */
 	uint64_t	line_timeout_ms;
+	uint64_t	handshake_timeout_ms;	/* TLS: from accept to done */
 };
 
 struct conn;
@@ -80,6 +81,7 @@ struct conn {
 	struct endpoint		*ep;		/* made on demand */
 	struct io		 io;
 	unsigned int		 flags;
+	uint32_t		 born_ms;	/* for the handshake timeout */
 	const char		*close_reason;
 	struct peer_addr	 peer;
 	struct admit_ticket	 ticket;	/* the creator's */

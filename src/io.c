@@ -39,15 +39,21 @@ plain_writev(struct io *io, const struct iovec *iov, int n)
  * closing with unread input makes the kernel answer with a reset, which
  * could destroy our last line in flight.
  */
-static void
-plain_shutdown(struct io *io)
+void
+io_socket_finish(int fd)
 {
 	char sink[4096];
 	int i;
 
-	shutdown(io->fd, SHUT_WR);
-	for (i = 0; i < 16 && read(io->fd, sink, sizeof sink) > 0; i++)
+	shutdown(fd, SHUT_WR);
+	for (i = 0; i < 16 && read(fd, sink, sizeof sink) > 0; i++)
 		continue;
+}
+
+static void
+plain_shutdown(struct io *io)
+{
+	io_socket_finish(io->fd);
 }
 
 static void

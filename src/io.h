@@ -39,6 +39,11 @@ struct io_ops {
 	void	 (*shutdown)(struct io *);
 	/* Release everything and close the socket. */
 	void	 (*close)(struct io *);
+	/*
+	 * Why the last failed operation failed, for the log, valid until
+	 * the next operation on this thread; NULL: errno says it all.
+	 */
+	const char *(*error)(struct io *);
 };
 
 struct io {
@@ -49,6 +54,7 @@ struct io {
 };
 
 void	 io_plain_init(struct io *, int fd);
+void	 io_socket_finish(int fd);
 
 static inline ssize_t
 io_read(struct io *io, void *buf, size_t len)
@@ -78,6 +84,12 @@ static inline void
 io_shutdown(struct io *io)
 {
 	io->ops->shutdown(io);
+}
+
+static inline const char *
+io_error(struct io *io)
+{
+	return io->ops->error != NULL ? io->ops->error(io) : NULL;
 }
 
 static inline void

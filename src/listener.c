@@ -23,6 +23,7 @@
 #include "parse.h"
 #include "sock.h"
 #include "sync.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 /* The kernel caps this at net.core.somaxconn; -1 would mean only 128. */
@@ -116,6 +117,10 @@ listener_conf_free(struct listener_conf *lc)
 	free(lc->handler_name);
 	free(lc->banner);
 	free(lc->room);
+	free(lc->tls_cert);
+	free(lc->tls_key);
+	free(lc->tls_ca);
+	tls_ctx_free(lc->tls);
 	free(lc);
 }
 
@@ -207,9 +212,16 @@ listener_open(struct listener_conf *lc, int passed_fd,
 		listener_close(l);
 		return -1;
 	}
-	log_info("listener %s: listening on %s %s (handler %s)%s", lc->name,
+	log_info("listener %s: listening on %s %s (handler %s)%s%s", lc->name,
 	    proto_name(lc->proto), l->bound_name, lc->handler_name,
+	    lc->tls != NULL ? " (TLS)" : "",
 	    passed_fd != -1 ? " (socket from systemd)" : "");
+	if (lc->tls != NULL) {
+		char what[384];
+
+		tls_ctx_describe(lc->tls, what, sizeof what);
+		log_info("listener %s: TLS certificate %s", lc->name, what);
+	}
 	*out = l;
 	return 0;
 }

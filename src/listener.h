@@ -20,6 +20,7 @@
 enum proto { PROTO_TCP, PROTO_UDP, PROTO_UNIX };
 
 struct listener_conf;
+struct tls_ctx;
 
 const char	*proto_name(enum proto);
 void		 listener_conf_free(struct listener_conf *);
@@ -39,6 +40,12 @@ struct listener_conf {
 	unsigned int		 room_line;
 	int			 has_idle_timeout;
 	uint64_t		 idle_timeout_ms;
+	char			*tls_cert;	/* NULL: plain */
+	char			*tls_key;
+	char			*tls_ca;
+	int			 tls_verify;
+	struct tls_ctx		*tls;		/* built from them, or NULL */
+	unsigned int		 tls_lines[3];	/* of tls_cert, _key, _ca */
 	unsigned int		 line;		/* of the section header */
 	unsigned int		 seen;		/* which keys were given */
 	int			 bad;		/* a key's value was wrong */

@@ -23,6 +23,7 @@
 #include "sock.h"
 #include "sync.h"
 #include "systemd.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 static void	server_reload(struct server *);
@@ -46,6 +47,7 @@ server_take_limits(struct server *s, const struct config *c)
 	s->limits.output_limit = c->output_limit;
 	s->limits.idle_timeout_ms = c->idle_timeout_ms;
 	s->limits.line_timeout_ms = c->line_timeout_ms;
+	s->limits.handshake_timeout_ms = c->tls_handshake_timeout_ms;
 	s->udp_limits.rate = c->udp_rate;
 	s->udp_limits.burst = c->udp_burst;
 	s->udp_limits.max_line = c->max_line;
@@ -507,6 +509,13 @@ reload_keep(struct server *s, struct config *new, struct listener *l,
 
 	l->next_conf = NULL;
 	l->conf = lc;
+	if (lc->tls != NULL) {
+		char what[384];
+
+		tls_ctx_describe(lc->tls, what, sizeof what);
+		log_info("listener %s: TLS certificate read again: %s",
+		    lc->name, what);
+	}
 	if (lc->handler == old->handler)
 		return 0;
 	log_info("listener %s: handler %s -> %s; its connections are closed",

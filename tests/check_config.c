@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "parse.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 /* A key of the [chat] section, through the handler's own settings. */
@@ -695,13 +696,42 @@ START_TEST(test_listener_room)
 }
 END_TEST
 
-START_TEST(test_unsupported_key)
+/* TLS keys: refused without OpenSSL, checked together with it. */
+START_TEST(test_tls_keys)
 {
+	if (!tls_supported()) {
+		expect_error(
+		    LISTENER_OK
+		    "tls_cert = /etc/ssl/x.pem\n",
+		    5, "key \"tls_cert\" is not supported by this build "
+		    "(echochatd was built without OpenSSL)");
+		return;
+	}
+	expect_error(
+	    "[listener u]\n"
+	    "proto = udp\n"
+	    "bind = 127.0.0.1:7007\n"
+	    "handler = echo\n"
+	    "tls_cert = /nonexistent/c.pem\n"
+	    "tls_key = /nonexistent/k.pem\n",
+	    1, "[listener u]: TLS is for tcp listeners");
 	expect_error(
 	    LISTENER_OK
-	    "tls_cert = /etc/ssl/x.pem\n",
-	    5, "key \"tls_cert\" is not supported by this version of "
-	    "echochatd");
+	    "tls_cert = /nonexistent/c.pem\n",
+	    1, "[listener echo]: TLS needs both tls_cert and tls_key");
+	expect_error(
+	    LISTENER_OK
+	    "tls_cert = /nonexistent/c.pem\n"
+	    "tls_key = /nonexistent/k.pem\n"
+	    "tls_verify = yes\n",
+	    1, "[listener echo]: tls_verify = yes needs tls_ca (the CAs "
+	    "client certificates must chain to)");
+	expect_error(
+	    LISTENER_OK
+	    "tls_key = /nonexistent/k.pem\n"
+	    "tls_cert = /nonexistent/c.pem\n",
+	    6, "[listener echo]: /nonexistent/c.pem: No such file or "
+	    "directory");
 }
 END_TEST
 
@@ -1317,8 +1347,8 @@ config_suite(void)
 	tcase_add_test(tc, test_key_outside_section);
 	tcase_add_test(tc, test_line_too_long);
 	tcase_add_test(tc, test_indented_line);
-	tcase_add_test(tc, test_unsupported_key);
 	tcase_add_test(tc, test_listener_room);
+	tcase_add_test(tc, test_tls_keys);
 	tcase_add_test(tc, test_unsupported_section);
 	tcase_add_test(tc, test_banner_udp);
 	tcase_add_test(tc, test_idle_timeout_udp);

@@ -2,15 +2,17 @@
  * check_conn.c -- unit tests for conn.c's use of the transport seam (io.h,
  * README "Inside"), on a real libevent loop and a real socketpair.
  *
- * Only the plain transport exists, and it never needs a handshake, never
- * wants the other readiness and never holds input back, so those paths of
- * conn.c go unused by the daemon and its integration suites.  TLS and
- * WebSocket will depend on exactly them.  Here a scripted fake transport
- * wraps the real socket and makes conn.c take each path:
+ * The plain transport never needs a handshake, never wants the other
+ * readiness and never holds input back; TLS (tls.c) does all three, but
+ * when depends on OpenSSL and the network.  Here a scripted fake
+ * transport wraps the real socket and makes conn.c take each path at
+ * will:
  *
  *   - a handshake of several steps, wanting READ or WRITE, before the
  *     banner and the handler's open(); a failed handshake drops the
  *     connection without open() or close(), and the creator hears of it;
+ *     one that goes on too long is dropped at the handshake timeout,
+ *     counted from the start however often it makes progress;
  *   - a read that fails with EAGAIN wanting the socket writable (the
  *     transport has taken the bytes off the socket, so only writability
  *     can wake the connection);
@@ -38,6 +40,7 @@
 
 #include <check.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "log.h"
 
@@ -547,6 +550,33 @@ START_TEST(test_handshake_failure)
 }
 END_TEST
 
+/* A handshake dribbled a byte at a time still ends at the timeout. */
+START_TEST(test_handshake_timeout)
+{
+	uint64_t start;
+	int i;
+
+	w.limits.handshake_timeout_ms = 50;
+	w.fake.hs_script = "RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR";
+	use_fake();
+	start = monotonic_ms();
+	conn_start(w.c);
+	for (i = 0; i < 200 && w.gone == 0; i++) {
+		if (i % 5 == 0)
+			peer_send("1");
+		turn();
+		usleep(1000);
+	}
+	ck_assert_msg(w.gone == 1, "a dribbling handshake was kept");
+	/* libevent times from the turn's cached clock: a little early. */
+	ck_assert_uint_ge(monotonic_ms() - start, 40);
+	ck_assert_int_ge(w.fake.hs_calls, 3);	/* it did make progress */
+	ck_assert_int_eq(w.opens, 0);
+	ck_assert_int_eq(w.closes, 0);
+	ck_assert_int_eq(w.fake.closes, 1);
+}
+END_TEST
+
 /*
  * The transport read bytes beyond its handshake (a WebSocket upgrade
  * request with the first frame behind it): they are delivered although
@@ -726,6 +756,7 @@ conn_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_handshake_before_open);
 	tcase_add_test(tc, test_handshake_failure);
+	tcase_add_test(tc, test_handshake_timeout);
 	tcase_add_test(tc, test_pending_after_handshake);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
