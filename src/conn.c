@@ -474,11 +474,23 @@ conn_frame_too_long(void *arg)
 	return conn_accepts_output(c) ? 0 : -1;
 }
 
-/* The client closed its side: finish what is queued, then close. */
+/*
+ * The client closed its side: a partial line it sent last is its last
+ * line (printf hi | nc -N), then what is queued is finished and the
+ * connection closed.
+ */
 static void
 conn_peer_closed(struct conn *c)
 {
 	c->flags |= CONN_PEER_EOF;
+	if (c->handler->framing == FRAMING_LINES && c->framer.in != NULL &&
+	    !(c->flags & CONN_FINISHING)) {
+		c->cl->current = c;
+		framer_finish(&c->framer, conn_max_line(c), &conn_frame_ops, c);
+		c->cl->current = NULL;
+		if (!conn_accepts_output(c))
+			return;		/* the line was /quit, or it failed */
+	}
 	if (c->out != NULL && c->out->count != 0) {
 		conn_finish(c);
 		return;
