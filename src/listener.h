@@ -39,7 +39,9 @@ struct listener_conf {
 	uint64_t		 idle_timeout_ms;
 	unsigned int		 line;		/* of the section header */
 	unsigned int		 seen;		/* which keys were given */
-	int			 bad;		/* a key's value was wrong */
+	unsigned int		 bad;		/* which keys' values were wrong */
+	unsigned int		 key_line[16];	/* where each key was given */
+	int			 invalid;	/* reported: no clash check */
 	TAILQ_ENTRY(listener_conf) entry;
 };
 TAILQ_HEAD(listener_conf_list, listener_conf);
