@@ -922,6 +922,41 @@ class Reload(unittest.TestCase):
         self.assertNotIn("reload", read_text(log + ".1"))
         server.close()
 
+    def test_log_that_cannot_be_reopened_falls_back_to_stderr(self):
+        # The log's directory is removed: the reopen says so on stderr
+        # (not in the deleted file), lines go on to stderr, and once the
+        # directory is back a reopen writes to the file again.
+        port = free_port()
+        tmp = tempfile.TemporaryDirectory(prefix="echochat-test-")
+        self.addCleanup(tmp.cleanup)
+        logdir = os.path.join(tmp.name, "logs")
+        os.mkdir(logdir)
+        server = self.start("[server]\nlog = @DIR@/logs/echochatd.log\n" +
+                            listener("echo", bind=lo(port)),
+                            args=["-L", "debug"], wait_ready=False,
+                            workdir=tmp.name)
+        log = os.path.join(logdir, "echochatd.log")
+        wait_file(log, r"info: ready$")
+        shutil.rmtree(logdir)
+        for n, sig in enumerate((signal.SIGUSR1, signal.SIGHUP)):
+            server.send_signal(sig)
+            warned = server.wait_log_matches(
+                r" warn: cannot reopen log %s: No such file or directory; "
+                r"logging to stderr until it can be reopened$" %
+                re.escape(log), n + 1)
+            self.assertEqual(len(warned), n + 1, server.log())
+            before = server.log().count(" debug: disconnect ")
+            with connect(port) as s:
+                roundtrip(self, s)
+            self.assertEqual(len(server.wait_log_matches(
+                r" debug: disconnect ", before + 1)), before + 1)
+        self.assertFalse(os.path.exists(logdir))
+        os.mkdir(logdir)
+        server.send_signal(signal.SIGUSR1)
+        wait_file(log, r"info: log %s reopened$" % re.escape(log))
+        self.connect_and_leave(port, log)
+        server.close()
+
     def test_exit_status_after_a_reload(self):
         server = self.start(listener("echo"))
         lines = reload(server)
