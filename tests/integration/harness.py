@@ -36,6 +36,10 @@ SRCDIR = os.environ.get("ECHOCHAT_SRCDIR") or os.path.join(
 VALGRIND = shlex.split(os.environ.get("ECHOCHAT_VALGRIND", "") or "")
 # Under valgrind everything is ~20x slower: scale waits, shrink loads.
 SLOW = 20 if VALGRIND else 1
+# A wait that means "nothing arrives" must outlast the daemon's reaction,
+# which valgrind slows too; it is spent in full every time, so it grows by
+# less than SLOW (a line the daemon meant to send comes within this).
+QUIET_SLOW = 5 if VALGRIND else 1
 # A daemon built with ASan/UBSan (scripts/test sets this for that build):
 # its quarantine and shadow memory make RSS say nothing about our memory.
 SANITIZED = bool(os.environ.get("ECHOCHAT_SANITIZED"))
@@ -81,13 +85,13 @@ def parse_addr(text):
 
 def with_workers(config):
     """The configuration with $ECHOCHAT_WORKERS applied, unless it sets
-    workers itself."""
+    workers itself: a [server] section of its own at the end, so that
+    every line keeps its number (tests check errors by line)."""
     if not WORKERS or re.search(r"^workers\s*=", config, re.M):
         return config
-    if re.search(r"^\[server\]\s*$", config, re.M):
-        return re.sub(r"^\[server\]\s*$", "[server]\nworkers = " + WORKERS,
-                      config, count=1, flags=re.M)
-    return "[server]\nworkers = %s\n\n%s" % (WORKERS, config)
+    if config and not config.endswith("\n"):
+        config += "\n"
+    return config + "\n[server]\nworkers = %s\n" % WORKERS
 
 
 def unread_bytes(fd):
@@ -500,7 +504,7 @@ def run(cmd_args, config=None, timeout=10):
         if config is not None:
             path = os.path.join(d, "test.ini")
             with open(path, "w") as f:
-                f.write(config)
+                f.write(with_workers(config))
             args += ["-c", path]
         p = subprocess.run(args + list(cmd_args), stdin=subprocess.DEVNULL,
                            capture_output=True, timeout=timeout * SLOW)

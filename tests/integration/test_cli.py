@@ -39,7 +39,7 @@ handler = echo
 def write_config(directory, text, name="test.ini"):
     path = os.path.join(directory, name)
     with open(path, "w") as f:
-        f.write(text)
+        f.write(harness.with_workers(text))
     return path
 
 

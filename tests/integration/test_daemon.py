@@ -155,9 +155,10 @@ def chat_pair(port):
 
 
 def nothing_pending(sock, wait=0.2):
-    """True if nothing more arrives on sock within wait seconds (not
-    scaled: whatever could arrive was sent before what was just read)."""
-    sock.settimeout(wait)
+    """True if nothing more arrives on sock within wait seconds (scaled
+    under valgrind: with workers, what another loop sends is not ordered
+    with what was just read)."""
+    sock.settimeout(wait * harness.QUIET_SLOW)
     try:
         data = sock.recv(4096)
     except socket.timeout:
@@ -313,7 +314,7 @@ class DaemonCase(unittest.TestCase):
     def write(self, text, name="echochatd.ini"):
         path = self.path(name)
         with open(path, "w") as f:
-            f.write(text.replace("@DIR@", self.dir))
+            f.write(harness.with_workers(text.replace("@DIR@", self.dir)))
         return path
 
     def run_daemon(self, args, cwd=None):
@@ -1047,7 +1048,7 @@ class Activated(harness.Server):
         self.valgrind = False
         self.config_path = os.path.join(self.dir, "echochatd.ini")
         with open(self.config_path, "w") as f:
-            f.write(config.replace("@DIR@", self.dir))
+            f.write(harness.with_workers(config.replace("@DIR@", self.dir)))
         listen = [a.replace("@DIR@", self.dir) for a in listen]
         # systemd-socket-activate hands its child only the variables it
         # is told to: the harness's NOTIFY_SOCKET among them.
