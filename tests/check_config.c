@@ -862,6 +862,29 @@ START_TEST(test_bad_proto_hides_nothing_else)
 }
 END_TEST
 
+/* A clash is reported even when other listeners have errors. */
+START_TEST(test_clash_reported_beside_other_errors)
+{
+	expect_rejected(
+	    "[listener a]\n"
+	    "proto = tcp\n"
+	    "bind = 127.0.0.1:7007\n"
+	    "handler = echo\n"
+	    "[listener b]\n"
+	    "proto = tcp\n"
+	    "bind = 127.0.0.1:7007\n"
+	    "handler = echo\n"
+	    "[listener c]\n"
+	    "proto = udp\n"
+	    "bind = 127.0.0.1:7007\n"
+	    "handler = nope\n", 2);
+	check_msg(0, 12, "[listener c]: unknown handler \"nope\" (known: echo, "
+	    "upper, chat)");
+	check_msg(1, 7, "[listener b]: tcp 127.0.0.1:7007 is already used by "
+	    "[listener a] at line 1");
+}
+END_TEST
+
 /* One socket file written two ways is one address. */
 START_TEST(test_unix_same_file_two_spellings)
 {
@@ -1401,6 +1424,7 @@ config_suite(void)
 	tcase_add_test(tc, test_several_errors);
 	tcase_add_test(tc, test_bad_proto_hides_nothing_else);
 	tcase_add_test(tc, test_unix_same_file_two_spellings);
+	tcase_add_test(tc, test_clash_reported_beside_other_errors);
 	tcase_add_test(tc, test_ipv4_mapped_refused);
 	tcase_add_test(tc, test_bom_ignored);
 	tcase_add_test(tc, test_nul_in_line);
