@@ -196,7 +196,8 @@ handler = upper
                      "max_line = 4k",               # untouched default
                      "[listener echo]", "banner = Welcome to echo",
                      "idle_timeout = 2m", "[listener up]", "proto = udp",
-                     "handler = upper"):
+                     "handler = upper",
+                     "workers = %s" % (harness.WORKERS or "1")):
             self.assertIn(line + "\n", out)
         # The printout is itself a valid configuration that loads back
         # to the same settings.

@@ -396,6 +396,8 @@ class Daemonize(DaemonCase):
         assert_locked(self, self.path("echochatd.pid"))
         log = self.path("echochatd.log")
         wait_file(log, r"echochatd\[%d\] info: ready$" % pid)
+        if harness.WORKERS:     # make check-workers: -d with threads too
+            wait_file(log, r"info: %s worker threads$" % harness.WORKERS)
 
         self.stop_daemon(pid)
         self.assertFalse(os.path.exists(self.path("echochatd.pid")),
@@ -1093,6 +1095,8 @@ class SocketActivation(unittest.TestCase):
                          r"%s \(handler upper\)$" % re.escape(lo(own)))
         self.assertIn("error: socket 4 (%s) passed by systemd matches no "
                       "listener's bind; closing it" % lo(stray), log)
+        if harness.WORKERS:     # make check-workers: with threads too
+            self.assertIn("info: %s worker threads" % harness.WORKERS, log)
         self.assertEqual(harness.recv_line(first),
                          b"sent before echochatd ran\n")
         with connect(echo) as s:
