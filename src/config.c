@@ -51,6 +51,7 @@ struct load_ctx {
 	struct hsettings	*hsettings;	/* current handler section */
 	unsigned int		 server_seen;
 	int			 defaults_only;	/* no listeners, please */
+	int			 read_errno;	/* the file could not be read */
 };
 
 /* How a key's value is read and where it goes. */
@@ -418,9 +419,13 @@ read_line(char *str, int num, void *stream)
 
 	for (;;) {
 		if (ctx->file != NULL) {
+			errno = 0;
 			if ((n = getline(&ctx->buf, &ctx->bufsize,
-			    ctx->file)) == -1)
+			    ctx->file)) == -1) {
+				if (ferror(ctx->file))
+					ctx->read_errno = errno ? errno : EIO;
 				return NULL;
+			}
 		} else {
 			const char *nl;
 			if (*ctx->text == '\0')
@@ -436,7 +441,15 @@ read_line(char *str, int num, void *stream)
 			ctx->text += n;
 		}
 		ctx->line++;
-		if ((ok = screen_line(ctx, ctx->buf, (size_t)n)) != NULL)
+		if (ctx->line == 1 && n >= 3 &&
+		    memcmp(ctx->buf, "\xef\xbb\xbf", 3) == 0) {
+			/* A UTF-8 byte order mark, as some editors write. */
+			memmove(ctx->buf, ctx->buf + 3, (size_t)n - 2);
+			n -= 3;
+		}
+		if (memchr(ctx->buf, '\0', (size_t)n) != NULL)
+			config_error(ctx, ctx->line, "NUL byte in the line");
+		else if ((ok = screen_line(ctx, ctx->buf, (size_t)n)) != NULL)
 			break;
 		/* inih counts lines too; keep its count in step. */
 		snprintf(str, (size_t)num, "\n");
@@ -696,12 +709,16 @@ handle_key(void *user, const char *section, const char *name,
 		return 1;
 	}
 	*seen |= 1u << index;
+	if (ctx->section == SECTION_LISTENER &&
+	    index < sizeof ctx->listener->key_line /
+	    sizeof ctx->listener->key_line[0])
+		ctx->listener->key_line[index] = ctx->line;
 	if (ctx->section == SECTION_LISTENER && strncmp(name, "tls_", 4) == 0 &&
 	    listener_tls_key(ctx, name) == -1)
 		return 1;
 	if (store_value(ctx, k, value, base) == -1) {
 		if (ctx->section == SECTION_LISTENER)
-			ctx->listener->bad = 1;
+			ctx->listener->bad |= 1u << index;
 		return 1;
 	}
 	if (ctx->section == SECTION_LISTENER &&
@@ -712,14 +729,22 @@ handle_key(void *user, const char *section, const char *name,
 	return 1;
 }
 
-/* Was a listener key given? */
+/* Was a listener key given?  Its index in *index. */
 static int
-listener_has(const struct listener_conf *lc, const char *key)
+listener_has(const struct listener_conf *lc, const char *key,
+    unsigned int *index)
+{
+	return find_key(listener_keys, key, index) != NULL &&
+	    (lc->seen & (1u << *index));
+}
+
+/* Was a listener key given with a good value? */
+static int
+listener_key_ok(const struct listener_conf *lc, const char *key)
 {
 	unsigned int index;
 
-	return find_key(listener_keys, key, &index) != NULL &&
-	    (lc->seen & (1u << index));
+	return listener_has(lc, key, &index) && !(lc->bad & (1u << index));
 }
 
 /* A listener's room: for handlers with rooms, and a good name. */
@@ -744,12 +769,12 @@ static void
 check_listener_tls(struct load_ctx *ctx, struct listener_conf *lc)
 {
 	struct tls_files files;
-	unsigned int errors = ctx->errors;
+	unsigned int index, errors = ctx->errors;
 	enum tls_bad bad;
 	char *cause;
 
 	if (lc->tls_cert == NULL && lc->tls_key == NULL && lc->tls_ca == NULL &&
-	    !listener_has(lc, "tls_verify"))
+	    !listener_has(lc, "tls_verify", &index))
 		return;
 	if (lc->proto != PROTO_TCP)
 		config_error(ctx, lc->line, "[listener %s]: TLS is for tcp "
@@ -774,48 +799,119 @@ check_listener_tls(struct load_ctx *ctx, struct listener_conf *lc)
 	}
 }
 
-/* Check one listener's keys together, once the whole file is read. */
+/* The line a listener key was given at (its header's if not given). */
+static unsigned int
+listener_key_line(const struct listener_conf *lc, const char *key)
+{
+	unsigned int index;
+
+	if (!listener_has(lc, key, &index) ||
+	    index >= sizeof lc->key_line / sizeof lc->key_line[0])
+		return lc->line;
+	return lc->key_line[index];
+}
+
+/* Check a listener's bind, knowing its proto; -1 if reported. */
+static int
+check_bind(struct load_ctx *ctx, struct listener_conf *lc)
+{
+	unsigned int line = listener_key_line(lc, "bind");
+	const char *cause;
+
+	if (lc->proto == PROTO_UNIX) {
+		if (strlen(lc->bind) <= SUN_PATH_MAX)
+			return 0;
+		config_error(ctx, line, "[listener %s]: unix socket path too "
+		    "long (max %d bytes)", lc->name, SUN_PATH_MAX);
+		return -1;
+	}
+	if (parse_address(lc->bind, &lc->addr, &lc->addrlen, &lc->wildcard,
+	    &cause) == 0)
+		return 0;
+	config_error(ctx, line, "[listener %s]: bad bind \"%s\": %s",
+	    lc->name, lc->bind, cause);
+	return -1;
+}
+
+/*
+ * Check one listener's keys together, once the whole file is read.  A
+ * key already reported as wrong hides only the checks that need its
+ * value (a bad proto leaves bind unchecked, not handler); each error is
+ * reported at the line of the key it is about.
+ */
 static void
 check_listener(struct load_ctx *ctx, struct listener_conf *lc)
 {
 	static const char *required[] = { "proto", "bind", "handler" };
-	const char *cause;
+	unsigned int index, errors = ctx->errors;
+	int proto_ok;
 	size_t i;
-	int missing = 0;
 
-	if (lc->bad)
-		return;		/* a key was already reported as wrong */
 	for (i = 0; i < 3; i++) {
-		if (!listener_has(lc, required[i])) {
+		if (!listener_has(lc, required[i], &index))
 			config_error(ctx, lc->line, "missing key \"%s\" in "
 			    "[listener %s]", required[i], lc->name);
-			missing = 1;
-		}
 	}
-	if (missing)
-		return;
-	if (lc->proto == PROTO_UNIX) {
-		if (strlen(lc->bind) > SUN_PATH_MAX)
-			config_error(ctx, lc->line, "[listener %s]: unix "
-			    "socket path too long (max %d bytes)", lc->name,
-			    SUN_PATH_MAX);
-	} else if (parse_address(lc->bind, &lc->addr, &lc->addrlen,
-	    &lc->wildcard, &cause) == -1)
-		config_error(ctx, lc->line, "[listener %s]: bad bind \"%s\": "
-		    "%s", lc->name, lc->bind, cause);
-	if ((lc->handler = handler_find(lc->handler_name)) == NULL)
-		config_error(ctx, lc->line, "[listener %s]: unknown handler "
-		    "\"%s\" (known: %s)", lc->name, lc->handler_name,
-		    handler_names());
-	if (lc->proto == PROTO_UDP && lc->banner != NULL)
-		config_error(ctx, lc->line, "[listener %s]: banner is for "
-		    "tcp and unix listeners", lc->name);
-	if (lc->proto == PROTO_UDP && lc->has_idle_timeout)
-		config_error(ctx, lc->line, "[listener %s]: idle_timeout is "
-		    "for tcp and unix listeners", lc->name);
+	proto_ok = listener_key_ok(lc, "proto");
+	if (proto_ok && listener_key_ok(lc, "bind"))
+		check_bind(ctx, lc);
+	if (listener_key_ok(lc, "handler") &&
+	    (lc->handler = handler_find(lc->handler_name)) == NULL)
+		config_error(ctx, listener_key_line(lc, "handler"),
+		    "[listener %s]: unknown handler \"%s\" (known: %s)",
+		    lc->name, lc->handler_name, handler_names());
+	if (proto_ok && lc->proto == PROTO_UDP && lc->banner != NULL)
+		config_error(ctx, listener_key_line(lc, "banner"),
+		    "[listener %s]: banner is for tcp and unix listeners",
+		    lc->name);
+	if (proto_ok && lc->proto == PROTO_UDP && lc->has_idle_timeout)
+		config_error(ctx, listener_key_line(lc, "idle_timeout"),
+		    "[listener %s]: idle_timeout is for tcp and unix listeners",
+		    lc->name);
 	if (lc->room != NULL && lc->handler != NULL)
 		check_room(ctx, lc);
-	check_listener_tls(ctx, lc);
+	if (proto_ok)
+		check_listener_tls(ctx, lc);
+	lc->invalid = lc->bad != 0 || ctx->errors != errors;
+}
+
+/*
+ * A unix socket path without doubled slashes and "." components, so that
+ * /run/e.sock, /run//e.sock and /run/./e.sock are seen as one file.
+ * (".." is left alone: what it means depends on symbolic links.)
+ */
+static void
+normalize_path(const char *path, char *out, size_t size)
+{
+	size_t n = 0;
+	const char *p = path;
+
+	while (*p != '\0' && n + 1 < size) {
+		if (p[0] == '/' && n > 0 && out[n - 1] == '/') {
+			p++;
+			continue;
+		}
+		if (p[0] == '.' && n > 0 && out[n - 1] == '/' &&
+		    (p[1] == '/' || p[1] == '\0')) {
+			p += p[1] == '/' ? 2 : 1;
+			continue;
+		}
+		out[n++] = *p++;
+	}
+	if (n > 1 && out[n - 1] == '/')
+		n--;
+	out[n] = '\0';
+}
+
+/* Are two unix binds the same file, as far as their text can tell? */
+static int
+same_unix_path(const char *a, const char *b)
+{
+	char na[SUN_PATH_MAX + 2], nb[SUN_PATH_MAX + 2];
+
+	normalize_path(a, na, sizeof na);
+	normalize_path(b, nb, sizeof nb);
+	return strcmp(na, nb) == 0;
 }
 
 /*
@@ -830,7 +926,7 @@ addresses_clash(const struct listener_conf *a, const struct listener_conf *b)
 	if (a->proto != b->proto)
 		return 0;
 	if (a->proto == PROTO_UNIX)
-		return strcmp(a->bind, b->bind) == 0;
+		return same_unix_path(a->bind, b->bind);
 	if (address_port(&a->addr) == 0 || address_port(&b->addr) == 0)
 		return 0;
 	if (address_port(&a->addr) != address_port(&b->addr))
@@ -869,13 +965,14 @@ check_config(struct load_ctx *ctx)
 	}
 	TAILQ_FOREACH(a, &ctx->config->listeners, entry)
 		check_listener(ctx, a);
-	if (ctx->errors != 0)
-		return;
 	TAILQ_FOREACH(b, &ctx->config->listeners, entry) {
+		if (b->invalid)
+			continue;
 		for (a = TAILQ_FIRST(&ctx->config->listeners); a != b;
 		    a = TAILQ_NEXT(a, entry)) {
-			if (addresses_clash(a, b))
-				config_error(ctx, b->line, "[listener %s]: "
+			if (!a->invalid && addresses_clash(a, b))
+				config_error(ctx, listener_key_line(b, "bind"),
+				    "[listener %s]: "
 				    "%s %s is already used by [listener %s] "
 				    "at line %u", b->name, proto_name(b->proto),
 				    b->bind, a->name, a->line);
@@ -908,12 +1005,15 @@ load(const char *name, FILE *f, const char *text, int open_errno,
 		config_error(&ctx, 0, "cannot open: %s", strerror(open_errno));
 	} else {
 		r = ini_parse_stream(read_line, &ctx, handle_key, &ctx);
-		if (r != 0 && ctx.errors == 0)
-			config_error(&ctx, r > 0 ? (unsigned int)r : 0,
-			    "syntax error");
-		if (f != NULL && ferror(f))
-			config_error(&ctx, 0, "read error");
-		check_config(&ctx);
+		if (ctx.read_errno != 0)	/* what was read means nothing */
+			config_error(&ctx, 0, "cannot read: %s",
+			    strerror(ctx.read_errno));
+		else {
+			if (r != 0 && ctx.errors == 0)
+				config_error(&ctx, r > 0 ? (unsigned int)r : 0,
+				    "syntax error");
+			check_config(&ctx);
+		}
 	}
 	free(ctx.buf);
 	*nerrors = ctx.errors;

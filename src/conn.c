@@ -14,7 +14,8 @@
  * Backpressure: while output waits, the connection is not read (the one
  * event watches for writability instead), so a client that never reads is
  * slowed by TCP flow control and costs at most one read of memory.  Output
- * queued from elsewhere is not slowed this way: past output_limit the
+ * queued from elsewhere is not slowed this way: once more than
+ * output_limit is still waiting after the socket took what it could, the
  * connection is dropped as too slow.
  *
  * Every byte goes through the connection's transport (io.h).  A transport
@@ -290,14 +291,30 @@ conn_mark_dirty(struct conn *c)
 	loop_schedule(c->cl->loop);
 }
 
-/* Past output_limit a connection is too slow to keep. */
+/*
+ * Past output_limit a connection is too slow to keep.  What its socket
+ * takes at once is not waiting: before judging, the queue is tried on
+ * the socket, so a reader with room in its kernel buffers is never cut
+ * by one long line (or a burst of lines queued within one turn), while
+ * one that stopped reading still is.
+ */
 static int
 conn_over_limit(struct conn *c)
 {
 	uint64_t limit = c->cl->limits->output_limit;
+	ssize_t n;
 
 	if (c->out->cost <= limit)
 		return 0;
+	if (!(c->flags & CONN_HANDSHAKE)) {
+		n = outq_write(c->out, &c->io);
+		if (n == -1 && errno != EAGAIN) {
+			conn_drop(c, NULL);
+			return 1;
+		}
+		if (c->out->cost <= limit)
+			return 0;
+	}
 	log_info("dropping %s on listener %s: output limit (%llu bytes) "
 	    "exceeded", conn_peer_name(c), c->listener->conf->name,
 	    (unsigned long long)limit);
@@ -511,11 +528,23 @@ conn_frame_too_long(void *arg)
 	return conn_accepts_output(c) ? 0 : -1;
 }
 
-/* The client closed its side: finish what is queued, then close. */
+/*
+ * The client closed its side: a partial line it sent last is its last
+ * line (printf hi | nc -N), then what is queued is finished and the
+ * connection closed.
+ */
 static void
 conn_peer_closed(struct conn *c)
 {
 	c->flags |= CONN_PEER_EOF;
+	if (c->handler->framing == FRAMING_LINES && c->framer.in != NULL &&
+	    !(c->flags & CONN_FINISHING)) {
+		c->cl->current = c;
+		framer_finish(&c->framer, conn_max_line(c), &conn_frame_ops, c);
+		c->cl->current = NULL;
+		if (!conn_accepts_output(c))
+			return;		/* the line was /quit, or it failed */
+	}
 	if (c->out != NULL && c->out->count != 0) {
 		conn_finish(c);
 		return;

@@ -7,7 +7,8 @@
  * in an evbuffer that exists just while that partial line does.  The scan
  * position is remembered, so a line trickled in byte by byte costs linear
  * time.  A line longer than max_line is reported once and the rest of it,
- * up to its LF, is discarded.
+ * up to its LF, is discarded.  A partial line still held when the peer
+ * closes its side is delivered as the last line.
  */
 #include <string.h>
 
@@ -92,6 +93,30 @@ keep_partial(struct framer *f, const struct frame_ops *ops, void *arg,
 		return ops->too_long(arg);
 	}
 	return 0;
+}
+
+/*
+ * The peer closed its side with a partial line held: hand it over as the
+ * last line, as the unterminated last line of a datagram is.  Nothing is
+ * left afterwards.
+ */
+int
+framer_finish(struct framer *f, size_t max_line, const struct frame_ops *ops,
+    void *arg)
+{
+	size_t len;
+	char *line;
+	int r;
+
+	if (f->in == NULL || f->discarding) {
+		framer_reset(f);
+		return 0;
+	}
+	len = evbuffer_get_length(f->in);
+	line = (char *)evbuffer_pullup(f->in, -1);
+	r = deliver(ops, arg, max_line, line, len);
+	framer_reset(f);
+	return r;
 }
 
 /*

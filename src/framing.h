@@ -26,6 +26,8 @@ struct frame_ops {
 size_t	 frame_strip_eol(const char *line, size_t len);
 int	 framer_feed(struct framer *, size_t max_line, uint64_t now,
 	    char *data, size_t len, const struct frame_ops *, void *arg);
+int	 framer_finish(struct framer *, size_t max_line,
+	    const struct frame_ops *, void *arg);
 void	 framer_reset(struct framer *);
 
 #endif

@@ -48,7 +48,9 @@ struct listener_conf {
 	unsigned int		 tls_lines[3];	/* of tls_cert, _key, _ca */
 	unsigned int		 line;		/* of the section header */
 	unsigned int		 seen;		/* which keys were given */
-	int			 bad;		/* a key's value was wrong */
+	unsigned int		 bad;		/* which keys' values were wrong */
+	unsigned int		 key_line[16];	/* where each key was given */
+	int			 invalid;	/* reported: no clash check */
 	TAILQ_ENTRY(listener_conf) entry;
 };
 TAILQ_HEAD(listener_conf_list, listener_conf);

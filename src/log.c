@@ -2,8 +2,12 @@
  * log.c -- one line per event, to stderr, a file or syslog (README "Logging"):
  *   2026-11-20T19:43:14Z echochatd[1234] info: ...
  * libevent's own warnings are routed here too.  A log file is opened in
- * append mode and can be reopened after logrotate renames it.
+ * append mode and can be reopened after logrotate renames it.  A file that
+ * cannot be reopened (its directory is gone, say) is not written to any
+ * more: lines go to stderr, or to syslog when stderr leads nowhere (a
+ * daemon's /dev/null), saying so there, until a later reopen succeeds.
  */
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -25,9 +29,11 @@ static struct {
 	enum log_target_kind	kind;
 	enum log_level		level;
 	char			*path;
-	FILE			*file;
+	FILE			*file;		/* NULL: the file is lost */
+	enum log_target_kind	 fallback;	/* meanwhile: stderr or syslog */
 	int			 starting;	/* mirror problems to stderr */
-} log_state = { TARGET_STDERR, LOG_LEVEL_INFO, NULL, NULL, 1 };
+} log_state = { TARGET_STDERR, LOG_LEVEL_INFO, NULL, NULL, TARGET_STDERR,
+	1 };
 
 static const char *level_words[] = { "error", "warn", "info", "debug" };
 static const int syslog_priorities[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
@@ -116,17 +122,58 @@ log_set_level(enum log_level level)
 	log_state.level = level;
 }
 
+/* Does stderr lead somewhere (not /dev/null, not closed)? */
+static int
+stderr_usable(void)
+{
+	struct stat err, null;
+
+	if (fstat(STDERR_FILENO, &err) == -1)
+		return 0;
+	if (stat("/dev/null", &null) == 0 && S_ISCHR(err.st_mode) &&
+	    err.st_rdev == null.st_rdev)
+		return 0;
+	return 1;
+}
+
+/* The file cannot be reopened: stop writing to it, say so elsewhere. */
+static void
+log_lose_file(int error)
+{
+	int already = log_state.file == NULL;
+
+	if (!already) {
+		fclose(log_state.file);
+		log_state.file = NULL;
+		log_state.fallback = stderr_usable() ? TARGET_STDERR :
+		    TARGET_SYSLOG;
+		if (log_state.fallback == TARGET_SYSLOG)
+			openlog("echochatd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	}
+	log_warnx("cannot reopen log %s: %s; logging to %s until it can be "
+	    "reopened", log_state.path, strerror(error),
+	    log_state.fallback == TARGET_SYSLOG ? "syslog" : "stderr");
+}
+
 /* Reopen a log file (after logrotate); other targets need nothing. */
 int
 log_reopen(void)
 {
 	FILE *f;
+	int lost = log_state.file == NULL;
 
 	if (log_state.kind != TARGET_FILE)
 		return 0;
 	if ((f = open_log_file(log_state.path)) == NULL) {
-		log_warn("reopen log %s", log_state.path);
+		log_lose_file(errno);
 		return -1;
+	}
+	if (lost) {
+		if (log_state.fallback == TARGET_SYSLOG)
+			closelog();
+		log_state.file = f;
+		log_info("log %s reopened", log_state.path);
+		return 0;
 	}
 	fclose(log_state.file);
 	log_state.file = f;
@@ -139,7 +186,8 @@ log_close(void)
 {
 	if (log_state.kind == TARGET_FILE && log_state.file != NULL)
 		fclose(log_state.file);
-	if (log_state.kind == TARGET_SYSLOG)
+	if (log_state.kind == TARGET_SYSLOG || (log_state.kind == TARGET_FILE &&
+	    log_state.file == NULL && log_state.fallback == TARGET_SYSLOG))
 		closelog();
 	free(log_state.path);
 	log_state.path = NULL;
@@ -173,25 +221,28 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 	struct tm tm;
 	time_t now;
 	FILE *out;
+	enum log_target_kind kind = log_state.kind;
 
 	if (!log_enabled(level))
 		return;
+	if (kind == TARGET_FILE && log_state.file == NULL)
+		kind = log_state.fallback;	/* the file is lost */
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (errnum >= 0) {
 		size_t n = strlen(msg);
 		snprintf(msg + n, sizeof msg - n, ": %s", strerror(errnum));
 	}
-	if (log_state.starting && log_state.kind != TARGET_STDERR &&
+	if (log_state.starting && kind != TARGET_STDERR &&
 	    level <= LOG_LEVEL_WARN)
 		fprintf(stderr, "echochatd: %s\n", msg);
-	if (log_state.kind == TARGET_SYSLOG) {
+	if (kind == TARGET_SYSLOG) {
 		syslog(syslog_priorities[level], "%s", msg);
 		return;
 	}
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	out = log_state.kind == TARGET_FILE ? log_state.file : stderr;
+	out = kind == TARGET_FILE ? log_state.file : stderr;
 	fprintf(out, "%s echochatd[%ld] %s: %s\n", stamp, (long)getpid(),
 	    level_words[level], msg);
 }

@@ -94,6 +94,8 @@ parse_options(int argc, char **argv, struct options *opts)
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
+			if (*optarg == '\0')
+				usage_error("-c needs a file name", NULL);
 			opts->config_file = optarg;
 			break;
 		case 'd':

@@ -246,6 +246,12 @@ parse_address(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 		*cause = "bad IPv6 address";
 		return -1;
 	}
+	if (*s == '[' && IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		/* IPv6 listeners are IPv6 only: the kernel refuses these. */
+		*cause = "an IPv4-mapped address cannot be bound: write it as "
+		    "HOST:PORT";
+		return -1;
+	}
 	if (*s == '[') {
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(port);

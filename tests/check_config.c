@@ -460,7 +460,7 @@ START_TEST(test_duplicate_address)
 	    "proto = tcp\n"
 	    "bind = 127.0.0.1:7007\n"
 	    "handler = upper\n",
-	    5, "[listener b]: tcp 127.0.0.1:7007 is already used by "
+	    7, "[listener b]: tcp 127.0.0.1:7007 is already used by "
 	    "[listener a] at line 1");
 }
 END_TEST
@@ -477,7 +477,7 @@ START_TEST(test_duplicate_address_wildcard)
 	    "proto = tcp\n"
 	    "bind = 127.0.0.1:7007\n"
 	    "handler = upper\n",
-	    6, "[listener b]: tcp 127.0.0.1:7007 is already used by "
+	    8, "[listener b]: tcp 127.0.0.1:7007 is already used by "
 	    "[listener a] at line 1");
 	expect_error(
 	    "[listener a]\n"
@@ -488,7 +488,7 @@ START_TEST(test_duplicate_address_wildcard)
 	    "proto = udp\n"
 	    "bind = *:7007\n"
 	    "handler = upper\n",
-	    5, "[listener b]: udp *:7007 is already used by "
+	    7, "[listener b]: udp *:7007 is already used by "
 	    "[listener a] at line 1");
 }
 END_TEST
@@ -551,7 +551,7 @@ START_TEST(test_unknown_handler)
 	    "proto = tcp\n"
 	    "bind = 127.0.0.1:7007\n"
 	    "handler = ehco\n",
-	    1, "[listener a]: unknown handler \"ehco\" (known: echo, upper, "
+	    4, "[listener a]: unknown handler \"ehco\" (known: echo, upper, "
 	    "chat)");
 }
 END_TEST
@@ -563,13 +563,13 @@ START_TEST(test_bad_bind)
 	    "proto = tcp\n"
 	    "bind = 127.0.0.1\n"
 	    "handler = echo\n",
-	    1, "[listener a]: bad bind \"127.0.0.1\": expected HOST:PORT");
+	    3, "[listener a]: bad bind \"127.0.0.1\": expected HOST:PORT");
 	expect_error(
 	    "[listener a]\n"
 	    "proto = udp\n"
 	    "bind = 127.0.0.1:65536\n"
 	    "handler = echo\n",
-	    1, "[listener a]: bad bind \"127.0.0.1:65536\": bad port "
+	    3, "[listener a]: bad bind \"127.0.0.1:65536\": bad port "
 	    "(0-65535)");
 	expect_error(
 	    "[listener a]\n"
@@ -577,7 +577,7 @@ START_TEST(test_bad_bind)
 	    "bind = /tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n"
 	    "handler = echo\n",
-	    1, "[listener a]: unix socket path too long (max 107 bytes)");
+	    3, "[listener a]: unix socket path too long (max 107 bytes)");
 }
 END_TEST
 
@@ -760,7 +760,7 @@ START_TEST(test_banner_udp)
 	    "bind = 127.0.0.1:7007\n"
 	    "handler = echo\n"
 	    "banner = hello\n",
-	    1, "[listener u]: banner is for tcp and unix listeners");
+	    5, "[listener u]: banner is for tcp and unix listeners");
 }
 END_TEST
 
@@ -772,7 +772,7 @@ START_TEST(test_idle_timeout_udp)
 	    "bind = 127.0.0.1:7007\n"
 	    "handler = echo\n"
 	    "idle_timeout = 10\n",
-	    1, "[listener u]: idle_timeout is for tcp and unix listeners");
+	    5, "[listener u]: idle_timeout is for tcp and unix listeners");
 }
 END_TEST
 
@@ -845,7 +845,7 @@ START_TEST(test_several_errors)
 	    "[listener b]\n"				/* 18 */
 	    "proto = udp\n"				/* 19 */
 	    "handler = nope\n",				/* 20 */
-	    11);
+	    12);
 	check_msg(0, 3, "max_clients = 0 is out of range (1 to 10000000)");
 	check_msg(1, 4, "unknown key \"bogus\" in [server]");
 	check_msg(2, 5, "bad log_level \"loud\" (error, warn, info or debug)");
@@ -859,6 +859,9 @@ START_TEST(test_several_errors)
 	check_msg(9, 17, "section [metrics] is not supported by this version "
 	    "of echochatd");
 	check_msg(10, 18, "missing key \"bind\" in [listener b]");
+	/* A missing bind hides nothing else about the listener. */
+	check_msg(11, 20, "[listener b]: unknown handler \"nope\" (known: "
+	    "echo, upper, chat)");
 }
 END_TEST
 
@@ -911,8 +914,147 @@ START_TEST(test_duplicate_address_any)
 	    "proto = tcp\n"
 	    "bind = 127.0.0.1:7007\n"
 	    "handler = upper\n",
-	    5, "[listener b]: tcp 127.0.0.1:7007 is already used by "
+	    7, "[listener b]: tcp 127.0.0.1:7007 is already used by "
 	    "[listener a] at line 1");
+}
+END_TEST
+
+/* A bad proto hides only what needs the proto (bind), not the handler. */
+START_TEST(test_bad_proto_hides_nothing_else)
+{
+	expect_rejected(
+	    "[listener a]\n"
+	    "proto = sctp\n"
+	    "bind = 127.0.0.1:7007\n"
+	    "handler = nope\n"
+	    "[listener b]\n"
+	    "proto = tcp\n"
+	    "bind = 127.0.0.1:7007\n"
+	    "handler = echo\n", 2);
+	check_msg(0, 2, "bad proto \"sctp\" (tcp, udp or unix)");
+	check_msg(1, 4, "[listener a]: unknown handler \"nope\" (known: echo, "
+	    "upper, chat)");
+}
+END_TEST
+
+/* A clash is reported even when other listeners have errors. */
+START_TEST(test_clash_reported_beside_other_errors)
+{
+	expect_rejected(
+	    "[listener a]\n"
+	    "proto = tcp\n"
+	    "bind = 127.0.0.1:7007\n"
+	    "handler = echo\n"
+	    "[listener b]\n"
+	    "proto = tcp\n"
+	    "bind = 127.0.0.1:7007\n"
+	    "handler = echo\n"
+	    "[listener c]\n"
+	    "proto = udp\n"
+	    "bind = 127.0.0.1:7007\n"
+	    "handler = nope\n", 2);
+	check_msg(0, 12, "[listener c]: unknown handler \"nope\" (known: echo, "
+	    "upper, chat)");
+	check_msg(1, 7, "[listener b]: tcp 127.0.0.1:7007 is already used by "
+	    "[listener a] at line 1");
+}
+END_TEST
+
+/* One socket file written two ways is one address. */
+START_TEST(test_unix_same_file_two_spellings)
+{
+	static const char *other[] = { "/p//s.sock", "/p/./s.sock",
+		"//p/s.sock", "/p/././/s.sock" };
+	char text[512];
+	size_t i;
+
+	for (i = 0; i < sizeof other / sizeof other[0]; i++) {
+		snprintf(text, sizeof text,
+		    "[listener a]\n"
+		    "proto = unix\n"
+		    "bind = /p/s.sock\n"
+		    "handler = echo\n"
+		    "[listener b]\n"
+		    "proto = unix\n"
+		    "bind = %s\n"
+		    "handler = echo\n", other[i]);
+		expect_rejected(text, 1);
+		ck_assert_ptr_nonnull(strstr(msgs[0], ":7: [listener b]: unix "));
+		ck_assert_ptr_nonnull(strstr(msgs[0], "is already used by "
+		    "[listener a] at line 1"));
+	}
+	/* Different files stay different. */
+	config_free(load_ok(
+	    "[listener a]\n"
+	    "proto = unix\n"
+	    "bind = /p/s.sock\n"
+	    "handler = echo\n"
+	    "[listener b]\n"
+	    "proto = unix\n"
+	    "bind = /p/s.sock.2\n"
+	    "handler = echo\n"));
+}
+END_TEST
+
+/* The kernel refuses IPv4-mapped addresses on IPv6-only sockets. */
+START_TEST(test_ipv4_mapped_refused)
+{
+	expect_error(
+	    "[listener a]\n"
+	    "proto = tcp\n"
+	    "bind = [::ffff:127.0.0.1]:7007\n"
+	    "handler = echo\n",
+	    3, "[listener a]: bad bind \"[::ffff:127.0.0.1]:7007\": an "
+	    "IPv4-mapped address cannot be bound: write it as HOST:PORT");
+}
+END_TEST
+
+/* A UTF-8 byte order mark at the start is not part of the first line. */
+START_TEST(test_bom_ignored)
+{
+	config_free(load_ok("\xef\xbb\xbf" LISTENER_OK));
+	/* Only at the very start. */
+	expect_error("[server]\n\xef\xbb\xbfmax_clients = 5\n" LISTENER_OK,
+	    2, "unknown key \"\xef\xbb\xbfmax_clients\" in [server]");
+}
+END_TEST
+
+/* A NUL inside a line is an error, not the end of the value. */
+START_TEST(test_nul_in_line)
+{
+	static const char text[] = "[server]\nmax_clients = 5\0junk\n"
+	    LISTENER_OK;
+	struct config *c;
+	unsigned int nerrors;
+	FILE *f = fopen(ini_path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
+	ck_assert_int_eq(fclose(f), 0);
+	clear_msgs();
+	c = config_load(ini_path, 0, collect, &nerrors);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(nerrors, 1);
+	check_msg(0, 2, "NUL byte in the line");
+}
+END_TEST
+
+/* A directory says why it cannot be read, and nothing else. */
+START_TEST(test_directory)
+{
+	struct config *c;
+	unsigned int nerrors;
+	char *want;
+
+	clear_msgs();
+	c = config_load(tmpdir, 0, collect, &nerrors);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(nerrors, 1);
+	ck_assert_uint_eq(nmsgs, 1);
+	ck_assert_int_ne(asprintf(&want, "%s: cannot read: Is a directory",
+	    tmpdir), -1);
+	ck_assert_str_eq(msgs[0], want);
+	free(want);
 }
 END_TEST
 
@@ -1356,6 +1498,13 @@ config_suite(void)
 	tcase_add_test(tc, test_no_listener);
 	tcase_add_test(tc, test_cannot_open);
 	tcase_add_test(tc, test_several_errors);
+	tcase_add_test(tc, test_bad_proto_hides_nothing_else);
+	tcase_add_test(tc, test_unix_same_file_two_spellings);
+	tcase_add_test(tc, test_clash_reported_beside_other_errors);
+	tcase_add_test(tc, test_ipv4_mapped_refused);
+	tcase_add_test(tc, test_bom_ignored);
+	tcase_add_test(tc, test_nul_in_line);
+	tcase_add_test(tc, test_directory);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("empty_values");

@@ -3,8 +3,9 @@
  * used by line-based handlers (chat): lines end at LF with an optional CR
  * before it, every other byte is kept, a line longer than max_line is
  * reported once through too_long and the rest of it discarded, a callback
- * returning -1 stops everything, and no buffer is held unless a partial
- * line is pending.
+ * returning -1 stops everything, no buffer is held unless a partial
+ * line is pending, and framer_finish hands a held partial line over as the
+ * last line.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -268,6 +269,39 @@ START_TEST(test_split_everywhere)
 			rec_free(&r);
 		}
 	}
+}
+END_TEST
+
+/* The peer closed its side: a held partial line is the last line. */
+START_TEST(test_finish_delivers_partial)
+{
+	struct framer f = { 0 };
+	struct recorder r;
+
+	rec_init(&r);
+	ck_assert_int_eq(feed(&f, 8, "one\ntw", 6, &r), 0);
+	ck_assert_int_eq(framer_finish(&f, 8, &rec_ops, &r), 0);
+	ck_assert_uint_eq(r.nlines, 2);
+	expect_line(&r, 1, "tw", 2);
+	ck_assert_ptr_null(f.in);
+	/* Nothing held: nothing delivered. */
+	ck_assert_int_eq(framer_finish(&f, 8, &rec_ops, &r), 0);
+	ck_assert_uint_eq(r.nevents, 2);
+	/* A CR last is the start of a terminator, not text. */
+	ck_assert_int_eq(feed(&f, 8, "hi\r", 3, &r), 0);
+	ck_assert_int_eq(framer_finish(&f, 8, &rec_ops, &r), 0);
+	expect_line(&r, 2, "hi", 2);
+	/* max_line + 1 bytes held (the last might have been a CR): too long. */
+	ck_assert_int_eq(feed(&f, 4, "abcde", 5, &r), 0);
+	ck_assert_int_eq(framer_finish(&f, 4, &rec_ops, &r), 0);
+	expect_too_long(&r, 3);
+	/* The rest of an over-long line is not a line. */
+	ck_assert_int_eq(feed(&f, 4, "abcdefgh", 8, &r), 0);
+	expect_too_long(&r, 4);
+	ck_assert_int_eq(framer_finish(&f, 4, &rec_ops, &r), 0);
+	ck_assert_uint_eq(r.nevents, 5);
+	ck_assert_int_eq(f.discarding, 0);
+	rec_free(&r);
 }
 END_TEST
 
@@ -654,6 +688,7 @@ framing_suite(void)
 	tcase_add_test(tc, test_binary_bytes_kept);
 	tcase_add_test(tc, test_one_byte_feeds);
 	tcase_add_test(tc, test_split_everywhere);
+	tcase_add_test(tc, test_finish_delivers_partial);
 	tcase_add_test(tc, test_trickle_100k);
 	tcase_add_test(tc, test_strip_eol);
 	tcase_set_timeout(tc, 30);	/* valgrind */

@@ -45,11 +45,12 @@ assertions skipped (RSS means nothing under valgrind); everything else
 still runs.  Every wait has a deadline; the whole file takes about 45 s
 (about 90 s under valgrind).
 
-At the time of writing three tests fail, on purpose (they describe what
-echochatd should do): the two chat memory tests (every queued broadcast
-line costs a whole ~1 KiB evbuffer chain, so a participant that never
-reads costs about 85 times output_limit in short lines) and the udp_rate
-= 0 self-reply loop (100% CPU forever after one forged datagram).
+Three tests pin what once went wrong: the two chat memory tests (a queued
+broadcast line once cost a whole ~1 KiB evbuffer chain, so a participant
+that never read cost about 85 times output_limit in short lines; now it
+costs a pointer plus 16 bytes, and output_limit counts that) and the
+udp_rate = 0 self-reply loop (once 100% CPU forever after one forged
+datagram; now datagrams from echochatd's own ports are dropped).
 """
 import os
 import random

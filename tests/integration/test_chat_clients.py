@@ -10,7 +10,8 @@ the real programs against a real daemon (harness.Server, loopback port 0):
   "Connection closed by foreign host.";
 - netcat-openbsd (`nc -N`, `nc -q N`) gets several lines piped in; the
   transcript nc printed is checked line by line, and so is what a Python
-  participant saw of it;
+  participant saw of it; a last line with no newline before nc -N's FIN
+  is delivered;
 - `nc -u` meets the UDP join challenge and joins with the token.
 
 Each transcript is printed (what a person at that terminal would see).  A
@@ -353,6 +354,23 @@ class TestNetcat(ClientTest):
             self.assertTrue(line.startswith(b"*** "), line)
         self.expect_lines(py, b"*** guest2 has joined\n",
                           b"<guest2> hi, just passing by\n",
+                          b"*** guest2 has left\n")
+        show("python participant's view", b"".join(py.seen))
+
+    @skip_unless_installed("nc")
+    def test_nc_last_line_without_newline_is_delivered(self):
+        # README "Chat": printf hi | nc -N delivers "hi", the way an
+        # unterminated last line of a datagram is.
+        py = self.participant()
+        show("printf 'hello\\nhi' | nc -N 127.0.0.1 PORT", b"hello\nhi")
+        p = self.run_nc(["-N", "127.0.0.1", str(self.server.port("chat"))],
+                        b"hello\nhi")
+        show("nc printed", p.stdout)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, b"*** Welcome to echochat, guest2. "
+                         b"Type /help for help.\n")
+        self.expect_lines(py, b"*** guest2 has joined\n",
+                          b"<guest2> hello\n", b"<guest2> hi\n",
                           b"*** guest2 has left\n")
         show("python participant's view", b"".join(py.seen))
 

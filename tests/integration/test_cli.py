@@ -39,7 +39,7 @@ handler = echo
 def write_config(directory, text, name="test.ini"):
     path = os.path.join(directory, name)
     with open(path, "w") as f:
-        f.write(text)
+        f.write(harness.with_workers(text))
     return path
 
 
@@ -196,7 +196,8 @@ handler = upper
                      "max_line = 4k",               # untouched default
                      "[listener echo]", "banner = Welcome to echo",
                      "idle_timeout = 2m", "[listener up]", "proto = udp",
-                     "handler = upper"):
+                     "handler = upper",
+                     "workers = %s" % (harness.WORKERS or "1")):
             self.assertIn(line + "\n", out)
         # The printout is itself a valid configuration that loads back
         # to the same settings.
@@ -304,7 +305,7 @@ handler = echo
 proto = tcp
 bind = 127.0.0.1:7007
 handler = upper
-""", [(6, "[listener two]: tcp 127.0.0.1:7007 is already used by "
+""", [(8, "[listener two]: tcp 127.0.0.1:7007 is already used by "
           "[listener one] at line 1")])
 
     def test_same_port_other_proto_is_fine(self):
@@ -330,6 +331,96 @@ bind = 127.0.0.1:0
 handler = echo
 colour = blue
 """, [(5, 'unknown key "colour" in [listener echo]')], check_only=False)
+
+    def test_every_error_at_its_own_line(self):
+        # A bad proto does not hide the handler's error; bind and handler
+        # errors name the key's line, not the [listener] header's.
+        for check_only in (True, False):
+            with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+                path = write_config(d, """\
+[listener echo]
+proto = sctp
+bind = 127.0.0.1:0
+handler = nope
+
+[listener two]
+proto = tcp
+bind = 127.0.0.1
+handler = ehco
+""")
+                rc, out, err = harness.run(
+                    ["-c", path] + (["-t"] if check_only else []))
+            self.assertEqual(rc, 78, err)
+            self.assertEqual(err.splitlines(), [
+                "echochatd: %s:2: bad proto \"sctp\" (tcp, udp or unix)"
+                % path,
+                "echochatd: %s:4: [listener echo]: unknown handler \"nope\" "
+                "(known: echo, upper, chat)" % path,
+                "echochatd: %s:8: [listener two]: bad bind \"127.0.0.1\": "
+                "expected HOST:PORT" % path,
+                "echochatd: %s:9: [listener two]: unknown handler \"ehco\" "
+                "(known: echo, upper, chat)" % path,
+                "echochatd: 4 errors in the configuration"])
+
+    def test_check_refuses_what_start_up_refuses(self):
+        # One socket file written two ways, and an IPv4-mapped IPv6
+        # address (which bind() refuses with EINVAL): -t says so, and so
+        # does a real start, before binding anything.
+        with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+            for check_only in (True, False):
+                self.assertConfigErrors("""\
+[listener a]
+proto = unix
+bind = %s/s.sock
+handler = echo
+
+[listener b]
+proto = unix
+bind = %s//s.sock
+handler = echo
+
+[listener c]
+proto = tcp
+bind = [::ffff:127.0.0.1]:0
+handler = echo
+""" % (d, d), [
+                    (13, '[listener c]: bad bind "[::ffff:127.0.0.1]:0": an '
+                         'IPv4-mapped address cannot be bound: write it as '
+                         'HOST:PORT'),
+                    (8, "[listener b]: unix %s//s.sock is already used by "
+                        "[listener a] at line 1" % d)],
+                    check_only=check_only)
+                self.assertEqual(os.listdir(d), [])
+
+    def test_byte_order_mark_and_nul(self):
+        path, rc, out, err = check_with_file("\ufeff" + ECHO_LISTENER)
+        self.assertEqual((rc, err), (0, ""))
+        with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+            path = os.path.join(d, "nul.ini")
+            with open(path, "wb") as f:
+                f.write(b"[server]\nmax_clients = 5\0junk\n" +
+                        ECHO_LISTENER.encode())
+            rc, out, err = harness.run(["-t", "-c", path])
+        self.assertEqual(rc, 78)
+        self.assertEqual(err, "echochatd: %s:2: NUL byte in the line\n"
+                         "echochatd: 1 error in the configuration\n" % path)
+
+    def test_directory_as_config(self):
+        with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+            for args in (["-c", d], ["-t", "-c", d]):
+                rc, out, err = harness.run(args)
+                self.assertEqual(rc, 78, args)
+                self.assertEqual(out, "")
+                self.assertEqual(err, "echochatd: %s: cannot read: Is a "
+                                 "directory\nechochatd: 1 error in the "
+                                 "configuration\n" % d)
+
+    def test_empty_config_name_is_a_usage_error(self):
+        for args in (["-c", ""], ["-t", "-c", ""], ["-p", ""]):
+            rc, out, err = harness.run(args)
+            self.assertEqual(rc, 64, args)
+            self.assertTrue(err.startswith("echochatd: -%s needs a file "
+                                           "name\n" % args[-2][1]), err)
 
     def test_missing_file(self):
         with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:

@@ -155,9 +155,10 @@ def chat_pair(port):
 
 
 def nothing_pending(sock, wait=0.2):
-    """True if nothing more arrives on sock within wait seconds (not
-    scaled: whatever could arrive was sent before what was just read)."""
-    sock.settimeout(wait)
+    """True if nothing more arrives on sock within wait seconds (scaled
+    under valgrind: with workers, what another loop sends is not ordered
+    with what was just read)."""
+    sock.settimeout(wait * harness.QUIET_SLOW)
     try:
         data = sock.recv(4096)
     except socket.timeout:
@@ -313,7 +314,7 @@ class DaemonCase(unittest.TestCase):
     def write(self, text, name="echochatd.ini"):
         path = self.path(name)
         with open(path, "w") as f:
-            f.write(text.replace("@DIR@", self.dir))
+            f.write(harness.with_workers(text.replace("@DIR@", self.dir)))
         return path
 
     def run_daemon(self, args, cwd=None):
@@ -395,6 +396,8 @@ class Daemonize(DaemonCase):
         assert_locked(self, self.path("echochatd.pid"))
         log = self.path("echochatd.log")
         wait_file(log, r"echochatd\[%d\] info: ready$" % pid)
+        if harness.WORKERS:     # make check-workers: -d with threads too
+            wait_file(log, r"info: %s worker threads$" % harness.WORKERS)
 
         self.stop_daemon(pid)
         self.assertFalse(os.path.exists(self.path("echochatd.pid")),
@@ -922,6 +925,41 @@ class Reload(unittest.TestCase):
         self.assertNotIn("reload", read_text(log + ".1"))
         server.close()
 
+    def test_log_that_cannot_be_reopened_falls_back_to_stderr(self):
+        # The log's directory is removed: the reopen says so on stderr
+        # (not in the deleted file), lines go on to stderr, and once the
+        # directory is back a reopen writes to the file again.
+        port = free_port()
+        tmp = tempfile.TemporaryDirectory(prefix="echochat-test-")
+        self.addCleanup(tmp.cleanup)
+        logdir = os.path.join(tmp.name, "logs")
+        os.mkdir(logdir)
+        server = self.start("[server]\nlog = @DIR@/logs/echochatd.log\n" +
+                            listener("echo", bind=lo(port)),
+                            args=["-L", "debug"], wait_ready=False,
+                            workdir=tmp.name)
+        log = os.path.join(logdir, "echochatd.log")
+        wait_file(log, r"info: ready$")
+        shutil.rmtree(logdir)
+        for n, sig in enumerate((signal.SIGUSR1, signal.SIGHUP)):
+            server.send_signal(sig)
+            warned = server.wait_log_matches(
+                r" warn: cannot reopen log %s: No such file or directory; "
+                r"logging to stderr until it can be reopened$" %
+                re.escape(log), n + 1)
+            self.assertEqual(len(warned), n + 1, server.log())
+            before = server.log().count(" debug: disconnect ")
+            with connect(port) as s:
+                roundtrip(self, s)
+            self.assertEqual(len(server.wait_log_matches(
+                r" debug: disconnect ", before + 1)), before + 1)
+        self.assertFalse(os.path.exists(logdir))
+        os.mkdir(logdir)
+        server.send_signal(signal.SIGUSR1)
+        wait_file(log, r"info: log %s reopened$" % re.escape(log))
+        self.connect_and_leave(port, log)
+        server.close()
+
     def test_exit_status_after_a_reload(self):
         server = self.start(listener("echo"))
         lines = reload(server)
@@ -1012,7 +1050,7 @@ class Activated(harness.Server):
         self.valgrind = False
         self.config_path = os.path.join(self.dir, "echochatd.ini")
         with open(self.config_path, "w") as f:
-            f.write(config.replace("@DIR@", self.dir))
+            f.write(harness.with_workers(config.replace("@DIR@", self.dir)))
         listen = [a.replace("@DIR@", self.dir) for a in listen]
         # systemd-socket-activate hands its child only the variables it
         # is told to: the harness's NOTIFY_SOCKET among them.
@@ -1057,6 +1095,8 @@ class SocketActivation(unittest.TestCase):
                          r"%s \(handler upper\)$" % re.escape(lo(own)))
         self.assertIn("error: socket 4 (%s) passed by systemd matches no "
                       "listener's bind; closing it" % lo(stray), log)
+        if harness.WORKERS:     # make check-workers: with threads too
+            self.assertIn("info: %s worker threads" % harness.WORKERS, log)
         self.assertEqual(harness.recv_line(first),
                          b"sent before echochatd ran\n")
         with connect(echo) as s:

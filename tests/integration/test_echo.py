@@ -515,7 +515,7 @@ class Banner(unittest.TestCase):
 
     def test_no_banner_without_setting(self):
         with server.connect("echo") as s:
-            s.settimeout(0.3)
+            s.settimeout(0.3 * harness.QUIET_SLOW)
             with self.assertRaises(socket.timeout):
                 s.recv(1)
 

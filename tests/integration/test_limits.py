@@ -10,12 +10,15 @@ per-listener value overriding [server]), output_limit and flow control
 (a client that sends 50 MiB to echo and never reads is slowed, not
 dropped, while the daemon's RSS stays bounded and other clients keep
 getting prompt answers; the same with an output_limit smaller than one
-read), line_timeout (a stale or dribbled partial line is dropped and the client
+read), shared chat lines against output_limit (a line longer than
+output_limit, a max_line = 1m line against the default output_limit and a
+burst of long lines all reach participants that read; only the one that
+stopped reading is cut), line_timeout (a stale or dribbled partial line is dropped and the client
 told; 0 disables it), udp_rate/udp_burst (replies to one address are
 rationed across all its ports, chat challenges included; 0 means no
 limit), and SIGTERM while clients are connected (exit 0, quickly, clients
-see EOF; a client that never reads delays the exit by at most
-shutdown_timeout).
+see EOF; clients that never read, with output queued for them, delay the
+exit by shutdown_timeout: not less, not much more).
 """
 import os
 import signal
@@ -390,6 +393,127 @@ class OutputLimit(unittest.TestCase):
         self.assertNotIn("output limit", self.server.log())
 
 
+class Reader(threading.Thread):
+    """A chat participant that reads everything promptly, in a thread,
+    until its connection closes or it saw `until`."""
+
+    def __init__(self, sock, until):
+        super().__init__(daemon=True)
+        self.sock, self.until = sock, until
+        self.buf = bytearray()
+        self.error = None
+
+    def run(self):
+        self.sock.settimeout(30 * SLOW)
+        try:
+            while self.until not in self.buf[-len(self.until) - 65536:]:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return
+                self.buf += chunk
+        except OSError as e:
+            self.error = e
+
+
+class SharedLines(unittest.TestCase):
+    """README "Chat": a broadcast line is tried on each participant's
+    socket before it counts against output_limit, so one valid line (or
+    a burst of them) never cuts a participant that reads; one that has
+    stopped reading is still cut as too slow."""
+
+    def tearDown(self):
+        finish(self.server)
+
+    def join(self, n, until_of):
+        """n reading participants, then the sender; each reader has seen
+        the sender join.  Returns (readers, sender, sender's nick)."""
+        socks = []
+        for _ in range(n):
+            s = self.server.connect("chat")
+            self.assertTrue(harness.recv_line(s).startswith(b"*** Welcome"))
+            socks.append(s)
+        sender = self.server.connect("chat")
+        welcome = harness.recv_line(sender)
+        nick = welcome.split(b", ")[1].split(b".")[0]
+        for s in socks:
+            while harness.recv_line(s) != b"*** %s has joined\n" % nick:
+                pass
+        readers = [Reader(s, until_of(nick)) for s in socks]
+        for r in readers:
+            r.start()
+        return readers, sender, nick
+
+    def check_readers(self, readers, line):
+        for r in readers:
+            r.join(60 * SLOW)
+            self.assertFalse(r.is_alive(), "a reader is still waiting")
+            self.assertIsNone(r.error)
+            self.assertIn(line, bytes(r.buf), "a reader did not get the "
+                          "line:\n" + self.server.log())
+
+    def test_line_longer_than_output_limit_reaches_readers(self):
+        self.server = start("[server]\noutput_limit = 1k\n" +
+                            listener("chat", "chat"))
+        text = b"y" * 2000
+        readers, sender, nick = self.join(
+            4, lambda nick: b"<%s> %s\n" % (nick, text))
+        with sender:
+            sender.sendall(text + b"\n")
+            self.check_readers(readers, b"<%s> %s\n" % (nick, text))
+            for r in readers:
+                self.assertNotIn(b"has left", bytes(r.buf))
+                r.sock.close()
+        self.assertNotIn("output limit", self.server.log())
+
+    def test_line_of_max_line_with_default_output_limit(self):
+        # max_line = 1m: the line and its prefix are over the default
+        # output_limit (1m) before any of it is written.
+        self.server = start("[server]\nmax_line = 1m\n" +
+                            listener("chat", "chat"))
+        text = b"z" * (1024 * 1024)
+        readers, sender, nick = self.join(
+            3, lambda nick: b"<%s> %s\n" % (nick, text))
+        with sender:
+            sender.sendall(text + b"\n")
+            self.check_readers(readers, b"<%s> %s\n" % (nick, text))
+            for r in readers:
+                r.sock.close()
+        self.assertNotIn("output limit", self.server.log())
+
+    def test_burst_cuts_only_the_reader_that_stopped(self):
+        self.server = start("[server]\noutput_limit = 1k\n"
+                            "[chat]\nchat_rate = 0\n" +
+                            listener("chat", "chat"))
+        family, sa = self.server.addr("chat")
+        stuck = socket.socket(family, socket.SOCK_STREAM)
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.settimeout(5 * SLOW)
+        stuck.connect(sa)
+        welcome = harness.recv_line(stuck)
+        stuck_nick = welcome.split(b", ")[1].split(b".")[0]
+        count, body = 2000, b"w" * 1994
+        last = b"%05d %s\n" % (count - 1, body)
+        readers, sender, nick = self.join(2, lambda nick: last)
+        with stuck, sender:
+            for i in range(0, count, 100):
+                sender.sendall(b"".join(b"%05d %s\n" % (j, body)
+                                        for j in range(i, i + 100)))
+            self.check_readers(readers, b"<%s> %s" % (nick, last))
+            for r in readers:
+                got = bytes(r.buf)
+                for i in range(count):
+                    self.assertIn(b"<%s> %05d %s\n" % (nick, i, body), got)
+                self.assertNotIn(b"has left (too slow)", got.replace(
+                    b"*** %s has left (too slow)\n" % stuck_nick, b""))
+            self.server.wait_log(r"dropping 127\.0\.0\.1:%d on listener "
+                                 r"chat: output limit" %
+                                 stuck.getsockname()[1], timeout=10)
+            self.assertEqual(self.server.log().count(": output limit"), 1,
+                             self.server.log())
+            for r in readers:
+                r.sock.close()
+
+
 class Shutdown(unittest.TestCase):
     """SIGTERM with clients still connected."""
 
@@ -423,12 +547,31 @@ class Shutdown(unittest.TestCase):
             release(server)
 
     def test_sigterm_with_stuck_client_within_shutdown_timeout(self):
-        server = harness.Server("[server]\nshutdown_timeout = 500ms\n" +
-                                listener("echo"))
+        # An echo client that never reads, and a chat participant that
+        # never reads with megabytes of broadcasts queued for it (more than
+        # any kernel buffer holds): the daemon waits shutdown_timeout for
+        # them, no less (their output is not simply dropped) and not much
+        # longer.
+        server = harness.Server("[server]\nshutdown_timeout = 500ms\n"
+                                "output_limit = 64m\n"
+                                "[chat]\nchat_rate = 0\n" +
+                                listener("echo") + listener("chat", "chat"))
         try:
-            with server.connect("echo") as stuck:
+            family, sa = server.addr("chat")
+            with server.connect("echo") as stuck, \
+                    socket.socket(family, socket.SOCK_STREAM) as stuck_chat, \
+                    server.connect("chat") as sender:
+                stuck_chat.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                stuck_chat.settimeout(5 * SLOW)
+                stuck_chat.connect(sa)
                 hog = Hog(stuck, 64 * 1024 * 1024)
                 hog.start()
+                line = b"q" * 3999 + b"\n"
+                count = (2000 if harness.VALGRIND else 4000)
+                sender.sendall(line * count + b"/who\n")
+                while not harness.recv_line(sender, 30).startswith(
+                        b"*** Users"):
+                    pass            # everything before /who was handled
                 deadline = time.monotonic() + 10 * SLOW
                 while (hog.is_alive() and time.monotonic() < deadline and
                        time.monotonic() - hog.last_progress < 0.3):
@@ -441,9 +584,8 @@ class Shutdown(unittest.TestCase):
             report = server.valgrind_report() if server.valgrind else ""
             self.assertEqual(rc, 0, "exit status %d\n%s\n%s" %
                              (rc, server.log(), report))
-            # Whether the last queued piece still fits into the kernel at
-            # that moment is up to the kernel: the daemon may leave at once
-            # or after shutdown_timeout, never later.
+            self.assertGreaterEqual(elapsed, 0.45, "left before "
+                                    "shutdown_timeout:\n" + server.log())
             self.assertLess(elapsed, 0.5 + 1.5 * SLOW)
             self.assertIn("info: shutting down (SIGTERM)", server.log())
         finally:
