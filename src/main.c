@@ -37,7 +37,7 @@ struct startup {
 	struct event_base	*base;
 	struct server		 server;
 	int			 have_server;
-	const char		*pidfile;
+	char			*pidfile;	/* own copy: a reload frees config */
 	int			 pid_fd;
 	int			 ready_fd;
 };
@@ -183,6 +183,7 @@ finish(struct startup *st, int status)
 	if (st->base != NULL)
 		event_base_free(st->base);
 	pidfile_close(st->pidfile, st->pid_fd);
+	free(st->pidfile);
 	if (status == 0)
 		log_info("stopped");
 	config_free(st->config);
@@ -296,7 +297,8 @@ main(int argc, char **argv)
 		log_error("cannot detach: %s", strerror(errno));
 		return finish(&st, EXIT_OSERR);
 	}
-	st.pidfile = st.config->pidfile;
+	if (st.config->pidfile != NULL)
+		st.pidfile = xstrdup(st.config->pidfile);
 	if (st.pidfile != NULL &&
 	    (st.pid_fd = pidfile_open(st.pidfile, &status)) == -1)
 		return finish(&st, status);

@@ -12,7 +12,8 @@ Covers (echochatd(8): DAEMON MODE, SIGNALS, SYSTEMD, LOGGING):
   with the reason on stderr and leave no process behind; relative -c, -p
   and log paths still mean the caller's directory after the chdir /.
 - the pid file: holds pid + LF, is flock()ed while running, removed on a
-  clean exit, works without -d, -p overrides pidfile =; a second instance
+  clean exit (also after a reload), works without -d, -p overrides
+  pidfile =; a second instance
   exits 75 naming the holder; a stale file (dead pid, unlocked) is taken
   over.
 - user = NAME (as root only): the process runs with that user's uid/gid
@@ -556,6 +557,22 @@ class PidFile(DaemonCase):
         assert_locked(self, from_config)
         server.close()
         self.assertFalse(os.path.exists(from_config), "not removed at exit")
+
+    def test_pid_file_removed_after_a_reload(self):
+        """-p, SIGHUP, SIGTERM: the reload frees the old configuration,
+        and the exit still removes the pid file it names, reading no
+        freed memory.  Under valgrind (make check-valgrind) or ASan a
+        read of freed memory fails the exit status; the plain run checks
+        that the file is gone."""
+        pidfile = self.path("hup.pid")
+        server = self.start(["-p", pidfile])
+        self.assertEqual(read_text(pidfile), "%d\n" % server.proc.pid)
+        self.assertRegex(server.reload(), r"(?m)info: reload done: ")
+        assert_locked(self, pidfile)
+        with server.connect("echo") as s:
+            roundtrip(self, s)
+        server.close()          # exit status 0, valgrind clean
+        self.assertFalse(os.path.exists(pidfile), "not removed at exit")
 
     def test_second_instance_exits_75(self):
         pidfile = self.path("echochatd.pid")
