@@ -498,6 +498,13 @@ conn_read_waits_for_write(struct conn *c)
 	conn_watch(c, EV_WRITE);
 }
 
+/* telnet_scan's answer: straight into the output, ahead of any reply. */
+static void
+conn_telnet_answer(void *arg, const unsigned char *answer)
+{
+	conn_send(arg, answer, TELNET_ANSWER);
+}
+
 /* Readable: one read into scratch, through framing to the handler. */
 static void
 conn_read(struct conn *c)
@@ -525,6 +532,8 @@ conn_read(struct conn *c)
 	if (c->flags & CONN_FINISHING)
 		return;		/* no longer listening */
 	cl->current = c;
+	if (c->handler->telnet)
+		telnet_scan(&c->telnet, buf, (size_t)n, conn_telnet_answer, c);
 	if (c->handler->framing == FRAMING_BYTES)
 		c->handler->input(c, buf, (size_t)n);
 	else

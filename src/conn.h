@@ -22,6 +22,7 @@
 #include "loop.h"
 #include "outq.h"
 #include "sock.h"
+#include "telnet.h"
 
 /*
  * Limits every connection obeys; one struct for the process, changed only
@@ -76,6 +77,7 @@ struct conn {
 	void			*hstate;
 	void			*hdata;
 	struct framer		 framer;	/* line handlers only */
+	struct telnet		 telnet;	/* handlers with .telnet */
 	struct outq		*out;		/* pending output, or NULL */
 	struct endpoint		*ep;		/* made on demand */
 	struct io		 io;

@@ -59,6 +59,12 @@ struct hsetting_def {
 struct handler {
 	const char	*name;
 	enum framing	 framing;
+	/*
+	 * Telnet users expected: the core refuses every telnet option they
+	 * ask for (answering TIMING-MARK, which telnet waits for after
+	 * Ctrl-C); the commands still reach input, for the handler to drop.
+	 */
+	int		 telnet;
 
 	/* Its own settings: [section] with these keys.  Optional. */
 	const char			*section;

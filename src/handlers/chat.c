@@ -496,6 +496,7 @@ chat_stop(void *state)
 const struct handler handler_chat = {
 	.name = "chat",
 	.framing = FRAMING_LINES,
+	.telnet = 1,
 	.section = "chat",
 	.settings = chat_settings,
 	.start = chat_start,
