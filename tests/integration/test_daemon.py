@@ -29,6 +29,8 @@ Covers (echochatd(8): DAEMON MODE, SIGNALS, SYSTEMD, LOGGING):
   NOTIFY_SOCKET; sockets from systemd-socket-activate (TCP, UDP, Unix) are
   adopted by the listener whose bind matches them, unmatched ones logged
   and closed; systemd-analyze verify accepts the generated units.
+- make install keeps an edited echochatd.ini (the example goes beside it
+  as echochatd.ini.default) and make uninstall leaves it.
 
 Daemons that detach are not children of the test: they are found through
 their pid file, waited for by polling /proc/PID (a zombie counts as gone),
@@ -1207,6 +1209,60 @@ class Units(unittest.TestCase):
             print("\nsystemd-analyze verify said:\n" + said,
                   file=sys.stderr)
         self.assertEqual(p.returncode, 0, said)
+
+
+class Install(unittest.TestCase):
+    """make install and make uninstall keep an operator's edited
+    echochatd.ini (README "Install")."""
+
+    def make(self, target, destdir):
+        p = subprocess.run(["make", "-s", "-C", BUILDDIR, target,
+                            "DESTDIR=" + destdir],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, "make %s:\n%s%s" % (
+            target, p.stdout, p.stderr))
+        return p.stdout + p.stderr
+
+    def find(self, root, name):
+        for d, _, files in os.walk(root):
+            if name in files:
+                return os.path.join(d, name)
+        return None
+
+    def test_edited_config_survives_install_and_uninstall(self):
+        if not os.path.exists(os.path.join(BUILDDIR, "Makefile")):
+            self.skipTest("no build tree at %s" % BUILDDIR)
+        with open(os.path.join(SRCDIR, "conf", "echochatd.ini")) as f:
+            example = f.read()
+        with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+            self.make("install", d)
+            conf = self.find(d, "echochatd.ini")
+            self.assertIsNotNone(conf, "make install put no echochatd.ini")
+            self.assertTrue(conf.endswith("/echochat/echochatd.ini"), conf)
+            with open(conf) as f:
+                self.assertEqual(f.read(), example)
+            self.assertFalse(os.path.exists(conf + ".default"))
+            edited = example + "\n[listener mine]\nproto = tcp\n" \
+                "bind = 127.0.0.1:7010\nhandler = echo\n"
+            with open(conf, "w") as f:
+                f.write(edited)
+            said = self.make("install", d)
+            with open(conf) as f:
+                self.assertEqual(f.read(), edited, "install overwrote it")
+            with open(conf + ".default") as f:
+                self.assertEqual(f.read(), example)
+            self.assertIn("kept", said)
+            self.make("uninstall", d)
+            with open(conf) as f:
+                self.assertEqual(f.read(), edited, "uninstall removed it")
+            self.assertFalse(os.path.exists(conf + ".default"))
+            self.assertIsNone(self.find(d, "echochatd"))
+            # An unchanged example goes with the rest.
+            os.unlink(conf)
+            self.make("install", d)
+            self.make("uninstall", d)
+            self.assertFalse(os.path.exists(conf))
 
 
 if __name__ == "__main__":
