@@ -1178,11 +1178,18 @@ class Units(unittest.TestCase):
         self.assertEqual(len([l for l in lines
                               if l.startswith("ExecStart=")]), 1)
         self.assertRegex(text, r"(?m)^ExecReload=.*-HUP \$MAINPID$")
+        # The file is checked before the signal, so a bad one fails the
+        # reload (echochatd(8), SYSTEMD).
+        reloads = [l for l in lines if l.startswith("ExecReload=")]
+        self.assertEqual(len(reloads), 2, reloads)
+        self.assertRegex(reloads[0], r"^ExecReload=/\S+/echochatd -t -q -c "
+                         r"/\S+/echochat/echochatd\.ini$")
+        self.assertTrue(reloads[1].endswith("-HUP $MAINPID"), reloads)
         with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
             # The installed path does not exist here: use the build's.
             with open(os.path.join(d, "echochatd.service"), "w") as f:
-                f.write(re.sub(r"(?m)^ExecStart=\S+",
-                               "ExecStart=" + ECHOCHATD, text))
+                f.write(re.sub(r"(?m)^(ExecStart|ExecReload)=\S+/echochatd ",
+                               r"\1=" + ECHOCHATD + " ", text))
             shutil.copy(os.path.join(SRCDIR, "conf", "echochatd.socket"),
                         os.path.join(d, "echochatd.socket"))
             # Documentation=man:... is checked with man(1): offer the
