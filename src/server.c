@@ -411,7 +411,9 @@ server_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGUSR1:
 		log_info("SIGUSR1: reopening the log");
 		world_stop(&s->loops);
-		log_reopen();
+		/* The first line of a new file says why it begins there. */
+		if (log_reopen() == 0)
+			log_info("log reopened (SIGUSR1)");
 		world_resume(&s->loops);
 		break;
 	}
@@ -627,7 +629,8 @@ server_reload(struct server *s)
 	else
 		log_info("reload done: %u listener%s", server_count_listeners(s),
 		    server_count_listeners(s) == 1 ? "" : "s");
-	log_reopen();
+	if (log_reopen() == 0)
+		log_info("log reopened (SIGHUP)");
 	world_resume(&s->loops);
 	server_notify_ready(s);
 }

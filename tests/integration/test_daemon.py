@@ -30,7 +30,10 @@ Covers (echochatd(8): DAEMON MODE, SIGNALS, SYSTEMD, LOGGING):
   adopted by the listener whose bind matches them, unmatched ones logged
   and closed; systemd-analyze verify accepts the generated units.
 - make install keeps an edited echochatd.ini (the example goes beside it
-  as echochatd.ini.default) and make uninstall leaves it.
+  as echochatd.ini.default) and make uninstall leaves it; the logrotate
+  snippet is installed, and logrotate run on it rotates a log file and
+  makes the daemon reopen it (SIGUSR1 through the pid file), the new file
+  starting with "log reopened".
 
 Daemons that detach are not children of the test: they are found through
 their pid file, waited for by polling /proc/PID (a zombie counts as gone),
@@ -939,6 +942,51 @@ class Reload(unittest.TestCase):
         self.assertEqual(read_text(log + ".1").count(" debug: connect "), 1)
         self.assertEqual(read_text(log).count(" debug: connect "), 1)
         self.assertNotIn("reload", read_text(log + ".1"))
+        # The new file starts by saying why it starts there.
+        self.assertRegex(read_text(log).splitlines()[0],
+                         r" info: log reopened \(SIGUSR1\)$")
+        server.close()
+
+    def test_installed_logrotate_snippet_rotates_the_log(self):
+        """conf/echochatd.logrotate, pointed at this test's log and pid
+        file (and at a unit that does not exist, so that the pid file is
+        what finds the daemon), run by logrotate itself."""
+        if shutil.which("logrotate") is None:
+            self.skipTest("logrotate is not installed")
+        port = free_port()
+        tmp = tempfile.TemporaryDirectory(prefix="echochat-test-")
+        self.addCleanup(tmp.cleanup)
+        logdir = tmp.name
+        log = os.path.join(logdir, "echochatd.log")
+        pidfile = os.path.join(logdir, "echochatd.pid")
+        server = self.start("[server]\nlog = %s\n" % log +
+                            listener("echo", bind=lo(port)),
+                            args=["-L", "debug", "-p", pidfile],
+                            wait_ready=False)
+        wait_file(log, r"info: ready$")
+        self.connect_and_leave(port, log)
+        with open(os.path.join(SRCDIR, "conf", "echochatd.logrotate")) as f:
+            snippet = f.read()
+        for old, new in (("/var/log/echochat/*.log",
+                          os.path.join(logdir, "*.log")),
+                         ("/run/echochatd.pid", pidfile),
+                         ("echochatd.service",
+                          "echochatd-test-no-such-unit.service")):
+            self.assertIn(old, snippet)
+            snippet = snippet.replace(old, new)
+        conf = os.path.join(logdir, "logrotate.conf")
+        with open(conf, "w") as f:
+            f.write(snippet)
+        p = subprocess.run(["logrotate", "-f", "-s",
+                            os.path.join(logdir, "state"), conf],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertTrue(os.path.exists(log + ".1"), os.listdir(logdir))
+        wait_file(log, r" info: log reopened \(SIGUSR1\)$")
+        self.connect_and_leave(port, log)
+        self.assertEqual(read_text(log + ".1").count(" debug: connect "), 1)
+        self.assertEqual(read_text(log).count(" debug: connect "), 1)
         server.close()
 
     def test_exit_status_after_a_reload(self):
@@ -1250,6 +1298,12 @@ class Install(unittest.TestCase):
             with open(conf) as f:
                 self.assertEqual(f.read(), example)
             self.assertFalse(os.path.exists(conf + ".default"))
+            # The logrotate snippet beside it, as it is in conf/.
+            rotate = os.path.join(os.path.dirname(os.path.dirname(conf)),
+                                  "logrotate.d", "echochatd")
+            with open(rotate) as f, open(os.path.join(
+                    SRCDIR, "conf", "echochatd.logrotate")) as g:
+                self.assertEqual(f.read(), g.read())
             edited = example + "\n[listener mine]\nproto = tcp\n" \
                 "bind = 127.0.0.1:7010\nhandler = echo\n"
             with open(conf, "w") as f:
@@ -1264,7 +1318,7 @@ class Install(unittest.TestCase):
             with open(conf) as f:
                 self.assertEqual(f.read(), edited, "uninstall removed it")
             self.assertFalse(os.path.exists(conf + ".default"))
-            self.assertIsNone(self.find(d, "echochatd"))
+            self.assertIsNone(self.find(d, "echochatd"))   # also logrotate's
             # An unchanged example goes with the rest.
             os.unlink(conf)
             self.make("install", d)
