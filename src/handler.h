@@ -116,6 +116,8 @@ void	 conn_set_data(struct conn *, void *);
 void	*conn_handler_state(struct conn *);
 /* "127.0.0.1:5555", "[::1]:5555" or "unix" for logs. */
 const char *conn_peer_name(struct conn *);
+/* Who is on the connection (a chat nick), named in its disconnect line. */
+void	 conn_set_user(struct conn *, const char *user);
 /* Is the connection still open for output? */
 int	 conn_is_open(struct conn *);
 /* The configured max_line (for messages). */
@@ -135,6 +137,8 @@ void	 dgram_reply(const struct dgram_src *, const void *data, size_t len);
 struct endpoint *dgram_endpoint(const struct dgram_src *);
 /* The configured max_line. */
 size_t	 dgram_max_line(const struct dgram_src *);
+/* "127.0.0.1:5555" or "[::1]:5555" for logs; valid until the next call. */
+const char *dgram_peer_name(const struct dgram_src *);
 
 /* --- Endpoints: stream connections and datagram peers alike. --- */
 

@@ -76,10 +76,30 @@ participant_free(struct participant *p)
 	free(p);
 }
 
+/* Where p is, for logs: "127.0.0.1:5555"; valid until the next call. */
+static const char *
+participant_addr(const struct participant *p)
+{
+	return p->conn != NULL ? conn_peer_name(p->conn) :
+	    dgram_peer_name(&p->src);
+}
+
+/* Log (debug) that p is in the room, so a nick leads to an address. */
+static void
+participant_joined(struct participant *p)
+{
+	if (p->conn != NULL)
+		conn_set_user(p->conn, p->m.nick);
+	hlog(HLOG_DEBUG, "chat: %s %s joined as %s", p->conn ? "stream" :
+	    "udp", participant_addr(p), p->m.nick);
+}
+
 /* /nick NAME */
 static void
 cmd_nick(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 {
+	char old[sizeof p->m.nick];
+
 	if (cmd->arg.len == 0 || cmd->text.len != 0) {
 		room_tell(&p->m, "*** error: usage: /nick NAME");
 		return;
@@ -89,7 +109,14 @@ cmd_nick(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 		    "0-9 _ -)");
 		return;
 	}
+	memcpy(old, p->m.nick, sizeof old);
 	room_nick(chat->room, &p->m, cmd->arg.ptr, cmd->arg.len);
+	if (strcmp(old, p->m.nick) == 0)
+		return;
+	if (p->conn != NULL)
+		conn_set_user(p->conn, p->m.nick);
+	hlog(HLOG_DEBUG, "chat: %s at %s is now known as %s", old,
+	    participant_addr(p), p->m.nick);
 }
 
 /* /msg NAME text */
@@ -114,10 +141,13 @@ cmd_quit(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 	    cmd->text.ptr);
 	room_leave(chat->room, &p->m, reason);	/* the others first */
 	room_tell(&p->m, "*** Bye");
-	if (p->conn != NULL)
+	if (p->conn != NULL) {
 		conn_set_data(p->conn, NULL);	/* gone: close says nothing */
-	else
+	} else {
+		hlog(HLOG_DEBUG, "chat: udp %s (%s) left: quit",
+		    participant_addr(p), p->m.nick);
 		udp_forget(chat, p);
+	}
 	endpoint_finish(p->m.ep);
 	participant_free(p);
 }
@@ -151,8 +181,8 @@ within_budget(struct chat *chat, struct participant *p)
 	if (!p->slowed) {
 		p->slowed = 1;
 		room_tell(&p->m, "*** error: slow down");
-		hlog(HLOG_INFO, "chat: %s sends more than chat_rate; dropping "
-		    "its lines", p->m.nick);
+		hlog(HLOG_INFO, "chat: %s at %s sends more than chat_rate; "
+		    "dropping its lines", p->m.nick, participant_addr(p));
 	}
 	return 0;
 }
@@ -224,6 +254,7 @@ chat_open(struct conn *c)
 	endpoint_ref(p->m.ep);		/* ours until the participant goes */
 	conn_set_data(c, p);
 	room_join(chat->room, &p->m);
+	participant_joined(p);
 	return 0;
 }
 
@@ -383,6 +414,7 @@ udp_stranger(struct chat *chat, const struct dgram_src *src, char *data,
 	chat->udp[n] = p;
 	chat->udp_count++;
 	room_join(chat->room, &p->m);
+	participant_joined(p);
 }
 
 /* A datagram on a chat UDP listener: each line is input. */
@@ -428,6 +460,8 @@ chat_sweep(void *arg)
 			next = p->udp_next;
 			if (now - p->heard_ms < limit)
 				continue;
+			hlog(HLOG_DEBUG, "chat: udp %s (%s) left: "
+			    "udp_peer_timeout", participant_addr(p), p->m.nick);
 			udp_forget(chat, p);
 			room_leave(chat->room, &p->m, NULL);
 			participant_free(p);

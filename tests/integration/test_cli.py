@@ -651,7 +651,8 @@ class Logging(unittest.TestCase):
                                 r"listener echo( \(loop \d+\))?$" %
                                 local_port)
             server.wait_log(r"debug: disconnect 127\.0\.0\.1:%d on "
-                            r"listener echo$" % local_port)
+                            r"listener echo: client after \d+\.\d{3}s, "
+                            r"bytes in 1, out 1$" % local_port)
         finally:
             close_server(server)
 
@@ -664,6 +665,118 @@ class Logging(unittest.TestCase):
             close_server(server)
         self.assertNotRegex(server.log(), r"debug: (dis)?connect ")
         self.assertIn("info: shutting down", server.log())
+
+
+CHAT_LISTENERS = """\
+[listener chat]
+proto = tcp
+bind = 127.0.0.1:0
+handler = chat
+
+[listener chat-udp]
+proto = udp
+bind = 127.0.0.1:0
+handler = chat
+"""
+
+DISCONNECT = (r"debug: disconnect 127\.0\.0\.1:%d on listener %s: %s after "
+              r"\d+\.\d{3}s, bytes in (\d+), out (\d+)%s$")
+
+
+class DisconnectLog(unittest.TestCase):
+    """The debug disconnect line: the reason (client, idle, too_slow,
+    quit, shutdown, reload, error), how long, bytes each way and the chat
+    nick; nick changes and UDP joins and leaves at debug (README
+    "Logging")."""
+
+    def start(self, config):
+        self.server = start(config, args=["-L", "debug"])
+        self.addCleanup(close_server, self.server)
+        return self.server
+
+    def chat_user(self):
+        s = self.server.connect("chat")
+        self.addCleanup(s.close)
+        welcome = harness.recv_line(s)
+        nick = re.match(rb"\*\*\* Welcome to echochat, (guest\d+)\.",
+                        welcome).group(1).decode()
+        return s, s.getsockname()[1], nick
+
+    def test_quit_with_nick_and_bytes(self):
+        self.start(CHAT_LISTENERS)
+        s, port, nick = self.chat_user()
+        self.server.wait_log(r"debug: chat: stream 127\.0\.0\.1:%d joined "
+                             r"as %s$" % (port, nick))
+        s.sendall(b"/nick alice\n")
+        self.assertEqual(harness.recv_line(s), b"*** You are now alice\n")
+        self.server.wait_log(r"debug: chat: %s at 127\.0\.0\.1:%d is now "
+                             r"known as alice$" % (nick, port))
+        s.sendall(b"/quit\n")
+        self.assertEqual(harness.recv_until_closed(s), b"*** Bye\n")
+        m = self.server.wait_log(DISCONNECT % (port, "chat", "quit",
+                                               ", user alice"))
+        self.assertEqual(m.group(1), str(len(b"/nick alice\n/quit\n")))
+        self.assertGreater(int(m.group(2)), len(b"*** Bye\n"))
+
+    def test_client_close_and_shutdown(self):
+        self.start(ECHO_LISTENER)
+        with self.server.connect("echo") as s:
+            port = s.getsockname()[1]
+            s.sendall(b"abc\n")
+            harness.recv_exactly(s, 4)
+        self.server.wait_log(DISCONNECT % (port, "echo", "client", ""))
+        # Still connected when the server stops: shutdown.
+        s = self.server.connect("echo")
+        port = s.getsockname()[1]
+        harness.roundtrip(self, s)
+        self.server.stop()
+        self.assertRegex(self.server.log(), "(?m)" + DISCONNECT % (
+            port, "echo", "shutdown", ""))
+        s.close()
+
+    def test_idle(self):
+        self.start("[server]\nidle_timeout = 300ms\n\n" + ECHO_LISTENER)
+        with self.server.connect("echo") as s:
+            port = s.getsockname()[1]
+            self.assertEqual(harness.recv_until_closed(s), b"")
+        self.server.wait_log(DISCONNECT % (port, "echo", "idle", ""))
+
+    def test_reload_removing_the_listener(self):
+        self.start(ECHO_LISTENER + "\n" + CHAT_LISTENERS)
+        s, port, nick = self.chat_user()
+        with open(self.server.config_path, "w") as f:
+            f.write(harness.with_workers(ECHO_LISTENER))
+        self.server.reload()
+        self.server.wait_log(DISCONNECT % (
+            port, "chat", r"reload \([^)]+\)", ", user " + nick))
+        harness.recv_until_closed(s)
+
+    def test_udp_join_nick_and_leave(self):
+        self.start(CHAT_LISTENERS)
+        with self.server.udp("chat-udp") as u:
+            port = u.getsockname()[1]
+            u.send(b"hello\n")
+            token = u.recv(200).split()[-1]
+            u.send(b"/join " + token + b"\n")
+            nick = re.match(rb"\*\*\* Welcome to echochat, (guest\d+)\.",
+                            u.recv(200)).group(1).decode()
+            self.server.wait_log(r"debug: chat: udp 127\.0\.0\.1:%d joined "
+                                 r"as %s$" % (port, nick))
+            u.send(b"/nick bob\n")
+            self.server.wait_log(r"debug: chat: %s at 127\.0\.0\.1:%d is "
+                                 r"now known as bob$" % (nick, port))
+            u.send(b"/quit\n")
+            self.server.wait_log(r"debug: chat: udp 127\.0\.0\.1:%d \(bob\) "
+                                 r"left: quit$" % port)
+
+    def test_chat_rate_line_names_the_address(self):
+        self.start("[chat]\nchat_rate = 1\nchat_burst = 1\n\n" +
+                   CHAT_LISTENERS)
+        s, port, nick = self.chat_user()
+        s.sendall(b"one\ntwo\nthree\n")
+        self.assertEqual(harness.recv_line(s), b"*** error: slow down\n")
+        self.server.wait_log(r"info: chat: %s at 127\.0\.0\.1:%d sends more "
+                             r"than chat_rate" % (nick, port))
 
 
 if __name__ == "__main__":
