@@ -17,6 +17,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +68,8 @@ struct key_def {
 
 static char	*read_line(char *, int, void *);
 static int	 handle_key(void *, const char *, const char *, const char *);
+static int	 parse_unix_key(struct load_ctx *, struct listener_conf *,
+		    const char *, const char *);
 
 #define CFG(field)	offsetof(struct config, field)
 #define LST(field)	offsetof(struct listener_conf, field)
@@ -99,6 +103,9 @@ static const struct key_def listener_keys[] = {
 	{ "handler", KEY_HANDLER, LST(handler_name), 0, 0 },
 	{ "banner", KEY_OPTIONAL, LST(banner), 0, 0 },
 	{ "idle_timeout", KEY_DURATION, LST(idle_timeout_ms), 0, NOLIMIT },
+	{ "mode", KEY_OPTIONAL, LST(mode), 0, 0 },
+	{ "owner", KEY_OPTIONAL, LST(owner), 0, 0 },
+	{ "group", KEY_OPTIONAL, LST(group), 0, 0 },
 	{ "tls_cert", KEY_LATER, 0, 0, 0 },
 	{ "tls_key", KEY_LATER, 0, 0, 0 },
 	{ NULL, 0, 0, 0, 0 }
@@ -291,6 +298,8 @@ begin_listener(struct load_ctx *ctx, const char *name)
 		}
 	}
 	lc = xcalloc(1, sizeof *lc);
+	lc->unix_mode = -1;
+	lc->unix_uid = lc->unix_gid = -1;
 	lc->name = xstrdup(name);
 	lc->line = ctx->line;
 	TAILQ_INSERT_TAIL(&ctx->config->listeners, lc, entry);
@@ -675,7 +684,53 @@ handle_key(void *user, const char *section, const char *name,
 	if (ctx->section == SECTION_LISTENER &&
 	    strcmp(name, "idle_timeout") == 0)
 		ctx->listener->has_idle_timeout = 1;
+	if (ctx->section == SECTION_LISTENER &&
+	    parse_unix_key(ctx, ctx->listener, name, value) == -1)
+		ctx->listener->bad = 1;
 	return 1;
+}
+
+/*
+ * A unix socket's mode (octal, e.g. 0660), owner (a user) or group,
+ * checked where it is written: the user and group must exist now.
+ */
+static int
+parse_unix_key(struct load_ctx *ctx, struct listener_conf *lc,
+    const char *name, const char *value)
+{
+	struct passwd *pw;
+	struct group *gr;
+	char *end;
+	unsigned long m;
+
+	if (*value == '\0')
+		return 0;	/* as bind makes it */
+	if (strcmp(name, "mode") == 0) {
+		errno = 0;
+		m = strtoul(value, &end, 8);
+		if (!isdigit((unsigned char)*value) || *end != '\0' ||
+		    errno != 0 || m > 0777) {
+			config_error(ctx, ctx->line, "bad mode \"%s\": expected "
+			    "octal permissions such as 0660", value);
+			return -1;
+		}
+		lc->unix_mode = (int)m;
+	} else if (strcmp(name, "owner") == 0) {
+		if ((pw = getpwnam(value)) == NULL) {
+			config_error(ctx, ctx->line, "unknown user \"%s\" for "
+			    "owner", value);
+			return -1;
+		}
+		lc->unix_uid = (long)pw->pw_uid;
+	} else if (strcmp(name, "group") == 0) {
+		if ((gr = getgrnam(value)) == NULL) {
+			config_error(ctx, ctx->line, "unknown group \"%s\" for "
+			    "group", value);
+			return -1;
+		}
+		lc->unix_gid = (long)gr->gr_gid;
+	}
+	return 0;
 }
 
 /* Was a listener key given? */
@@ -727,6 +782,13 @@ check_listener(struct load_ctx *ctx, struct listener_conf *lc)
 	if (lc->proto == PROTO_UDP && lc->has_idle_timeout)
 		config_error(ctx, lc->line, "[listener %s]: idle_timeout is "
 		    "for tcp and unix listeners", lc->name);
+	for (i = 0; lc->proto != PROTO_UNIX && i < 3; i++) {
+		static const char *unix_keys[] = { "mode", "owner", "group" };
+
+		if (listener_has(lc, unix_keys[i]))
+			config_error(ctx, lc->line, "[listener %s]: %s is for "
+			    "unix listeners", lc->name, unix_keys[i]);
+	}
 }
 
 /*
@@ -951,8 +1013,9 @@ print_listener(FILE *f, const struct listener_conf *lc)
 	fprintf(f, "\n[listener %s]\n", lc->name);
 	for (i = 0; listener_keys[i].name != NULL; i++) {
 		if (listener_keys[i].type == KEY_LATER ||
-		    (strcmp(listener_keys[i].name, "banner") == 0 &&
-		    lc->banner == NULL) ||
+		    (listener_keys[i].type == KEY_OPTIONAL &&
+		    *(char *const *)((const char *)lc +
+		    listener_keys[i].offset) == NULL) ||
 		    (strcmp(listener_keys[i].name, "idle_timeout") == 0 &&
 		    !lc->has_idle_timeout))
 			continue;

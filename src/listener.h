@@ -23,6 +23,8 @@ struct listener_conf;
 
 const char	*proto_name(enum proto);
 void		 listener_conf_free(struct listener_conf *);
+int		 listener_unix_perms(const struct listener_conf *,
+		    const char *path, char **cause);
 
 /* A [listener NAME] section, validated. */
 struct listener_conf {
@@ -35,6 +37,9 @@ struct listener_conf {
 	char			*handler_name;
 	const struct handler	*handler;
 	char			*banner;	/* NULL: none */
+	char			*mode, *owner, *group;	/* unix; NULL: none */
+	int			 unix_mode;	/* parsed mode, or -1 */
+	long			 unix_uid, unix_gid;	/* or -1 */
 	int			 has_idle_timeout;
 	uint64_t		 idle_timeout_ms;
 	unsigned int		 line;		/* of the section header */

@@ -329,7 +329,10 @@ server_open_listeners(struct server *s, char **cause)
 	return 0;
 }
 
-/* Unix socket files to hand over when dropping privileges. */
+/*
+ * Unix socket files to hand over when dropping privileges: those whose
+ * listener names no owner or group of its own.
+ */
 char **
 server_unix_paths(struct server *s)
 {
@@ -339,7 +342,8 @@ server_unix_paths(struct server *s)
 
 	paths = xcalloc(server_count_listeners(s) + 1, sizeof *paths);
 	TAILQ_FOREACH(l, &s->listeners, entry) {
-		if (l->unix_path != NULL)
+		if (l->unix_path != NULL && l->conf->owner == NULL &&
+		    l->conf->group == NULL)
 			paths[n++] = l->unix_path;
 	}
 	return paths;
@@ -509,6 +513,12 @@ reload_keep(struct server *s, struct config *new, struct listener *l,
 
 	l->next_conf = NULL;
 	l->conf = lc;
+	/* New mode, owner, group; after dropping privileges chown may fail. */
+	if (l->unix_path != NULL &&
+	    listener_unix_perms(lc, l->unix_path, &why) == -1) {
+		log_warnx("listener %s: %s", lc->name, why);
+		free(why);
+	}
 	if (lc->handler == old->handler)
 		return 0;
 	log_info("listener %s: handler %s -> %s; its connections are closed",

@@ -29,6 +29,8 @@ Covers (echochatd(8): DAEMON MODE, SIGNALS, SYSTEMD, LOGGING):
   NOTIFY_SOCKET; sockets from systemd-socket-activate (TCP, UDP, Unix) are
   adopted by the listener whose bind matches them, unmatched ones logged
   and closed; systemd-analyze verify accepts the generated units.
+- unix listeners' mode, owner and group: applied, reapplied on a reload,
+  printed by -t, refused where they do not belong.
 - make install keeps an edited echochatd.ini (the example goes beside it
   as echochatd.ini.default) and make uninstall leaves it; the logrotate
   snippet is installed, and logrotate run on it rotates a log file and
@@ -42,6 +44,7 @@ ECHOCHAT_VALGRIND applies to the foreground daemons started by
 harness.Server.
 """
 import fcntl
+import grp
 import os
 import pwd
 import re
@@ -1264,6 +1267,70 @@ class Units(unittest.TestCase):
             print("\nsystemd-analyze verify said:\n" + said,
                   file=sys.stderr)
         self.assertEqual(p.returncode, 0, said)
+
+
+class UnixPerms(unittest.TestCase):
+    """mode, owner and group of a unix listener's socket file
+    (echochatd.ini(5)): applied before anyone can connect, again on a
+    reload, printed by -t, refused on other listeners and for unknown
+    users and groups."""
+
+    def config(self, path, extra):
+        return ("[listener u]\nproto = unix\nbind = %s\nhandler = echo\n%s"
+                % (path, extra))
+
+    def test_mode_owner_group_applied_and_reloaded(self):
+        me = pwd.getpwuid(os.getuid()).pw_name
+        group = grp.getgrgid(os.getgid()).gr_name
+        server = harness.Server(self.config(
+            "@DIR@/u.sock", "mode = 0660\nowner = %s\ngroup = %s\n" %
+            (me, group)))
+        self.addCleanup(release, server)
+        path = os.path.join(server.dir, "u.sock")
+        st = os.stat(path)
+        self.assertEqual(st.st_mode & 0o7777, 0o660)
+        self.assertEqual((st.st_uid, st.st_gid), (os.getuid(), os.getgid()))
+        with server.connect("u") as s:
+            roundtrip(self, s)
+        # A reload with another mode applies it to the kept socket.
+        with open(server.config_path, "w") as f:
+            f.write(harness.with_workers(self.config(path, "mode = 0600\n")))
+        lines = server.reload()
+        self.assertRegex(lines, r"(?m)info: reload done: 1 listener$")
+        self.assertEqual(os.stat(path).st_mode & 0o7777, 0o600)
+        with server.connect("u") as s:
+            roundtrip(self, s)
+        server.close()
+
+    def test_check_prints_and_refuses(self):
+        with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+            good = os.path.join(d, "good.ini")
+            with open(good, "w") as f:
+                f.write(self.config(os.path.join(d, "u.sock"),
+                                    "mode = 0666\n"))
+            rc, out, err = harness.run(["-t", "-c", good])
+            self.assertEqual(rc, 0, err)
+            self.assertIn("mode = 0666\n", out)
+            self.assertNotIn("owner =", out)
+            bad = os.path.join(d, "bad.ini")
+            with open(bad, "w") as f:
+                f.write(self.config(os.path.join(d, "u.sock"),
+                                    "mode = 0999\nowner = %s\n"
+                                    "group = %s\n" % (UNKNOWN_USER,
+                                                      UNKNOWN_USER)) +
+                        "\n[listener t]\nproto = tcp\nbind = 127.0.0.1:0\n"
+                        "handler = echo\ngroup = root\n")
+            rc, out, err = harness.run(["-t", "-c", bad])
+            self.assertEqual(rc, 78, err)
+            for want in ('%s:5: bad mode "0999": expected octal permissions '
+                         'such as 0660' % bad,
+                         '%s:6: unknown user "%s" for owner' % (
+                             bad, UNKNOWN_USER),
+                         '%s:7: unknown group "%s" for group' % (
+                             bad, UNKNOWN_USER),
+                         '%s:9: [listener t]: group is for unix listeners'
+                         % bad):
+                self.assertIn("echochatd: " + want + "\n", err)
 
 
 class Install(unittest.TestCase):
