@@ -181,8 +181,9 @@ within_budget(struct chat *chat, struct participant *p)
 	if (!p->slowed) {
 		p->slowed = 1;
 		room_tell(&p->m, "*** error: slow down");
-		hlog(HLOG_INFO, "chat: %s at %s sends more than chat_rate; "
-		    "dropping its lines", p->m.nick, participant_addr(p));
+		hlog(HLOG_INFO, "chat: %s sends more than chat_rate; "
+		    "dropping its lines (from %s)", p->m.nick,
+		    participant_addr(p));
 	}
 	return 0;
 }

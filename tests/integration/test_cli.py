@@ -775,8 +775,9 @@ class DisconnectLog(unittest.TestCase):
         s, port, nick = self.chat_user()
         s.sendall(b"one\ntwo\nthree\n")
         self.assertEqual(harness.recv_line(s), b"*** error: slow down\n")
-        self.server.wait_log(r"info: chat: %s at 127\.0\.0\.1:%d sends more "
-                             r"than chat_rate" % (nick, port))
+        self.server.wait_log(r"info: chat: %s sends more than chat_rate; "
+                             r"dropping its lines \(from 127\.0\.0\.1:%d\)$"
+                             % (nick, port))
 
 
 if __name__ == "__main__":
