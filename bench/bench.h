@@ -54,6 +54,25 @@ struct target {
 #define RBUF_SIZE (1 << 18)
 extern char rbuf[RBUF_SIZE];
 
+/* Set by the first Ctrl-C: every mode ends its measurement and reports
+ * what it has (common.c). */
+#include <signal.h>
+extern volatile sig_atomic_t bench_stop;
+void bench_catch_sigint(void);
+
+/* One line a second on stderr while measuring, when it is a terminal. */
+struct progress {
+	int on;
+	const char *unit;
+	uint64_t next_ns, last;
+};
+void progress_init(struct progress *p, const char *unit);
+void progress_tick(struct progress *p, uint64_t now, uint64_t t_start,
+    uint64_t count);
+double measured_s(uint64_t t_start, uint64_t t_end);
+void stop_window(uint64_t *t_start, uint64_t *t_end);
+void print_interrupted(double secs);
+
 /* main.c: the command line's error exit (status 2, usage on stderr). */
 _Noreturn void usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));

@@ -514,11 +514,16 @@ chat_run_phase(struct chat_run *r)
 		r->p[s].progress = now;
 		chat_pump(r, s);
 	}
-	while ((now = now_ns()) < r->t_end) {
+	struct progress pg;
+	progress_init(&pg, "deliveries");
+	while ((now = now_ns()) < r->t_end && !bench_stop) {
 		uint64_t step = now + 100 * NS_PER_MS;
+		progress_tick(&pg, now, r->t_start, r->deliveries);
 		chat_poll_until(r, step < r->t_end ? step : r->t_end, 0);
 		chat_check_stalls(r, now_ns());
 	}
+	if (bench_stop)
+		stop_window(&r->t_start, &r->t_end);
 }
 
 /* Participants are attached as they connect (chat_connect). */
@@ -659,6 +664,8 @@ chat_join(struct chat_run *r)
 				     ? next_sync
 				     : deadline;
 		chat_poll_until(r, until, 1);
+		if (bench_stop)
+			fail2("interrupted before the measurement began");
 	}
 }
 
@@ -689,16 +696,18 @@ chat_report(const struct chat_run *r, const struct target *t)
 	const struct opts *o = r->o;
 	int redis = o->proto == PR_REDIS;
 	uint64_t errors = (redis ? 0 : r->self) + r->closed + r->refused;
-	double rate = (double)r->deliveries / o->seconds;
-	double srate = (double)r->sent / o->seconds;
-	print_header(o, t);
+	double secs = measured_s(r->t_start, r->t_end);
+	double rate = secs > 0 ? (double)r->deliveries / secs : 0.0;
+	double srate = secs > 0 ? (double)r->sent / secs : 0.0;
+	(void)t;
 	printf("  protocol:      %s\n", proto_names[o->proto]);
 	printf("  participants:  %d (%d senders, participant %d observes for "
 	       "pacing)\n",
 	    r->n, r->k, r->observer);
-	printf("  window:        %d lines per sender; %d s warm-up, %d s "
+	printf("  window:        %d lines per sender; %d s warm-up, %.1f s "
 	       "measured\n",
-	    o->inflight, o->warmup, o->seconds);
+	    o->inflight, o->warmup, secs);
+	print_interrupted(secs);
 	printf("  sent:          %" PRIu64 " lines (%.1f lines/s)\n", r->sent,
 	    srate);
 	printf("  deliveries:    %" PRIu64
@@ -749,6 +758,7 @@ run_chat(const struct opts *o)
 {
 	struct target t;
 	resolve_target(o, &t, SOCK_STREAM);
+	print_header(o, &t);
 	int extra = o->proto == PR_REDIS ? o->senders : 0;
 	struct chat_run *r = xcalloc(1, sizeof *r);
 	chat_setup(r, o);

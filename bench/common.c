@@ -3,8 +3,9 @@
  * the exits and the epoll helpers, the latency histogram, the line
  * generator, the target address and the paced opening of connections.
  *
- * The tool only talks to loopback addresses (resolve_target refuses
- * anything else), and connections are opened keeping the server's accept
+ * Any address may be measured; one that is not loopback gets a warning,
+ * since the load then reaches a real deployment and the network between.
+ * Connections are opened keeping the server's accept
  * queue at most half full (the kernel tells, through sock_diag), so that
  * a short listen backlog is not what gets measured.
  */
@@ -16,6 +17,7 @@
 #include <linux/sock_diag.h>
 #include <math.h>
 #include <netdb.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -35,6 +37,81 @@
 #define CONNECT_BATCH 500
 
 char rbuf[RBUF_SIZE];
+
+volatile sig_atomic_t bench_stop;
+
+/* ------------------------------------------------------------------ */
+/* Ctrl-C and progress                                                  */
+
+static void
+on_sigint(int sig)
+{
+	(void)sig;
+	bench_stop = 1;
+}
+
+/* The first SIGINT ends the measurement early, with the results so far;
+ * no SA_RESTART, so epoll_wait returns at once.  A second one kills. */
+void
+bench_catch_sigint(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigint;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+/* A progress line a second on stderr, only when that is a terminal: a
+ * script reading stdout sees the same output as before. */
+void
+progress_init(struct progress *p, const char *unit)
+{
+	memset(p, 0, sizeof *p);
+	p->on = isatty(STDERR_FILENO);
+	p->unit = unit;
+	p->next_ns = now_ns() + NS_PER_S;
+}
+
+void
+progress_tick(struct progress *p, uint64_t now, uint64_t t_start,
+    uint64_t count)
+{
+	if (!p->on || now < p->next_ns)
+		return;
+	if (now < t_start)
+		fprintf(stderr, "  warming up (%" PRIu64 " s to go)\n",
+		    (uint64_t)((t_start - now + NS_PER_S - 1) / NS_PER_S));
+	else
+		fprintf(stderr, "  %4" PRIu64 " s  %12.1f %s/s  (%" PRIu64
+		    " in all)\n", (uint64_t)((now - t_start) / NS_PER_S),
+		    (double)(count - p->last) * NS_PER_S /
+			(double)(now - p->next_ns + NS_PER_S), p->unit, count);
+	p->last = now < t_start ? 0 : count;
+	p->next_ns = now + NS_PER_S;
+}
+
+/* Seconds measured: the planned window, or less after Ctrl-C (t_end is
+ * moved to the moment of the interrupt). */
+double
+measured_s(uint64_t t_start, uint64_t t_end)
+{
+	return t_end > t_start && t_start != UINT64_MAX
+		   ? (double)(t_end - t_start) / NS_PER_S
+		   : 0.0;
+}
+
+/* After Ctrl-C: the window ends now, and the report says so. */
+void
+stop_window(uint64_t *t_start, uint64_t *t_end)
+{
+	uint64_t now = now_ns();
+	if (*t_end > now)
+		*t_end = now;
+	if (*t_start > *t_end)
+		*t_start = *t_end;
+}
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                        */
@@ -274,11 +351,12 @@ resolve_target(const struct opts *o, struct target *t, int socktype)
 	int rc = getaddrinfo(o->host, port, &hints, &res);
 	if (rc != 0)
 		fail2("cannot resolve %s: %s", o->host, gai_strerror(rc));
-	if (!is_loopback(res->ai_addr)) {
-		freeaddrinfo(res);
-		fail2(
-		    "refusing non-loopback target %s (loopback only)", o->host);
-	}
+	if (!is_loopback(res->ai_addr))
+		fprintf(stderr,
+		    "echochat-bench: warning: %s is not a loopback address: "
+		    "this generates real load on that server and the network "
+		    "in between\n",
+		    o->host);
 	memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
 	t->len = res->ai_addrlen;
 	t->family = res->ai_family;
@@ -510,4 +588,17 @@ void
 print_header(const struct opts *o, const struct target *t)
 {
 	printf("echochat-bench %s -> %s\n", mode_names[o->mode], t->desc);
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "  (Ctrl-C stops early with the results so "
+				"far)\n");
+}
+
+/* A stopped run says so in its report. */
+void
+print_interrupted(double secs)
+{
+	if (bench_stop)
+		printf("  note:          interrupted (Ctrl-C) after %.1f s "
+		       "measured; rates are over that time\n",
+		    secs);
 }

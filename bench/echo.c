@@ -265,10 +265,17 @@ echo_prime(struct echo_run *r, const struct target *t)
 			if (echo_pump(r, c) < 0)
 				echo_drop(r, c);
 		}
-		while (r->primed < off + m && r->closed == 0 &&
+		while (r->primed < off + m && r->closed == 0 && !bench_stop &&
 		       (now = now_ns()) < deadline)
 			echo_poll(r, ms_until(now, deadline, 100));
+		if (bench_stop)
+			fail2("interrupted before the measurement began");
 	}
+	if (r->primed > 0 && r->mismatches == (uint64_t)r->primed)
+		fail2("every first reply from %s differed from what %s answers: "
+		      "wrong port? (echochatd listens for echo on 7007, upper "
+		      "on 7008, chat on 7009)",
+		    t->desc, mode_names[r->o->mode]);
 	if (r->primed < r->n)
 		fail2("only %d of %d connections were opened and answered "
 		      "their first line within %d s (%" PRIu64
@@ -281,18 +288,23 @@ echo_prime(struct echo_run *r, const struct target *t)
 static void
 echo_loop(struct echo_run *r, const struct target *t)
 {
+	struct progress pg;
 	uint64_t now;
 	echo_prime(r, t);
+	progress_init(&pg, "lines");
 	now = now_ns();
 	r->t_start = now + (uint64_t)r->o->warmup * NS_PER_S;
 	r->t_end = r->t_start + (uint64_t)r->o->seconds * NS_PER_S;
 	for (int i = 0; i < r->n; i++)
 		if (r->c[i].fd >= 0 && echo_pump(r, &r->c[i]) < 0)
 			echo_drop(r, &r->c[i]);
-	while ((now = now_ns()) < r->t_end && r->alive > 0) {
+	while ((now = now_ns()) < r->t_end && r->alive > 0 && !bench_stop) {
 		uint64_t next = now < r->t_start ? r->t_start : r->t_end;
+		progress_tick(&pg, now, r->t_start, r->count);
 		echo_poll(r, ms_until(now, next, 1000));
 	}
+	if (bench_stop)
+		stop_window(&r->t_start, &r->t_end);
 }
 
 static int
@@ -300,12 +312,14 @@ echo_report(const struct echo_run *r, const struct target *t)
 {
 	const struct opts *o = r->o;
 	uint64_t errors = r->mismatches + r->closed + r->unsolicited;
-	double rate = (double)r->count / o->seconds;
-	print_header(o, t);
+	double secs = measured_s(r->t_start, r->t_end);
+	double rate = secs > 0 ? (double)r->count / secs : 0.0;
+	(void)t;
 	printf("  connections:   %d, %d lines of %d bytes in flight each\n",
 	    o->conns, o->inflight, o->size);
-	printf("  time:          %d s warm-up, %d s measured\n", o->warmup,
-	    o->seconds);
+	printf("  time:          %d s warm-up, %.1f s measured\n", o->warmup,
+	    secs);
+	print_interrupted(secs);
 	printf("  round trips:   %" PRIu64
 	       " (%.1f lines/s, %.1f MB/s each way)\n",
 	    r->count, rate, rate * o->size / 1e6);
@@ -336,6 +350,7 @@ run_echo(const struct opts *o)
 {
 	struct target t;
 	resolve_target(o, &t, SOCK_STREAM);
+	print_header(o, &t);
 	struct echo_run *r = xcalloc(1, sizeof *r);
 	echo_setup(r, o);
 	echo_loop(r, &t);

@@ -17,6 +17,8 @@
 #include "bench.h"
 
 /* idle --pid: how long the server may take to accept what we opened. */
+/* Fewer connections than this cannot show memory per connection. */
+#define IDLE_MEANINGFUL 500
 #define ACCEPT_WAIT_NS (5 * NS_PER_S)
 #define IDLE_QUIET_MAX_NS (2 * NS_PER_S)
 #define IDLE_SETTLE_NS (250 * NS_PER_MS)
@@ -119,7 +121,7 @@ idle_hold(struct idle_run *r, const struct opts *o, int opened)
 	now = now_ns();
 	settle = now + IDLE_SETTLE_NS;
 	end = now + (uint64_t)o->seconds * NS_PER_S;
-	while ((now = now_ns()) < end) {
+	while ((now = now_ns()) < end && !bench_stop) {
 		if (o->pid && r->rss[1] < 0 && now >= settle)
 			r->rss[1] = rss_or_die(o->pid);
 		uint64_t wake =
@@ -143,7 +145,7 @@ static int
 idle_report(const struct idle_run *r, const struct opts *o,
     const struct target *t, const struct conn_report *cr)
 {
-	print_header(o, t);
+	(void)t;
 	printf("  connections:   %d of %d opened in %.1f ms, %d failed%s%s%s\n",
 	    cr->ok, o->conns, cr->elapsed_ns / 1e6, cr->failed,
 	    cr->why[0] ? " (first: " : "", cr->why, cr->why[0] ? ")" : "");
@@ -162,7 +164,17 @@ idle_report(const struct idle_run *r, const struct opts *o,
 		       "(after hold)\n",
 		    per_conn(r->rss[0], r->rss[1], cr->ok),
 		    per_conn(r->rss[0], r->rss[2], cr->ok));
+		/* RSS moves by pages and allocator arenas: a few connections
+		 * say nothing per connection. */
+		if (cr->ok < IDLE_MEANINGFUL)
+			printf("  note:          %d connections are too few to "
+			       "measure memory per connection;\n"
+			       "                 use -c %d or more\n",
+			    cr->ok, IDLE_MEANINGFUL);
 	}
+	if (bench_stop)
+		printf("  note:          interrupted (Ctrl-C) before the hold "
+		       "time ended\n");
 	printf("RESULT mode=idle conns=%d opened=%d failed=%d dropped=%d "
 	       "seconds=%d connect_ms=%.1f",
 	    o->conns, cr->ok, cr->failed, r->dropped, o->seconds,
@@ -185,6 +197,7 @@ run_idle(const struct opts *o)
 	struct conn_report cr;
 	struct idle_run r = {.n = o->conns, .rss = {-1, -1, -1}};
 	resolve_target(o, &t, SOCK_STREAM);
+	print_header(o, &t);
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
 	    rl.rlim_cur < (rlim_t)o->conns + 16)

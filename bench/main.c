@@ -3,8 +3,9 @@
  * for the servers it is compared with (scripts/bench): the command line,
  * the usage text and the dispatch to a mode.
  *
- * It drives a server on loopback (TCP, UDP or a Unix stream socket) in one
- * of five modes and reports throughput and latency:
+ * It drives a server (TCP, UDP or a Unix stream socket; any address, with
+ * a warning when it is not loopback) in one of five modes and reports
+ * throughput and latency:
  *
  *   echo, upper  pipelined lines, every reply verified (echo.c);
  *   chat         a chat room: echochat's, a plain relay or Redis pub/sub
@@ -14,8 +15,10 @@
  *                descriptors for them (idle.c).
  *
  * Every phase is bounded in time (connect, warm-up, measurement), so it
- * always stops by itself.  The output is a human-readable block followed
- * by one "RESULT key=value ..." line for scripts.  Exit status: 0 clean
+ * always stops by itself; Ctrl-C stops it early with the results so far.
+ * The header comes at once, a progress line every second on stderr when
+ * that is a terminal, then a human-readable block and one
+ * "RESULT key=value ..." line for scripts.  Exit status: 0 clean
  * run, 1 errors/mismatches/losses, 2 usage error or the server could not
  * be reached.
  */
@@ -34,7 +37,7 @@
 #define UDP_MAX_SIZE 65507
 
 static const char usage_text[] =
-    "usage: echochat-bench MODE [-h HOST] [-p PORT] [-c CONNS] [-P INFLIGHT]"
+    "usage: echochat-bench MODE [-H HOST] [-p PORT] [-c CONNS] [-P INFLIGHT]"
     " [-s SIZE]\n"
     "                      [-d SECONDS] [-w WARMUP_SECONDS] [-k SENDERS] [-u"
     " UNIX_PATH]\n"
@@ -48,8 +51,11 @@ static const char usage_text[] =
     "  udp     datagram round trips over C UDP sockets; loss after 1 s\n"
     "  idle    open C connections and hold them for SECONDS\n"
     "options:\n"
-    "  -h HOST      server host, loopback only (default 127.0.0.1)\n"
-    "  -p PORT      server port (default 7007)\n"
+    "  -H, --host HOST  server host (default 127.0.0.1); any address works,\n"
+    "               with a warning when it is not loopback: this is load\n"
+    "  -p PORT      server port (default: echochatd's for the mode: echo,"
+    " udp\n"
+    "               and idle 7007, upper 7008, chat 7009)\n"
     "  -c CONNS     connections / participants / UDP sockets (default 100;"
     " udp: 1)\n"
     "  -P INFLIGHT  lines or datagrams in flight per connection, chat: per"
@@ -75,7 +81,8 @@ static const char usage_text[] =
     "  --rooms R    chat (echochat): after its welcome, participant i goes to\n"
     "               room #bench(i mod R) with /join, so sender s is heard in\n"
     "               its room only\n"
-    "  --help       show this text\n";
+    "  -h, --help   show this text\n"
+    "Ctrl-C stops a run early and prints the results so far.\n";
 
 const char *const mode_names[M_IDLE + 1] = {
     "echo", "upper", "chat", "udp", "idle"};
@@ -146,7 +153,7 @@ static void
 parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
 {
 	switch (c) {
-	case 'h':
+	case 'H':
 		o->host = arg;
 		break;
 	case 'p':
@@ -186,7 +193,7 @@ parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
 	case 'M':
 		o->rooms = (int)parse_num(arg, 1, 10000, "--rooms ROOMS");
 		break;
-	case 'H':
+	case 'h':
 		fputs(usage_text, stdout);
 		exit(0);
 	default:
@@ -231,6 +238,13 @@ check_opts(struct opts *o, int conns_set)
 		    "chat: -c x -k too large for per-sender order tracking");
 }
 
+/* echochatd's default port for what the mode speaks. */
+static int
+default_port(enum mode m)
+{
+	return m == M_UPPER ? 7008 : m == M_CHAT ? 7009 : 7007;
+}
+
 static void
 parse_args(int argc, char **argv, struct opts *o)
 {
@@ -239,12 +253,13 @@ parse_args(int argc, char **argv, struct opts *o)
 	    {"proto", required_argument, NULL, 'R'},
 	    {"redis", no_argument, NULL, 'S'},
 	    {"rooms", required_argument, NULL, 'M'},
-	    {"help", no_argument, NULL, 'H'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"host", required_argument, NULL, 'H'},
 	    {NULL, 0, NULL, 0},
 	};
 	int c, conns_set = 0;
 	*o = (struct opts){.host = "127.0.0.1",
-	    .port = 7007,
+	    .port = 0,
 	    .conns = 100,
 	    .inflight = 16,
 	    .size = 64,
@@ -253,7 +268,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	    .senders = 10};
 	opterr = 0;
 	while ((c = getopt_long(
-		    argc, argv, "h:p:c:P:s:d:w:k:u:", longopts, NULL)) != -1) {
+		    argc, argv, "hH:p:c:P:s:d:w:k:u:", longopts, NULL)) != -1) {
 		if (c == '?' || c == ':')
 			usage_error(
 			    "bad or incomplete option '%s'", argv[optind - 1]);
@@ -263,6 +278,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		usage_error(optind >= argc ? "missing MODE"
 					   : "exactly one MODE expected");
 	o->mode = parse_mode(argv[optind]);
+	if (o->port == 0)
+		o->port = default_port(o->mode);
 	check_opts(o, conns_set);
 }
 
@@ -274,6 +291,7 @@ main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	/* A dying server must be an error, not our death. */
 	signal(SIGPIPE, SIG_IGN);
+	bench_catch_sigint();
 	raise_nofile();
 	switch (o.mode) {
 	case M_ECHO:

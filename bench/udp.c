@@ -17,6 +17,8 @@
 
 #define UDP_LOSS_NS (1 * NS_PER_S)
 #define UDP_TICK_MS 20
+/* Below this many replies a second, losses hint at a per-address ration. */
+#define UDP_RATION_HINT 5000.0
 
 enum { U_FREE, U_FLIGHT, U_PENDING };
 
@@ -197,13 +199,16 @@ static void
 udp_loop(struct udp_run *r)
 {
 	struct epoll_event evs[MAX_EVENTS];
+	struct progress pg;
 	uint64_t now = now_ns(), next_tick = now;
+	progress_init(&pg, "replies");
 	r->t_start = now + (uint64_t)r->o->warmup * NS_PER_S;
 	r->t_end = r->t_start + (uint64_t)r->o->seconds * NS_PER_S;
 	for (int ci = 0; ci < r->n; ci++)
 		for (unsigned s = 0; s < (unsigned)r->o->inflight; s++)
 			udp_send_slot(r, (uint32_t)ci, s, now);
-	while ((now = now_ns()) < r->t_end) {
+	while ((now = now_ns()) < r->t_end && !bench_stop) {
+		progress_tick(&pg, now, r->t_start, r->replies);
 		if (now >= next_tick) {
 			udp_tick(r, now);
 			next_tick = now + UDP_TICK_MS * NS_PER_MS;
@@ -213,18 +218,22 @@ udp_loop(struct udp_run *r)
 		for (int j = 0; j < k; j++)
 			udp_event(r, evs[j].data.u32, evs[j].events);
 	}
+	if (bench_stop)
+		stop_window(&r->t_start, &r->t_end);
 }
 
 static int
 udp_report(const struct udp_run *r, const struct target *t)
 {
 	const struct opts *o = r->o;
-	double rate = (double)r->replies / o->seconds;
-	print_header(o, t);
+	double secs = measured_s(r->t_start, r->t_end);
+	double rate = secs > 0 ? (double)r->replies / secs : 0.0;
+	(void)t;
 	printf("  sockets:       %d, %d datagrams of %d bytes in flight each\n",
 	    o->conns, o->inflight, o->size);
-	printf("  time:          %d s warm-up, %d s measured\n", o->warmup,
-	    o->seconds);
+	printf("  time:          %d s warm-up, %.1f s measured\n", o->warmup,
+	    secs);
+	print_interrupted(secs);
 	printf("  replies:       %" PRIu64 " (%.1f replies/s)\n", r->replies,
 	    rate);
 	print_latency("latency (us):", &r->h);
@@ -233,6 +242,16 @@ udp_report(const struct udp_run *r, const struct target *t)
 	    r->losses, r->late);
 	printf("  errors:        %" PRIu64 " (mismatched replies)\n",
 	    r->mismatches);
+	/* Losses from one address at a steady, low rate: a server that
+	 * rations replies per source (echochatd's udp_rate) looks so. */
+	if (r->losses > 0 && rate < UDP_RATION_HINT)
+		printf("  note:          replies stopped at about %.0f/s while "
+		       "datagrams were lost:\n"
+		       "                 the server may ration replies per "
+		       "address (echochatd: [server]\n"
+		       "                 udp_rate, 100/s by default; udp_rate = 0 "
+		       "to measure it)\n",
+		    rate);
 	printf(
 	    "RESULT mode=udp conns=%d inflight=%d size=%d seconds=%d rate=%.1f",
 	    o->conns, o->inflight, o->size, o->seconds, rate);
@@ -247,6 +266,7 @@ run_udp(const struct opts *o)
 {
 	struct target t;
 	resolve_target(o, &t, SOCK_DGRAM);
+	print_header(o, &t);
 	struct udp_run *r = xcalloc(1, sizeof *r);
 	udp_setup(r, o, &t);
 	udp_loop(r);

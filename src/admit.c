@@ -2,7 +2,9 @@
  * admit.c -- admission of stream connections.  Every stream connection
  * of every loop is counted against max_clients; those from an IP address
  * also against max_clients_per_ip, in a hash table of per-address counts
- * that holds only addresses with a connection open.  Connections are
+ * that holds only addresses with a connection open.  Every IP connection
+ * is counted, also while max_clients_per_ip is 0, so that a limit turned
+ * on by a reload counts the connections already open.  Connections are
  * admitted on the main thread and released on their own loop's thread.
  */
 #include <sys/socket.h>
@@ -84,7 +86,7 @@ ip_find(struct admit *a, const struct peer_addr *p)
 	return pp;
 }
 
-/* Count an address's new connection; -1 if that is over the limit. */
+/* Count an address's new connection; -1 if that is over a set limit. */
 static int
 ip_acquire(struct admit *a, const struct peer_addr *p)
 {
@@ -98,7 +100,7 @@ ip_acquire(struct admit *a, const struct peer_addr *p)
 		ic->family = p->family;
 		memcpy(ic->addr, p->addr, sizeof ic->addr);
 	}
-	if (ic->count >= a->max_per_ip)
+	if (a->max_per_ip != 0 && ic->count >= a->max_per_ip)
 		r = -1;		/* a new entry has count 0: never refused */
 	else
 		ic->count++;
@@ -117,7 +119,7 @@ admit_acquire(struct admit *a, const struct peer_addr *p,
 	t->ip_counted = 0;
 	if (counter_get(&a->nconns) >= a->max_clients)
 		return ADMIT_FULL;
-	if (a->max_per_ip != 0 && peer_addr_is_inet(p)) {
+	if (peer_addr_is_inet(p)) {
 		if (ip_acquire(a, p) == -1)
 			return ADMIT_IP_FULL;
 		t->ip_counted = 1;

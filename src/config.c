@@ -17,6 +17,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +70,8 @@ struct key_def {
 
 static char	*read_line(char *, int, void *);
 static int	 handle_key(void *, const char *, const char *, const char *);
+static int	 parse_unix_key(struct load_ctx *, struct listener_conf *,
+		    const char *, const char *);
 
 #define CFG(field)	offsetof(struct config, field)
 #define LST(field)	offsetof(struct listener_conf, field)
@@ -104,6 +108,9 @@ static const struct key_def listener_keys[] = {
 	{ "banner", KEY_OPTIONAL, LST(banner), 0, 0 },
 	{ "idle_timeout", KEY_DURATION, LST(idle_timeout_ms), 0, NOLIMIT },
 	{ "room", KEY_STRING, LST(room), 0, 0 },
+	{ "mode", KEY_OPTIONAL, LST(mode), 0, 0 },
+	{ "owner", KEY_OPTIONAL, LST(owner), 0, 0 },
+	{ "group", KEY_OPTIONAL, LST(group), 0, 0 },
 	{ "tls_cert", KEY_OPTIONAL, LST(tls_cert), 0, 0 },
 	{ "tls_key", KEY_OPTIONAL, LST(tls_key), 0, 0 },
 	{ "tls_ca", KEY_OPTIONAL, LST(tls_ca), 0, 0 },
@@ -298,6 +305,8 @@ begin_listener(struct load_ctx *ctx, const char *name)
 		}
 	}
 	lc = xcalloc(1, sizeof *lc);
+	lc->unix_mode = -1;
+	lc->unix_uid = lc->unix_gid = -1;
 	lc->name = xstrdup(name);
 	lc->line = ctx->line;
 	TAILQ_INSERT_TAIL(&ctx->config->listeners, lc, entry);
@@ -726,7 +735,53 @@ handle_key(void *user, const char *section, const char *name,
 		ctx->listener->has_idle_timeout = 1;
 	if (ctx->section == SECTION_LISTENER && strcmp(name, "room") == 0)
 		ctx->listener->room_line = ctx->line;
+	if (ctx->section == SECTION_LISTENER &&
+	    parse_unix_key(ctx, ctx->listener, name, value) == -1)
+		ctx->listener->bad |= 1u << index;
 	return 1;
+}
+
+/*
+ * A unix socket's mode (octal, e.g. 0660), owner (a user) or group,
+ * checked where it is written: the user and group must exist now.
+ */
+static int
+parse_unix_key(struct load_ctx *ctx, struct listener_conf *lc,
+    const char *name, const char *value)
+{
+	struct passwd *pw;
+	struct group *gr;
+	char *end;
+	unsigned long m;
+
+	if (*value == '\0')
+		return 0;	/* as bind makes it */
+	if (strcmp(name, "mode") == 0) {
+		errno = 0;
+		m = strtoul(value, &end, 8);
+		if (!isdigit((unsigned char)*value) || *end != '\0' ||
+		    errno != 0 || m > 0777) {
+			config_error(ctx, ctx->line, "bad mode \"%s\": expected "
+			    "octal permissions such as 0660", value);
+			return -1;
+		}
+		lc->unix_mode = (int)m;
+	} else if (strcmp(name, "owner") == 0) {
+		if ((pw = getpwnam(value)) == NULL) {
+			config_error(ctx, ctx->line, "unknown user \"%s\" for "
+			    "owner", value);
+			return -1;
+		}
+		lc->unix_uid = (long)pw->pw_uid;
+	} else if (strcmp(name, "group") == 0) {
+		if ((gr = getgrnam(value)) == NULL) {
+			config_error(ctx, ctx->line, "unknown group \"%s\" for "
+			    "group", value);
+			return -1;
+		}
+		lc->unix_gid = (long)gr->gr_gid;
+	}
+	return 0;
 }
 
 /* Was a listener key given?  Its index in *index. */
@@ -872,6 +927,14 @@ check_listener(struct load_ctx *ctx, struct listener_conf *lc)
 		check_room(ctx, lc);
 	if (proto_ok)
 		check_listener_tls(ctx, lc);
+	for (i = 0; proto_ok && lc->proto != PROTO_UNIX && i < 3; i++) {
+		static const char *unix_keys[] = { "mode", "owner", "group" };
+
+		if (listener_has(lc, unix_keys[i], &index))
+			config_error(ctx, listener_key_line(lc, unix_keys[i]),
+			    "[listener %s]: %s is for unix listeners", lc->name,
+			    unix_keys[i]);
+	}
 	lc->invalid = lc->bad != 0 || ctx->errors != errors;
 }
 
@@ -1143,12 +1206,11 @@ print_listener(FILE *f, const struct listener_conf *lc)
 	fprintf(f, "\n[listener %s]\n", lc->name);
 	for (i = 0; listener_keys[i].name != NULL; i++) {
 		if (listener_keys[i].type == KEY_LATER ||
-		    (strcmp(listener_keys[i].name, "banner") == 0 &&
-		    lc->banner == NULL) ||
+		    (listener_keys[i].type == KEY_OPTIONAL &&
+		    *(char *const *)((const char *)lc +
+		    listener_keys[i].offset) == NULL) ||
 		    (strncmp(listener_keys[i].name, "tls_", 4) == 0 &&
 		    lc->tls_cert == NULL) ||
-		    (strcmp(listener_keys[i].name, "tls_ca") == 0 &&
-		    lc->tls_ca == NULL) ||
 		    (strcmp(listener_keys[i].name, "idle_timeout") == 0 &&
 		    !lc->has_idle_timeout) ||
 		    (strcmp(listener_keys[i].name, "room") == 0 &&

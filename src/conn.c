@@ -139,6 +139,56 @@ conn_held(struct conn *c)
 	conn_watch_input(c);
 }
 
+/* The disconnect reasons' names, in enum conn_why's order. */
+static const char *const conn_why_names[CONN_WHY_COUNT] = {
+	[CONN_WHY_CLIENT] = "client",
+	[CONN_WHY_IDLE] = "idle",
+	[CONN_WHY_TOO_SLOW] = "too_slow",
+	[CONN_WHY_QUIT] = "quit",
+	[CONN_WHY_SHUTDOWN] = "shutdown",
+	[CONN_WHY_RELOAD] = "reload",
+	[CONN_WHY_ERROR] = "error",
+};
+
+const char *
+conn_why_name(enum conn_why why)
+{
+	return why < CONN_WHY_COUNT ? conn_why_names[why] : "error";
+}
+
+/*
+ * Decide why c goes, once: the first cause wins (a write error while a
+ * /quit drains is still a quit).  detail is static text for the log.
+ */
+static void
+conn_set_why(struct conn *c, enum conn_why why, const char *detail,
+    int error)
+{
+	if (c->flags & CONN_WHY_SET)
+		return;
+	c->flags |= CONN_WHY_SET;
+	c->why = why;
+	c->detail = detail;
+	c->error = error;
+}
+
+/* A failed read or write: the client's doing (a reset) or an error. */
+static void
+conn_set_io_error(struct conn *c, int error)
+{
+	if (error == ECONNRESET || error == EPIPE)
+		conn_set_why(c, CONN_WHY_CLIENT, "reset", 0);
+	else
+		conn_set_why(c, CONN_WHY_ERROR, NULL, error);
+}
+
+/* Who is on c, as its handler names them (a chat nick), for the log. */
+void
+conn_set_user(struct conn *c, const char *user)
+{
+	snprintf(c->user, sizeof c->user, "%s", user != NULL ? user : "");
+}
+
 /* "127.0.0.1:5555", "[::1]:5555" or "unix"; valid until the next call. */
 const char *
 conn_peer_name(struct conn *c)
@@ -163,6 +213,7 @@ conn_new(struct conn_loop *cl, int fd, const struct sockaddr *sa,
 	c->handler = h;
 	c->hstate = hstate;
 	peer_addr_set(&c->peer, sa);
+	c->started_ms = monotonic_ms();
 	if (sa->sa_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	io_plain_init(&c->io, fd);
@@ -180,8 +231,10 @@ conn_opened(struct conn *c)
 		conn_send(c, banner, strlen(banner));
 		conn_send(c, "\n", 1);
 	}
-	if (c->handler->open != NULL && c->handler->open(c) == -1)
+	if (c->handler->open != NULL && c->handler->open(c) == -1) {
+		conn_set_why(c, CONN_WHY_ERROR, "refused by handler", 0);
 		conn_drop(c, "refused by handler");
+	}
 }
 
 /*
@@ -237,6 +290,7 @@ conn_handshake(struct conn *c)
 		log_info("handshake with %s on listener %s failed%s%s",
 		    conn_peer_name(c), c->listener->conf->name,
 		    why != NULL ? ": " : "", why != NULL ? why : "");
+		conn_set_why(c, CONN_WHY_ERROR, "handshake failed", 0);
 		conn_drop(c, "handshake failed");
 		break;
 	}
@@ -318,6 +372,7 @@ conn_over_limit(struct conn *c)
 	log_info("dropping %s on listener %s: output limit (%llu bytes) "
 	    "exceeded", conn_peer_name(c), c->listener->conf->name,
 	    (unsigned long long)limit);
+	conn_set_why(c, CONN_WHY_TOO_SLOW, NULL, 0);
 	conn_drop(c, "too slow");
 	return 1;
 }
@@ -354,9 +409,12 @@ conn_send(struct conn *c, const void *data, size_t len)
 		iov.iov_base = (void *)(uintptr_t)data;
 		iov.iov_len = len;
 		n = io_writev(&c->io, &iov, 1);
+		if (n > 0)
+			c->bytes_out += (uint64_t)n;
 		if (n == (ssize_t)len)
 			return;
 		if (n == -1 && errno != EAGAIN) {
+			conn_set_io_error(c, errno);
 			conn_drop(c, NULL);
 			return;
 		}
@@ -390,23 +448,35 @@ conn_send_line(struct conn *c, struct shared_line *sl)
 		conn_mark_dirty(c);
 }
 
-/* Send what is queued, then close. */
-void
-conn_finish(struct conn *c)
+/* Send what is queued, then close, for this reason. */
+static void
+conn_finish_why(struct conn *c, enum conn_why why)
 {
 	if (c->flags & (CONN_CLOSED | CONN_FINISHING))
 		return;
+	conn_set_why(c, why, NULL, 0);
 	c->flags |= CONN_FINISHING;
 	framer_reset(&c->framer);
 	conn_mark_dirty(c);
 }
 
-/* Close now; the handler hears of it and memory goes at end of turn. */
+/* The handler is done with c (chat /quit): send what is queued, close. */
+void
+conn_finish(struct conn *c)
+{
+	conn_finish_why(c, CONN_WHY_QUIT);
+}
+
+/*
+ * Close now; the handler hears of it and memory goes at end of turn.
+ * Unless a cause was set first, a handler's drop counts as an error.
+ */
 void
 conn_drop(struct conn *c, const char *reason)
 {
 	if (c->flags & CONN_CLOSED)
 		return;
+	conn_set_why(c, CONN_WHY_ERROR, reason, 0);
 	c->flags |= CONN_CLOSED;
 	c->close_reason = reason;
 	if (c->flags & CONN_DIRTY) {
@@ -546,9 +616,10 @@ conn_peer_closed(struct conn *c)
 			return;		/* the line was /quit, or it failed */
 	}
 	if (c->out != NULL && c->out->count != 0) {
-		conn_finish(c);
+		conn_finish_why(c, CONN_WHY_CLIENT);
 		return;
 	}
+	conn_set_why(c, CONN_WHY_CLIENT, NULL, 0);
 	conn_drop(c, NULL);
 }
 
@@ -581,6 +652,13 @@ conn_read_waits_for_write(struct conn *c)
 	conn_watch(c, EV_WRITE);
 }
 
+/* telnet_scan's answer: straight into the output, ahead of any reply. */
+static void
+conn_telnet_answer(void *arg, const unsigned char *answer)
+{
+	conn_send(arg, answer, TELNET_ANSWER);
+}
+
 /* Readable: one read into scratch, through framing to the handler. */
 static void
 conn_read(struct conn *c)
@@ -598,6 +676,7 @@ conn_read(struct conn *c)
 		if (error == EAGAIN || error == EINTR)
 			return;
 		log_debug("read %s: %s", conn_peer_name(c), strerror(error));
+		conn_set_io_error(c, error);
 		conn_drop(c, NULL);
 		return;
 	}
@@ -605,9 +684,12 @@ conn_read(struct conn *c)
 		conn_peer_closed(c);
 		return;
 	}
+	c->bytes_in += (uint64_t)n;
 	if (c->flags & CONN_FINISHING)
 		return;		/* no longer listening */
 	cl->current = c;
+	if (c->handler->telnet)
+		telnet_scan(&c->telnet, buf, (size_t)n, conn_telnet_answer, c);
 	if (c->handler->framing == FRAMING_BYTES)
 		c->handler->input(c, buf, (size_t)n);
 	else
@@ -643,6 +725,7 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_TIMEOUT) {
 		log_info("closing %s on listener %s: idle timeout",
 		    conn_peer_name(c), c->listener->conf->name);
+		conn_set_why(c, CONN_WHY_IDLE, NULL, 0);
 		conn_drop(c, "idle timeout");
 		return;
 	}
@@ -695,11 +778,16 @@ conn_flush(struct conn *c)
 	if (c->out != NULL && c->out->count != 0) {
 		n = outq_write(c->out, &c->io);
 		if (n == -1 && errno != EAGAIN) {
+			int error = errno;
+
 			log_debug("write %s: %s", conn_peer_name(c),
-			    strerror(errno));
+			    strerror(error));
+			conn_set_io_error(c, error);
 			conn_drop(c, NULL);
 			return;
 		}
+		if (n > 0)
+			c->bytes_out += (uint64_t)n;
 		if (c->out->count != 0) {
 			conn_wait_to_write(c);
 			return;
@@ -719,6 +807,32 @@ conn_flush(struct conn *c)
 	}
 }
 
+/*
+ * The disconnect line (debug): the reason's name, what more is known,
+ * how long, the bytes each way and who it was.
+ *   disconnect 127.0.0.1:5555 on listener chat: client (reset) after
+ *   12.031s, bytes in 120, out 3400, user alice
+ */
+static void
+conn_log_disconnect(struct conn *c)
+{
+	char detail[96] = "";
+	uint64_t ms = monotonic_ms() - c->started_ms;
+
+	if (!log_enabled(LOG_LEVEL_DEBUG))
+		return;
+	if (c->detail != NULL)
+		snprintf(detail, sizeof detail, " (%s)", c->detail);
+	else if (c->error != 0)
+		snprintf(detail, sizeof detail, " (%s)", strerror(c->error));
+	log_debug("disconnect %s on listener %s: %s%s after %llu.%03llus, "
+	    "bytes in %llu, out %llu%s%s", conn_peer_name(c),
+	    c->listener->conf->name, conn_why_name(c->why), detail,
+	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
+	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+	    c->user[0] != '\0' ? ", user " : "", c->user);
+}
+
 /* Tell the handler, release everything. */
 static void
 conn_free(struct conn *c)
@@ -727,9 +841,7 @@ conn_free(struct conn *c)
 
 	if (!(c->flags & CONN_HANDSHAKE) && c->handler->close != NULL)
 		c->handler->close(c, c->close_reason);
-	log_debug("disconnect %s on listener %s%s%s", conn_peer_name(c),
-	    c->listener->conf->name, c->close_reason ? ": " : "",
-	    c->close_reason ? c->close_reason : "");
+	conn_log_disconnect(c);
 	if (c->ep != NULL)
 		endpoint_detach(c->ep);
 	TAILQ_REMOVE(&cl->conns, c, entry);
@@ -826,7 +938,7 @@ conn_loop_finish_all(struct conn_loop *cl)
 	struct conn *c;
 
 	TAILQ_FOREACH(c, &cl->conns, entry)
-		conn_finish(c);
+		conn_finish_why(c, CONN_WHY_SHUTDOWN);
 }
 
 /* Drop every connection of a listener (removed, or handler changed). */
@@ -837,8 +949,10 @@ conn_loop_drop_listener(struct conn_loop *cl, struct listener *l,
 	struct conn *c;
 
 	TAILQ_FOREACH(c, &cl->conns, entry) {
-		if (c->listener == l)
-			conn_drop(c, why);
+		if (c->listener != l)
+			continue;
+		conn_set_why(c, CONN_WHY_RELOAD, why, 0);
+		conn_drop(c, why);
 	}
 }
 
@@ -850,8 +964,10 @@ conn_loop_free(struct conn_loop *cl)
 
 	if (cl->loop == NULL)
 		return;		/* never made */
-	TAILQ_FOREACH(c, &cl->conns, entry)
+	TAILQ_FOREACH(c, &cl->conns, entry) {
+		conn_set_why(c, CONN_WHY_SHUTDOWN, NULL, 0);
 		conn_drop(c, "server stopped");
+	}
 	conn_loop_flush(cl);
 	event_free(cl->sweep_ev);
 	cl->loop = NULL;

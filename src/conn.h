@@ -22,6 +22,7 @@
 #include "loop.h"
 #include "outq.h"
 #include "sock.h"
+#include "telnet.h"
 
 /*
  * Limits every connection obeys; one struct for the process, changed only
@@ -36,6 +37,24 @@ struct conn_limits {
 };
 
 struct conn;
+
+/*
+ * Why a connection closed.  The names (conn_why_name) are the one list of
+ * disconnect reasons: the disconnect log line starts with them, and a
+ * count of disconnects by reason uses the same words.
+ */
+enum conn_why {
+	CONN_WHY_CLIENT,	/* the client closed or reset it */
+	CONN_WHY_IDLE,		/* idle_timeout */
+	CONN_WHY_TOO_SLOW,	/* output_limit exceeded */
+	CONN_WHY_QUIT,		/* the handler ended it (chat /quit) */
+	CONN_WHY_SHUTDOWN,	/* the server is stopping */
+	CONN_WHY_RELOAD,	/* a reload removed or changed its listener */
+	CONN_WHY_ERROR,		/* a socket error, handshake, handler refusal */
+	CONN_WHY_COUNT
+};
+
+const char	*conn_why_name(enum conn_why);
 
 /* What the creator of connections hears back. */
 struct conn_hooks {
@@ -68,6 +87,7 @@ struct conn_loop {
 #define CONN_PEER_EOF	0x20	/* client half-closed */
 #define CONN_READ_WAITS	0x40	/* a read needs the socket writable */
 #define CONN_HELD	0x80	/* not read while other loops catch up */
+#define CONN_WHY_SET	0x100	/* why (and detail) are decided */
 
 /* A stream connection.  Small on purpose: idle ones own no buffers. */
 struct conn {
@@ -77,12 +97,19 @@ struct conn {
 	void			*hstate;
 	void			*hdata;
 	struct framer		 framer;	/* line handlers only */
+	struct telnet		 telnet;	/* handlers with .telnet */
 	struct outq		*out;		/* pending output, or NULL */
 	struct endpoint		*ep;		/* made on demand */
 	struct io		 io;
 	unsigned int		 flags;
 	uint32_t		 born_ms;	/* for the handshake timeout */
-	const char		*close_reason;
+	enum conn_why		 why;		/* once CONN_WHY_SET */
+	const char		*detail;	/* static words for the log */
+	int			 error;		/* errno of an error close */
+	const char		*close_reason;	/* for the handler's close */
+	uint64_t		 started_ms;
+	uint64_t		 bytes_in, bytes_out;
+	char			 user[24];	/* who, as the handler says */
 	struct peer_addr	 peer;
 	struct admit_ticket	 ticket;	/* the creator's */
 	struct event		 ev;

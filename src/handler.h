@@ -59,6 +59,12 @@ struct hsetting_def {
 struct handler {
 	const char	*name;
 	enum framing	 framing;
+	/*
+	 * Telnet users expected: the core refuses every telnet option they
+	 * ask for (answering TIMING-MARK, which telnet waits for after
+	 * Ctrl-C); the commands still reach input, for the handler to drop.
+	 */
+	int		 telnet;
 
 	/* Its own settings: [section] with these keys.  Optional. */
 	const char			*section;
@@ -118,6 +124,8 @@ void	 conn_set_data(struct conn *, void *);
 void	*conn_handler_state(struct conn *);
 /* "127.0.0.1:5555", "[::1]:5555" or "unix" for logs. */
 const char *conn_peer_name(struct conn *);
+/* Who is on the connection (a chat nick), named in its disconnect line. */
+void	 conn_set_user(struct conn *, const char *user);
 /* Is the connection still open for output? */
 int	 conn_is_open(struct conn *);
 /* The configured max_line (for messages). */
@@ -141,6 +149,8 @@ struct endpoint *dgram_endpoint(const struct dgram_src *);
 size_t	 dgram_max_line(const struct dgram_src *);
 /* Its listener's `room`, or NULL if not set; valid during the call. */
 const char *dgram_room(const struct dgram_src *);
+/* "127.0.0.1:5555" or "[::1]:5555" for logs; valid until the next call. */
+const char *dgram_peer_name(const struct dgram_src *);
 
 /* --- Endpoints: stream connections and datagram peers alike. --- */
 

@@ -121,6 +121,9 @@ listener_conf_free(struct listener_conf *lc)
 	free(lc->tls_key);
 	free(lc->tls_ca);
 	tls_ctx_free(lc->tls);
+	free(lc->mode);
+	free(lc->owner);
+	free(lc->group);
 	free(lc);
 }
 
@@ -153,6 +156,29 @@ listener_readable(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	l->ops->readable(l->ops_arg, l);
+}
+
+/*
+ * mode, owner and group of a unix listener's socket file (the keys it
+ * was given; the rest stays as bind made it).  -1 and *cause on failure.
+ */
+int
+listener_unix_perms(const struct listener_conf *lc, const char *path,
+    char **cause)
+{
+	if (lc->unix_mode != -1 && chmod(path, (mode_t)lc->unix_mode) == -1) {
+		xasprintf(cause, "unix %s: chmod %s: %s", path, lc->mode,
+		    strerror(errno));
+		return -1;
+	}
+	if ((lc->unix_uid != -1 || lc->unix_gid != -1) &&
+	    chown(path, (uid_t)lc->unix_uid, (gid_t)lc->unix_gid) == -1) {
+		xasprintf(cause, "unix %s: chown %s%s%s: %s", path,
+		    lc->owner ? lc->owner : "", lc->group ? ":" : "",
+		    lc->group ? lc->group : "", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* Make the socket into a watched stream or datagram listener. */
@@ -203,6 +229,13 @@ listener_open(struct listener_conf *lc, int passed_fd,
 	l->fd = -1;
 	if (lc->proto == PROTO_UNIX && passed_fd == -1)
 		l->unix_path = xstrdup(lc->bind);	/* ours to remove */
+	/* Before listen(): nobody connects with the wrong permissions. */
+	if (l->unix_path != NULL &&
+	    listener_unix_perms(lc, l->unix_path, cause) == -1) {
+		close(fd);
+		listener_close(l);	/* removes the socket file */
+		return -1;
+	}
 	if (lc->proto == PROTO_UNIX ||
 	    (l->bound_name = sock_bound_name(fd, &l->port)) == NULL)
 		l->bound_name = xstrdup(lc->bind);

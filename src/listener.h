@@ -24,6 +24,8 @@ struct tls_ctx;
 
 const char	*proto_name(enum proto);
 void		 listener_conf_free(struct listener_conf *);
+int		 listener_unix_perms(const struct listener_conf *,
+		    const char *path, char **cause);
 
 /* A [listener NAME] section, validated. */
 struct listener_conf {
@@ -38,6 +40,9 @@ struct listener_conf {
 	char			*banner;	/* NULL: none */
 	char			*room;		/* NULL: the handler's default */
 	unsigned int		 room_line;
+	char			*mode, *owner, *group;	/* unix; NULL: none */
+	int			 unix_mode;	/* parsed mode, or -1 */
+	long			 unix_uid, unix_gid;	/* or -1 */
 	int			 has_idle_timeout;
 	uint64_t		 idle_timeout_ms;
 	char			*tls_cert;	/* NULL: plain */

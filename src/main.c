@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "autoconf.h"
 #include "config.h"
 #include "daemon.h"
@@ -27,6 +29,7 @@ struct options {
 	const char	*pidfile;
 	int		 daemon;	/* 1: -d, 0: -f, -1: as configured */
 	int		 check_only;
+	int		 quiet;		/* -q: -t prints no settings */
 	int		 have_level;
 	enum log_level	 level;
 };
@@ -37,7 +40,7 @@ struct startup {
 	struct event_base	*base;
 	struct server		 server;
 	int			 have_server;
-	const char		*pidfile;
+	char			*pidfile;	/* own copy: a reload frees config */
 	int			 pid_fd;
 	int			 ready_fd;
 };
@@ -46,18 +49,48 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: echochatd [-c FILE] [-d | -f] [-p PIDFILE] [-t] [-L LEVEL] "
-	    "[-V] [-h]\n"
-	    "  -c, --config FILE      read settings from FILE "
-	    "(default: built-in)\n"
+	    "usage: echochatd [-c FILE] [-d | -f] [-p PIDFILE] [-t [-q]] "
+	    "[-L LEVEL] [-V] [-h]\n"
+	    "  -c, --config FILE      read settings from FILE (default: %s\n"
+	    "                         if it exists, else the built-in "
+	    "defaults)\n"
 	    "  -d, --daemon           detach into the background\n"
 	    "  -f, --foreground       stay in the foreground\n"
 	    "  -p, --pidfile FILE     write and lock a pid file\n"
 	    "  -t, --check-config     check the configuration, print the "
 	    "effective settings\n"
+	    "  -q, --quiet            with -t: print no settings, only "
+	    "problems and the verdict\n"
 	    "  -L, --log-level LEVEL  error, warn, info or debug\n"
-	    "  -V, --version          print the version\n"
-	    "  -h, --help             print this help\n");
+	    "  -V, --version          print the version, build features and "
+	    "paths\n"
+	    "  -h, --help             print this help\n", DEFAULT_CONFIG_FILE);
+}
+
+/*
+ * The optional features this build has, for -V: one word each, from
+ * autoconf.h.  A new optional dependency adds its line here.
+ */
+static const char *const build_features[] = {
+#ifdef HAVE_LIBSYSTEMD
+	"systemd",
+#endif
+	NULL
+};
+
+/* -V: the version line, then what the build has and where it looks. */
+static void
+print_version(void)
+{
+	const char *const *f;
+
+	printf("echochatd %s\n", PACKAGE_VERSION);
+	printf("features:");
+	for (f = build_features; *f != NULL; f++)
+		printf(" %s", *f);
+	printf("%s\n", build_features[0] == NULL ? " none" : "");
+	printf("libevent: %s\n", event_get_version());
+	printf("config: %s\n", DEFAULT_CONFIG_FILE);
 }
 
 /* Report a command line problem and exit 64. */
@@ -80,6 +113,7 @@ parse_options(int argc, char **argv, struct options *opts)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "check-config", no_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -90,7 +124,7 @@ parse_options(int argc, char **argv, struct options *opts)
 	memset(opts, 0, sizeof *opts);
 	opts->daemon = -1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":c:dfp:tL:Vh", longopts,
+	while ((ch = getopt_long(argc, argv, ":c:dfp:tqL:Vh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -113,6 +147,9 @@ parse_options(int argc, char **argv, struct options *opts)
 		case 't':
 			opts->check_only = 1;
 			break;
+		case 'q':
+			opts->quiet = 1;
+			break;
 		case 'L':
 			if (parse_log_level(optarg, &opts->level) == -1)
 				usage_error("bad log level (error, warn, info "
@@ -120,7 +157,7 @@ parse_options(int argc, char **argv, struct options *opts)
 			opts->have_level = 1;
 			break;
 		case 'V':
-			printf("echochatd %s\n", PACKAGE_VERSION);
+			print_version();
 			exit(0);
 		case 'h':
 			usage(stdout);
@@ -133,6 +170,28 @@ parse_options(int argc, char **argv, struct options *opts)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument", argv[optind]);
+	if (opts->quiet && !opts->check_only)
+		usage_error("-q goes with -t", NULL);
+}
+
+/*
+ * Without -c, the installed configuration if there is one (make install
+ * puts it there), else the built-in defaults.  A file that exists but
+ * cannot be read is an error, not a reason to fall back.
+ */
+static void
+choose_config_file(struct options *opts)
+{
+	if (opts->config_file == NULL && access(DEFAULT_CONFIG_FILE, F_OK) == 0)
+		opts->config_file = DEFAULT_CONFIG_FILE;
+}
+
+/* What the configuration came from, for the starting line and -t. */
+static const char *
+config_source(const struct options *opts)
+{
+	return opts->config_file != NULL ? opts->config_file :
+	    "the built-in defaults";
 }
 
 /* config_load's reporter at start-up: one line each on stderr. */
@@ -185,6 +244,7 @@ finish(struct startup *st, int status)
 	if (st->base != NULL)
 		event_base_free(st->base);
 	pidfile_close(st->pidfile, st->pid_fd);
+	free(st->pidfile);
 	if (status == 0)
 		log_info("stopped");
 	config_free(st->config);
@@ -213,7 +273,8 @@ start_serving(struct startup *st, const struct options *opts)
 	s->config_path = opts->config_abs;
 	s->have_log_level = opts->have_level;
 	s->log_level = opts->level;
-	log_info("echochatd %s starting", PACKAGE_VERSION);
+	log_info("echochatd %s starting with %s", PACKAGE_VERSION,
+	    config_source(opts));
 	if (server_open_listeners(s, &failure) == -1) {
 		log_error("%s", failure);
 		free(failure);
@@ -260,6 +321,7 @@ main(int argc, char **argv)
 	int status;
 
 	parse_options(argc, argv, &opts);
+	choose_config_file(&opts);
 	memset(&st, 0, sizeof st);
 	st.pid_fd = st.ready_fd = -1;
 	log_init();
@@ -281,7 +343,11 @@ main(int argc, char **argv)
 	if (opts.daemon != -1)
 		st.config->daemonize = opts.daemon;
 	if (opts.check_only) {
-		config_print(st.config, stdout);
+		if (!opts.quiet)
+			config_print(st.config, stdout);
+		fflush(stdout);
+		fprintf(stderr, "echochatd: configuration OK (%s)\n",
+		    config_source(&opts));
 		config_free(st.config);
 		return 0;
 	}
@@ -298,7 +364,8 @@ main(int argc, char **argv)
 		log_error("cannot detach: %s", strerror(errno));
 		return finish(&st, EXIT_OSERR);
 	}
-	st.pidfile = st.config->pidfile;
+	if (st.config->pidfile != NULL)
+		st.pidfile = xstrdup(st.config->pidfile);
 	if (st.pidfile != NULL &&
 	    (st.pid_fd = pidfile_open(st.pidfile, &status)) == -1)
 		return finish(&st, status);

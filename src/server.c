@@ -331,7 +331,10 @@ server_open_listeners(struct server *s, char **cause)
 	return 0;
 }
 
-/* Unix socket files to hand over when dropping privileges. */
+/*
+ * Unix socket files to hand over when dropping privileges: those whose
+ * listener names no owner or group of its own.
+ */
 char **
 server_unix_paths(struct server *s)
 {
@@ -341,7 +344,8 @@ server_unix_paths(struct server *s)
 
 	paths = xcalloc(server_count_listeners(s) + 1, sizeof *paths);
 	TAILQ_FOREACH(l, &s->listeners, entry) {
-		if (l->unix_path != NULL)
+		if (l->unix_path != NULL && l->conf->owner == NULL &&
+		    l->conf->group == NULL)
 			paths[n++] = l->unix_path;
 	}
 	return paths;
@@ -413,7 +417,9 @@ server_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGUSR1:
 		log_info("SIGUSR1: reopening the log");
 		world_stop(&s->loops);
-		log_reopen();
+		/* The first line of a new file says why it begins there. */
+		if (log_reopen() == 0)
+			log_info("log reopened (SIGUSR1)");
 		world_resume(&s->loops);
 		break;
 	}
@@ -515,6 +521,12 @@ reload_keep(struct server *s, struct config *new, struct listener *l,
 		tls_ctx_describe(lc->tls, what, sizeof what);
 		log_info("listener %s: TLS certificate read again: %s",
 		    lc->name, what);
+	}
+	/* New mode, owner, group; after dropping privileges chown may fail. */
+	if (l->unix_path != NULL &&
+	    listener_unix_perms(lc, l->unix_path, &why) == -1) {
+		log_warnx("listener %s: %s", lc->name, why);
+		free(why);
 	}
 	if (lc->handler == old->handler)
 		return 0;
@@ -636,7 +648,8 @@ server_reload(struct server *s)
 	else
 		log_info("reload done: %u listener%s", server_count_listeners(s),
 		    server_count_listeners(s) == 1 ? "" : "s");
-	log_reopen();
+	if (log_reopen() == 0)
+		log_info("log reopened (SIGHUP)");
 	world_resume(&s->loops);
 	server_notify_ready(s);
 }

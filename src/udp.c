@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,7 @@
 #include "endpoint.h"
 #include "log.h"
 #include "siphash.h"
+#include "sock.h"
 #include "sync.h"
 #include "udp.h"
 #include "xmalloc.h"
@@ -72,28 +74,61 @@ struct udp_peer {
 	socklen_t		 addrlen;
 };
 
-/* Datagrams dropped, by reason, and when that was last logged. */
+/*
+ * Datagrams dropped, by reason, and when that was last logged (main
+ * thread only: datagrams are handled there).
+ */
 static struct {
 	uint64_t	over_rate, low_port;	/* since the last log line */
 	uint64_t	total;
-	uint64_t	logged_ms;
+	uint64_t	logged_ms;		/* 0: never */
+	char		last_over[64];		/* the last one over udp_rate */
 } udp_drops;
 
-/* Count a dropped datagram; say so in the log now and then. */
+/* "1 reply", "2 replies": a count with its noun, into buf. */
+static const char *
+counted(char *buf, size_t size, uint64_t n, const char *one,
+    const char *many)
+{
+	snprintf(buf, size, "%llu %s", (unsigned long long)n,
+	    n == 1 ? one : many);
+	return buf;
+}
+
+/*
+ * Count a dropped datagram (src: the address a reply over udp_rate was
+ * for, else NULL); say so in the log at once, then at most every
+ * DROP_LOG_MS, for the time since the last line.
+ */
 static void
-udp_count_drop(uint64_t *reason)
+udp_count_drop(uint64_t *reason, const struct dgram_src *src)
 {
 	uint64_t now = monotonic_ms();
+	char over[48], low[48], when[32];
+	struct peer_addr p;
 
 	(*reason)++;
 	udp_drops.total++;
+	if (src != NULL) {
+		peer_addr_set(&p, (const struct sockaddr *)&src->addr);
+		snprintf(udp_drops.last_over, sizeof udp_drops.last_over, "%s",
+		    peer_addr_name(&p));
+	}
 	if (now - udp_drops.logged_ms < DROP_LOG_MS && udp_drops.logged_ms)
 		return;
-	log_info("udp: dropped %llu replies over udp_rate and %llu datagrams "
-	    "from ports below 1024 or our own (%llu in all)",
-	    (unsigned long long)udp_drops.over_rate,
-	    (unsigned long long)udp_drops.low_port,
-	    (unsigned long long)udp_drops.total);
+	if (udp_drops.logged_ms == 0)
+		snprintf(when, sizeof when, "since the start");
+	else
+		snprintf(when, sizeof when, "in the last %llus",
+		    (unsigned long long)((now - udp_drops.logged_ms) / 1000));
+	log_info("udp: dropped %s over udp_rate and %s from ports below 1024 "
+	    "or our own %s (%llu in all)%s%s",
+	    counted(over, sizeof over, udp_drops.over_rate, "reply",
+	    "replies"),
+	    counted(low, sizeof low, udp_drops.low_port, "datagram",
+	    "datagrams"), when, (unsigned long long)udp_drops.total,
+	    udp_drops.over_rate != 0 ? "; the last reply over udp_rate was "
+	    "for " : "", udp_drops.over_rate != 0 ? udp_drops.last_over : "");
 	udp_drops.over_rate = udp_drops.low_port = 0;
 	udp_drops.logged_ms = now;
 }
@@ -146,7 +181,7 @@ udp_readable(void *arg, struct listener *l)
 		}
 		if (src_port(&src) < 1024 ||
 		    is_own_port(us->set, src_port(&src))) {
-			udp_count_drop(&udp_drops.low_port);
+			udp_count_drop(&udp_drops.low_port, NULL);
 			continue;
 		}
 		us->handler->datagram(us->hstate, &src, buf, (size_t)n);
@@ -233,7 +268,7 @@ budget_allows(struct udp_set *set, const struct dgram_src *src)
 		k->tokens -= 1.0;
 		return 1;
 	}
-	udp_count_drop(&udp_drops.over_rate);
+	udp_count_drop(&udp_drops.over_rate, src);
 	return 0;
 }
 
@@ -262,6 +297,16 @@ dgram_room(const struct dgram_src *src)
 	const struct udp_socket *us = src->origin;
 
 	return us->listener != NULL ? us->listener->conf->room : NULL;
+}
+
+/* "127.0.0.1:5555" or "[::1]:5555", for logs; valid until the next call. */
+const char *
+dgram_peer_name(const struct dgram_src *src)
+{
+	struct peer_addr p;
+
+	peer_addr_set(&p, (const struct sockaddr *)&src->addr);
+	return peer_addr_name(&p);
 }
 
 /* --- Sockets. --- */

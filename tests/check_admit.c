@@ -5,8 +5,10 @@
  * IPv6 each on their own, the port not mattering), Unix peers are counted
  * only against max_clients, admit_release gives back exactly what the
  * ticket says was taken, admit_configure changes the limits for new
- * connections without disturbing those already in, and max_per_ip 0
- * means no per-address limit.  These are the limits that keep one client
+ * connections without disturbing those already in, max_per_ip 0
+ * means no per-address limit, and connections from an address are
+ * counted also while there is no limit, so that a limit set by a reload
+ * counts those already open.  These are the limits that keep one client
  * from taking the whole server, so each refusal and each give-back is
  * checked through admit_count and admit_ip_count.
  */
@@ -278,17 +280,18 @@ START_TEST(test_no_per_ip_limit)
 	struct peer_addr p = v4("127.0.0.1", 9);
 	int i;
 
-	/* 0: any number from one address, and none counted per address. */
+	/* 0: any number from one address, each still counted for it. */
 	admit_configure(&a, 1000, 0);
 	for (i = 0; i < 50; i++) {
 		ck_assert_int_eq(admit_acquire(&a, &p, &t[i]), ADMIT_OK);
-		ck_assert_int_eq(t[i].ip_counted, 0);
+		ck_assert_int_eq(t[i].ip_counted, 1);
 	}
 	ck_assert_uint_eq(admit_count(&a), 50);
-	ck_assert_uint_eq(admit_ip_count(&a, &p), 0);
+	ck_assert_uint_eq(admit_ip_count(&a, &p), 50);
 	for (i = 0; i < 50; i++)
 		admit_release(&a, &p, &t[i]);
 	ck_assert_uint_eq(admit_count(&a), 0);
+	ck_assert_uint_eq(admit_ip_count(&a, &p), 0);
 }
 END_TEST
 
@@ -329,18 +332,21 @@ START_TEST(test_configure_per_ip_changes)
 	struct admit_ticket before, t[3], extra;
 	struct peer_addr p = v4("192.0.2.60", 1);
 
-	/* Admitted with no per-IP limit: its ticket counts nothing. */
+	/* Admitted with no per-IP limit: counted for its address all the same. */
 	admit_configure(&a, 100, 0);
 	ck_assert_int_eq(admit_acquire(&a, &p, &before), ADMIT_OK);
-	ck_assert_int_eq(before.ip_counted, 0);
-	/* A per-IP limit of 2 now counts only new connections. */
+	ck_assert_int_eq(before.ip_counted, 1);
+	ck_assert_uint_eq(admit_ip_count(&a, &p), 1);
+	/* A per-IP limit of 2 (a reload) counts the one already in. */
 	admit_configure(&a, 100, 2);
 	ck_assert_int_eq(admit_acquire(&a, &p, &t[0]), ADMIT_OK);
-	ck_assert_int_eq(admit_acquire(&a, &p, &t[1]), ADMIT_OK);
 	ck_assert_int_eq(admit_acquire(&a, &p, &extra), ADMIT_IP_FULL);
 	ck_assert_uint_eq(admit_ip_count(&a, &p), 2);
-	/* Its release gives back the process-wide count only. */
-	ck_assert_uint_eq(admit_release(&a, &p, &before), 2);
+	/* The first one leaving makes room for one more. */
+	ck_assert_uint_eq(admit_release(&a, &p, &before), 1);
+	ck_assert_uint_eq(admit_ip_count(&a, &p), 1);
+	ck_assert_int_eq(admit_acquire(&a, &p, &t[1]), ADMIT_OK);
+	ck_assert_int_eq(admit_acquire(&a, &p, &extra), ADMIT_IP_FULL);
 	ck_assert_uint_eq(admit_ip_count(&a, &p), 2);
 	/* Lowered to 1: still 2 in, nobody new until below 1. */
 	admit_configure(&a, 100, 1);
@@ -353,10 +359,10 @@ START_TEST(test_configure_per_ip_changes)
 	ck_assert_int_eq(admit_acquire(&a, &p, &t[2]), ADMIT_OK);
 	ck_assert_int_eq(admit_acquire(&a, &p, &extra), ADMIT_IP_FULL);
 	ck_assert_uint_eq(admit_ip_count(&a, &p), 3);
-	/* Back to 0: no limit, and the counted ones still give back. */
+	/* Back to 0: no limit, and every one gives back its count. */
 	admit_configure(&a, 100, 0);
 	ck_assert_int_eq(admit_acquire(&a, &p, &extra), ADMIT_OK);
-	ck_assert_int_eq(extra.ip_counted, 0);
+	ck_assert_uint_eq(admit_ip_count(&a, &p), 4);
 	admit_release(&a, &p, &extra);
 	admit_release(&a, &p, &t[0]);
 	admit_release(&a, &p, &t[1]);

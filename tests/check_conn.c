@@ -269,6 +269,8 @@ static struct {
 	int			 closes;
 	const char		*close_reason;
 	int			 gone;
+	enum conn_why		 why;		/* as it went */
+	uint64_t		 bytes_in, bytes_out;
 	int			 hooks_arg_ok;
 	char			 input[PEER_MAX]; /* "line|line|" */
 	size_t			 input_len;
@@ -281,6 +283,9 @@ static void
 t_gone(void *arg, struct conn *c)
 {
 	w.hooks_arg_ok = arg == &w && c == w.c;
+	w.why = c->why;
+	w.bytes_in = c->bytes_in;
+	w.bytes_out = c->bytes_out;
 	w.gone++;
 	w.c = NULL;
 }
@@ -488,6 +493,37 @@ START_TEST(test_plain_echo_and_finish)
 	ck_assert_int_eq(w.opens, 1);
 	ck_assert_int_eq(w.closes, 1);
 	ck_assert_ptr_null(w.close_reason);
+	/* The handler finished it; the bytes each way, banner included. */
+	ck_assert_str_eq(conn_why_name(w.why), "quit");
+	ck_assert_uint_eq(w.bytes_in, strlen("ping\nbye\n"));
+	ck_assert_uint_eq(w.bytes_out, strlen("hi\nping\nbye\n"));
+}
+END_TEST
+
+/* The disconnect reasons, by the names the log and counts use. */
+START_TEST(test_why_names)
+{
+	static const char *const names[] = { "client", "idle", "too_slow",
+	    "quit", "shutdown", "reload", "error" };
+	size_t i;
+
+	ck_assert_uint_eq(CONN_WHY_COUNT, sizeof names / sizeof names[0]);
+	for (i = 0; i < CONN_WHY_COUNT; i++)
+		ck_assert_str_eq(conn_why_name((enum conn_why)i), names[i]);
+	ck_assert_str_eq(conn_why_name(CONN_WHY_COUNT), "error");
+}
+END_TEST
+
+START_TEST(test_peer_close_is_client)
+{
+	conn_start(w.c);
+	peer_send("x\n");
+	ck_assert(until_input("x|"));
+	close(w.peer);
+	w.peer = -1;
+	ck_assert_msg(run_until(cond_gone), "not dropped");
+	ck_assert_str_eq(conn_why_name(w.why), "client");
+	ck_assert_uint_eq(w.bytes_in, 2);
 }
 END_TEST
 
@@ -547,6 +583,7 @@ START_TEST(test_handshake_failure)
 	ck_assert_int_eq(w.closes, 0);
 	ck_assert_uint_eq(w.peer_len, 0);	/* no banner */
 	ck_assert_int_eq(w.fake.closes, 1);
+	ck_assert_str_eq(conn_why_name(w.why), "error");
 }
 END_TEST
 
@@ -774,6 +811,8 @@ conn_suite(void)
 	tcase_add_test(tc, test_write_wants_read);
 	tcase_add_test(tc, test_write_wants_read_then_write);
 	tcase_add_test(tc, test_output_waits_while_read_waits);
+	tcase_add_test(tc, test_why_names);
+	tcase_add_test(tc, test_peer_close_is_client);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;

@@ -5,7 +5,10 @@
  * reported once through too_long and the rest of it discarded, a callback
  * returning -1 stops everything, no buffer is held unless a partial
  * line is pending, and framer_finish hands a held partial line over as the
- * last line.
+ * last line.  Also telnet.c, which runs over the same bytes for telnet
+ * users: DO is refused with WONT and WILL with DONT, also when a command
+ * is split across reads; WONT, DONT, subnegotiation and other commands get
+ * no answer.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include <check.h>
 
 #include "framing.h"
+#include "telnet.h"
 
 /* --- A recording frame_ops. --- */
 
@@ -675,6 +679,69 @@ START_TEST(test_partial_start_time)
 }
 END_TEST
 
+/* --- telnet.c --- */
+
+struct answers {
+	unsigned char	 buf[64];
+	size_t		 len;
+};
+
+static void
+record_answer(void *arg, const unsigned char *a)
+{
+	struct answers *r = arg;
+
+	ck_assert_uint_le(r->len + TELNET_ANSWER, sizeof r->buf);
+	memcpy(r->buf + r->len, a, TELNET_ANSWER);
+	r->len += TELNET_ANSWER;
+}
+
+/* Scan data one way or another; what was answered. */
+static void
+scan(struct telnet *t, struct answers *r, const char *data, size_t len)
+{
+	telnet_scan(t, data, len, record_answer, r);
+}
+
+START_TEST(test_telnet_timing_mark)
+{
+	/* Ctrl-C: IAC IP IAC DO TIMING-MARK, then a line. */
+	static const char in[] = "\xff\xf4\xff\xfd\x06/who\r\n";
+	struct telnet t = { 0 };
+	struct answers r = { .len = 0 };
+
+	scan(&t, &r, in, sizeof in - 1);
+	ck_assert_uint_eq(r.len, 3);
+	ck_assert_mem_eq(r.buf, "\xff\xfc\x06", 3);	/* WONT TIMING-MARK */
+}
+END_TEST
+
+START_TEST(test_telnet_split_and_refusals)
+{
+	static const char in[] = "a\xff\xfb\x01" "b\xff\xfd\x03\xff\xfc\x01"
+	    "\xff\xfe\x03\xff\xff\xfd\x05\xff\xfa\x18\xff\xfd\x01\xff\xf0";
+	struct telnet t;
+	struct answers whole = { .len = 0 }, bytes = { .len = 0 };
+	size_t i;
+
+	/* WILL ECHO -> DONT, DO SGA -> WONT; WONT, DONT, an escaped 0xFF
+	 * followed by text and a subnegotiation get nothing. */
+	memset(&t, 0, sizeof t);
+	scan(&t, &whole, in, sizeof in - 1);
+	ck_assert_uint_eq(whole.len, 6);
+	ck_assert_mem_eq(whole.buf, "\xff\xfe\x01\xff\xfc\x03", 6);
+	/* The same, a byte per read. */
+	memset(&t, 0, sizeof t);
+	for (i = 0; i < sizeof in - 1; i++)
+		scan(&t, &bytes, in + i, 1);
+	ck_assert_uint_eq(bytes.len, whole.len);
+	ck_assert_mem_eq(bytes.buf, whole.buf, whole.len);
+	/* And the state is back to plain text. */
+	scan(&t, &bytes, "\xff\xfd\x06", 3);
+	ck_assert_uint_eq(bytes.len, 9);
+}
+END_TEST
+
 static Suite *
 framing_suite(void)
 {
@@ -709,6 +776,11 @@ framing_suite(void)
 
 	tc = tcase_create("reset_state");
 	tcase_add_test(tc, test_reset_forgets_discarding);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("telnet");
+	tcase_add_test(tc, test_telnet_timing_mark);
+	tcase_add_test(tc, test_telnet_split_and_refusals);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -85,10 +85,30 @@ participant_free(struct participant *p)
 	free(p);
 }
 
+/* Where p is, for logs: "127.0.0.1:5555"; valid until the next call. */
+static const char *
+participant_addr(const struct participant *p)
+{
+	return p->conn != NULL ? conn_peer_name(p->conn) :
+	    dgram_peer_name(&p->src);
+}
+
+/* Log (debug) that p is in the room, so a nick leads to an address. */
+static void
+participant_joined(struct participant *p)
+{
+	if (p->conn != NULL)
+		conn_set_user(p->conn, p->m.nick);
+	hlog(HLOG_DEBUG, "chat: %s %s joined as %s", p->conn ? "stream" :
+	    "udp", participant_addr(p), p->m.nick);
+}
+
 /* /nick NAME */
 static void
 cmd_nick(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 {
+	char old[sizeof p->m.nick];
+
 	if (cmd->arg.len == 0 || cmd->text.len != 0) {
 		room_tell(&p->m, "*** error: usage: /nick NAME");
 		return;
@@ -98,7 +118,14 @@ cmd_nick(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 		    "0-9 _ -)");
 		return;
 	}
+	memcpy(old, p->m.nick, sizeof old);
 	room_nick(chat->rooms, &p->m, cmd->arg.ptr, cmd->arg.len);
+	if (strcmp(old, p->m.nick) == 0)
+		return;
+	if (p->conn != NULL)
+		conn_set_user(p->conn, p->m.nick);
+	hlog(HLOG_DEBUG, "chat: %s at %s is now known as %s", old,
+	    participant_addr(p), p->m.nick);
 }
 
 /* /msg NAME text */
@@ -168,10 +195,13 @@ cmd_quit(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 	    cmd->text.ptr);
 	room_leave(chat->rooms, &p->m, reason);	/* the others first */
 	room_tell(&p->m, "*** Bye");
-	if (p->conn != NULL)
+	if (p->conn != NULL) {
 		conn_set_data(p->conn, NULL);	/* gone: close says nothing */
-	else
+	} else {
+		hlog(HLOG_DEBUG, "chat: udp %s (%s) left: quit",
+		    participant_addr(p), p->m.nick);
 		udp_forget(chat, p);
+	}
 	endpoint_finish(p->m.ep);
 	participant_free(p);
 }
@@ -205,8 +235,9 @@ within_budget(struct chat *chat, struct participant *p)
 	if (!p->slowed) {
 		p->slowed = 1;
 		room_tell(&p->m, "*** error: slow down");
-		hlog(HLOG_INFO, "chat: %s sends more than chat_rate; dropping "
-		    "its lines", p->m.nick);
+		hlog(HLOG_INFO, "chat: %s sends more than chat_rate; "
+		    "dropping its lines (from %s)", p->m.nick,
+		    participant_addr(p));
 	}
 	return 0;
 }
@@ -291,6 +322,7 @@ chat_open(struct conn *c)
 	conn_set_data(c, p);
 	set_home(p, conn_room(c));
 	room_arrive(chat->rooms, &p->m);
+	participant_joined(p);
 	return 0;
 }
 
@@ -451,6 +483,7 @@ udp_stranger(struct chat *chat, const struct dgram_src *src, char *data,
 	chat->udp_count++;
 	set_home(p, dgram_room(src));
 	room_arrive(chat->rooms, &p->m);
+	participant_joined(p);
 }
 
 /* A datagram on a chat UDP listener: each line is input. */
@@ -496,6 +529,8 @@ chat_sweep(void *arg)
 			next = p->udp_next;
 			if (now - p->heard_ms < limit)
 				continue;
+			hlog(HLOG_DEBUG, "chat: udp %s (%s) left: "
+			    "udp_peer_timeout", participant_addr(p), p->m.nick);
 			udp_forget(chat, p);
 			room_leave(chat->rooms, &p->m, NULL);
 			participant_free(p);
@@ -580,6 +615,7 @@ chat_stop(void *state)
 const struct handler handler_chat = {
 	.name = "chat",
 	.framing = FRAMING_LINES,
+	.telnet = 1,
 	.section = "chat",
 	.settings = chat_settings,
 	.check_room = chat_check_room,

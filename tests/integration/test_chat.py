@@ -711,7 +711,8 @@ class TestSanitizing(ChatTest):
         line = b.line()
         assert_clean(self, line)
         self.assertEqual(line, b"*guest1* [Hsecret\n")
-        self.expect(a, b"-> *guest2* [Hsecret\n")
+        # The IAC WILL ECHO in the /me line is refused: IAC DONT ECHO.
+        self.expect(a, b"\xff\xfe\x01-> *guest2* [Hsecret\n")
         a.send(b"/quit \x1b[5mbye\xff\xf4\x1b\n")
         self.expect(a, b"*** Bye\n")
         line = b.line()

@@ -7,7 +7,8 @@ the real programs against a real daemon (harness.Server, loopback port 0):
 - telnet, driven by an `expect` script written to a temporary file and run
   with `expect -f FILE`, chats with a second participant written in Python:
   welcome, a message each way, /nick, /who, /quit and telnet's own
-  "Connection closed by foreign host.";
+  "Connection closed by foreign host."; after Ctrl-C (telnet's
+  IAC IP IAC DO TIMING-MARK) /who and /nick still answer;
 - netcat-openbsd (`nc -N`, `nc -q N`) gets several lines piped in; the
   transcript nc printed is checked line by line, and so is what a Python
   participant saw of it; a last line with no newline before nc -N's FIN
@@ -288,6 +289,61 @@ exit 0
         # The telnet user's own message never came back to it.
         self.assertNotIn(b"<guest1>", text)
         self.assertNotIn(b"<teller>", text)
+
+
+class TestTelnetInterrupt(ClientTest):
+    """Ctrl-C in telnet sends IAC IP IAC DO TIMING-MARK and discards all
+    output until the server answers the mark (README "Chat"): the user
+    must still hear the room afterwards."""
+
+    SCRIPT = r"""
+set timeout %(timeout)d
+log_user 1
+proc want {text what} {
+    expect {
+        -ex $text {}
+        timeout { send_user "\nEXPECT-FAIL: timeout waiting for $what\n"; exit 2 }
+        eof     { send_user "\nEXPECT-FAIL: EOF waiting for $what\n"; exit 3 }
+    }
+}
+spawn telnet 127.0.0.1 %(port)d
+want "*** Welcome to echochat, guest1. Type /help for help." "the welcome"
+send "\003"
+send "/who\r"
+want "*** Users (1): guest1" "the /who reply after Ctrl-C"
+send "\003"
+send "/nick after\r"
+want "*** You are now after" "the /nick reply after a second Ctrl-C"
+send "/quit\r"
+want "*** Bye" "the goodbye"
+want "Connection closed by foreign host." "telnet's closing line"
+expect {
+    eof {}
+    timeout { send_user "\nEXPECT-FAIL: telnet did not exit\n"; exit 4 }
+}
+exit 0
+"""
+
+    @skip_unless_installed("telnet", "expect")
+    def test_ctrl_c_then_who_still_answers(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".exp",
+                                         delete=False) as f:
+            f.write(self.SCRIPT % {"timeout": WAIT * SLOW,
+                                   "port": self.server.port("chat")})
+            script = f.name
+        try:
+            p = subprocess.run(["expect", "-f", script],
+                               stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT,
+                               env=dict(os.environ, TERM="dumb"),
+                               timeout=WAIT * SLOW * 4)
+        finally:
+            os.unlink(script)
+        show("telnet session with Ctrl-C (expect transcript)", p.stdout)
+        self.assertEqual(p.returncode, 0, "expect failed; see the transcript")
+        # The telnet commands never reached the room as text.
+        self.assertNotIn(b"<guest1>", p.stdout)
 
 
 class TestNetcat(ClientTest):

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """test_cli.py -- echochatd's command line, configuration and logging.
 
-Covers (echochatd(8), echochatd.ini(5), README "Logging"): -V/--version,
--h/--help, bad command lines (64),
+Covers (echochatd(8), echochatd.ini(5), README "Logging"): -V/--version
+(version, build features, libevent version, default config path),
+-h/--help, bad command lines (64), -q without -t (64), the default
+configuration file (read without -c when it exists, in a mount namespace
+of the test's own; else the built-in defaults; named by -t's
+"configuration OK" line and the starting line),
 -d with -f (64), -t on the built-in defaults being exactly
 conf/echochatd.ini, -t printing effective (overridden) settings that load
 back the same and binding nothing, configuration errors (78) reported as
@@ -16,8 +20,10 @@ bad value, a duplicate listener and a duplicate address, a missing -c file
 import calendar
 import os
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import time
 import unittest
@@ -50,6 +56,28 @@ def check_with_file(text, extra_args=()):
         path = write_config(d, text)
         rc, out, err = harness.run(["-t", "-c", path] + list(extra_args))
         return path, rc, out, err
+
+
+def version_info():
+    """-V's lines after the first, as {word: rest}."""
+    rc, out, err = harness.run(["-V"])
+    info = {}
+    for line in out.splitlines()[1:]:
+        key, _, value = line.partition(": ")
+        info[key] = value
+    return info
+
+
+def builtin_source():
+    """What -t without -c reads here: the installed file, if any."""
+    path = version_info()["config"]
+    return path if os.path.exists(path) else None
+
+
+def ok_line(path=None):
+    """What a good -t says last, on stderr (echochatd(8), -t)."""
+    return "echochatd: configuration OK (%s)\n" % (
+        path or "the built-in defaults")
 
 
 def open_fds(server):
@@ -104,8 +132,29 @@ class Basics(unittest.TestCase):
         for opt in ("-V", "--version"):
             rc, out, err = harness.run([opt])
             self.assertEqual(rc, 0, opt)
-            self.assertEqual(out, "echochatd 0.1.0\n", opt)
+            lines = out.splitlines()
+            self.assertEqual(lines[0], "echochatd 0.1.0", opt)
+            # What the build has and where it looks, as nginx -V says.
+            self.assertEqual([l.split(":")[0] for l in lines[1:]],
+                             ["features", "libevent", "config"], out)
+            self.assertRegex(lines[1], r"^features: (none|\w+( \w+)*)$")
+            self.assertRegex(lines[2], r"^libevent: 2\.\d+\.\d+")
+            self.assertRegex(lines[3], r"^config: /\S*/echochat/"
+                             r"echochatd\.ini$")
             self.assertEqual(err, "", opt)
+
+    def test_version_names_the_systemd_feature_as_built(self):
+        autoconf = os.path.join(os.path.dirname(os.path.dirname(
+            os.path.abspath(harness.ECHOCHATD))), "autoconf.h")
+        with open(autoconf) as f:
+            systemd = "#define HAVE_LIBSYSTEMD 1" in f.read()
+        words = version_info()["features"].split()
+        self.assertEqual("systemd" in words, systemd, words)
+
+    def test_quiet_needs_t(self):
+        rc, out, err = harness.run(["-q"])
+        self.assertEqual(rc, 64)
+        self.assertIn("-q goes with -t", err)
 
     def test_help(self):
         for opt in ("-h", "--help"):
@@ -149,12 +198,15 @@ class CheckConfig(unittest.TestCase):
     """-t: the effective settings, as INI on stdout."""
 
     def test_builtin_defaults_are_the_example_file(self):
+        if builtin_source() is not None:
+            self.skipTest("%s is installed here and replaces the built-in "
+                          "defaults" % builtin_source())
         conf = os.path.join(harness.SRCDIR, "conf", "echochatd.ini")
         self.assertTrue(os.path.exists(conf), conf)
         rc1, builtin, err1 = harness.run(["-t"])
         rc2, fromfile, err2 = harness.run(["-t", "-c", conf])
-        self.assertEqual((rc1, err1), (0, ""))
-        self.assertEqual((rc2, err2), (0, ""))
+        self.assertEqual((rc1, err1), (0, ok_line()))
+        self.assertEqual((rc2, err2), (0, ok_line(conf)))
         self.assertEqual(builtin, fromfile)
         # And it is what conf/echochatd.ini lists.
         for section in ("[listener echo]", "[listener echo-udp]",
@@ -188,7 +240,7 @@ bind = 127.0.0.1:0
 handler = upper
 """
         path, rc, out, err = check_with_file(text, ["-L", "debug"])
-        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual((rc, err), (0, ok_line(path)))
         for line in ("max_clients = 3", "max_clients_per_ip = 2",
                      "idle_timeout = 90s", "output_limit = 2k",
                      "shutdown_timeout = 500ms",
@@ -202,7 +254,7 @@ handler = upper
         # The printout is itself a valid configuration that loads back
         # to the same settings.
         path2, rc2, out2, err2 = check_with_file(out)
-        self.assertEqual((rc2, err2), (0, ""))
+        self.assertEqual((rc2, err2), (0, ok_line(path2)))
         self.assertEqual(out2, out)
 
     def test_check_binds_nothing(self):
@@ -213,8 +265,103 @@ handler = upper
             text = ECHO_LISTENER.replace("127.0.0.1:0",
                                          "127.0.0.1:%d" % port)
             path, rc, out, err = check_with_file(text)
-            self.assertEqual((rc, err), (0, ""))
+            self.assertEqual((rc, err), (0, ok_line(path)))
             self.assertIn("bind = 127.0.0.1:%d\n" % port, out)
+
+
+class DefaultConfig(unittest.TestCase):
+    """Without -c: the installed file (-V's config path) when it exists,
+    else the built-in defaults; -t says which, and so does the starting
+    line (echochatd(8), -c).  The installed file is faked in a mount
+    namespace of our own (unshare), so nothing on the machine changes."""
+
+    def namespace_cmd(self, conf_text, args):
+        """A command running echochatd args in a namespace where the
+        default config path holds conf_text."""
+        path = version_info()["config"]
+        confdir = os.path.dirname(path)
+        # tmpfs over the echochat directory if it exists, else over
+        # sysconfdir (never /etc itself: the system needs what is there).
+        mount = confdir if os.path.isdir(confdir) else os.path.dirname(
+            confdir)
+        if shutil.which("unshare") is None or mount == "/etc" or \
+                not os.path.isdir(mount):
+            self.skipTest("cannot fake %s here" % path)
+        self.tmp = tempfile.TemporaryDirectory(prefix="echochat-test-")
+        src = os.path.join(self.tmp.name, "echochatd.ini")
+        with open(src, "w") as f:
+            f.write(conf_text)
+        script = ('mount -t tmpfs tmpfs "$1" && mkdir -p "$2" && '
+                  'cp "$3" "$2/echochatd.ini" && shift 3 && exec "$@"')
+        probe = subprocess.run(["unshare", "-rm", "true"],
+                               capture_output=True)
+        if probe.returncode != 0:
+            self.skipTest("unshare -rm is not allowed here: %s" %
+                          probe.stderr.decode().strip())
+        return path, ["unshare", "-rm", "sh", "-c", script, "sh", mount,
+                      confdir, src, os.path.abspath(harness.ECHOCHATD)] + \
+            list(args)
+
+    def tearDown(self):
+        if hasattr(self, "tmp"):
+            self.tmp.cleanup()
+
+    def test_without_the_file_the_builtin_defaults(self):
+        if builtin_source() is not None:
+            self.skipTest("%s is installed here" % builtin_source())
+        rc, out, err = harness.run(["-t", "-q"])
+        self.assertEqual((rc, out, err), (0, "", ok_line()))
+
+    def test_installed_file_is_read_without_c(self):
+        path, cmd = self.namespace_cmd(ECHO_LISTENER, ["-t"])
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr, ok_line(path))
+        self.assertIn("[listener echo]\n", p.stdout)
+        self.assertNotIn("[listener chat]", p.stdout)   # not the defaults
+
+    def test_installed_file_named_in_the_starting_line(self):
+        path, cmd = self.namespace_cmd(ECHO_LISTENER, [])
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            lines = []
+            deadline = time.monotonic() + 10 * harness.SLOW
+            while time.monotonic() < deadline:
+                line = proc.stderr.readline()
+                if not line:
+                    break
+                lines.append(line)
+                if line.endswith(" info: ready\n"):
+                    break
+            text = "".join(lines)
+            self.assertRegex(text, r"(?m) info: echochatd 0\.1\.0 starting "
+                             r"with %s$" % re.escape(path))
+            self.assertRegex(text, r"(?m) info: listener echo: listening ")
+            self.assertNotIn("listener chat:", text)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(10 * harness.SLOW), 0)
+            proc.stderr.close()
+
+    def test_builtin_defaults_named_in_the_starting_line(self):
+        if builtin_source() is not None:
+            self.skipTest("%s is installed here" % builtin_source())
+        # Hold the defaults' first port, so the start says where its
+        # settings came from and then fails, binding nothing.
+        with socket.socket() as busy:
+            busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                busy.bind(("127.0.0.1", 7007))
+                busy.listen(1)
+            except OSError:
+                pass        # someone else holds it: the same for us
+            rc, out, err = harness.run([])
+        self.assertEqual(rc, 71, err)
+        self.assertRegex(err, r"(?m) info: echochatd 0\.1\.0 starting with "
+                         r"the built-in defaults$")
 
 
 class ConfigErrors(unittest.TestCase):
@@ -320,7 +467,7 @@ proto = udp
 bind = 127.0.0.1:7007
 handler = echo
 """)
-        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual((rc, err), (0, ok_line(path)))
 
     def test_errors_also_stop_a_real_start(self):
         # Without -t: same report, same exit status, nothing started.
@@ -394,7 +541,8 @@ handler = echo
 
     def test_byte_order_mark_and_nul(self):
         path, rc, out, err = check_with_file("\ufeff" + ECHO_LISTENER)
-        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual((rc, err),
+                         (0, "echochatd: configuration OK (%s)\n" % path))
         with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
             path = os.path.join(d, "nul.ini")
             with open(path, "wb") as f:
@@ -563,7 +711,8 @@ class Logging(unittest.TestCase):
             pids.add(int(m.group(2)))
         self.assertEqual(pids, {pid1, pid2})
         for pid in (pid1, pid2):
-            for event in (r"info: echochatd 0\.1\.0 starting",
+            for event in (r"info: echochatd 0\.1\.0 starting with "
+                          r"/\S+\.ini",
                           r"info: listener echo: listening on tcp "
                           r"127\.0\.0\.1:\d+ \(handler echo\)",
                           r"info: ready", r"info: shutting down \(SIGTERM\)"):
@@ -594,7 +743,8 @@ class Logging(unittest.TestCase):
                                 r"listener echo( \(loop \d+\))?$" %
                                 local_port)
             server.wait_log(r"debug: disconnect 127\.0\.0\.1:%d on "
-                            r"listener echo$" % local_port)
+                            r"listener echo: client after \d+\.\d{3}s, "
+                            r"bytes in 1, out 1$" % local_port)
         finally:
             close_server(server)
 
@@ -607,6 +757,119 @@ class Logging(unittest.TestCase):
             close_server(server)
         self.assertNotRegex(server.log(), r"debug: (dis)?connect ")
         self.assertIn("info: shutting down", server.log())
+
+
+CHAT_LISTENERS = """\
+[listener chat]
+proto = tcp
+bind = 127.0.0.1:0
+handler = chat
+
+[listener chat-udp]
+proto = udp
+bind = 127.0.0.1:0
+handler = chat
+"""
+
+DISCONNECT = (r"debug: disconnect 127\.0\.0\.1:%d on listener %s: %s after "
+              r"\d+\.\d{3}s, bytes in (\d+), out (\d+)%s$")
+
+
+class DisconnectLog(unittest.TestCase):
+    """The debug disconnect line: the reason (client, idle, too_slow,
+    quit, shutdown, reload, error), how long, bytes each way and the chat
+    nick; nick changes and UDP joins and leaves at debug (README
+    "Logging")."""
+
+    def start(self, config):
+        self.server = start(config, args=["-L", "debug"])
+        self.addCleanup(close_server, self.server)
+        return self.server
+
+    def chat_user(self):
+        s = self.server.connect("chat")
+        self.addCleanup(s.close)
+        welcome = harness.recv_line(s)
+        nick = re.match(rb"\*\*\* Welcome to echochat, (guest\d+)\.",
+                        welcome).group(1).decode()
+        return s, s.getsockname()[1], nick
+
+    def test_quit_with_nick_and_bytes(self):
+        self.start(CHAT_LISTENERS)
+        s, port, nick = self.chat_user()
+        self.server.wait_log(r"debug: chat: stream 127\.0\.0\.1:%d joined "
+                             r"as %s$" % (port, nick))
+        s.sendall(b"/nick alice\n")
+        self.assertEqual(harness.recv_line(s), b"*** You are now alice\n")
+        self.server.wait_log(r"debug: chat: %s at 127\.0\.0\.1:%d is now "
+                             r"known as alice$" % (nick, port))
+        s.sendall(b"/quit\n")
+        self.assertEqual(harness.recv_until_closed(s), b"*** Bye\n")
+        m = self.server.wait_log(DISCONNECT % (port, "chat", "quit",
+                                               ", user alice"))
+        self.assertEqual(m.group(1), str(len(b"/nick alice\n/quit\n")))
+        self.assertGreater(int(m.group(2)), len(b"*** Bye\n"))
+
+    def test_client_close_and_shutdown(self):
+        self.start(ECHO_LISTENER)
+        with self.server.connect("echo") as s:
+            port = s.getsockname()[1]
+            s.sendall(b"abc\n")
+            harness.recv_exactly(s, 4)
+        self.server.wait_log(DISCONNECT % (port, "echo", "client", ""))
+        # Still connected when the server stops: shutdown.
+        s = self.server.connect("echo")
+        port = s.getsockname()[1]
+        harness.roundtrip(self, s)
+        self.server.stop()
+        self.assertRegex(self.server.log(), "(?m)" + DISCONNECT % (
+            port, "echo", "shutdown", ""))
+        s.close()
+
+    def test_idle(self):
+        self.start("[server]\nidle_timeout = 300ms\n\n" + ECHO_LISTENER)
+        with self.server.connect("echo") as s:
+            port = s.getsockname()[1]
+            self.assertEqual(harness.recv_until_closed(s), b"")
+        self.server.wait_log(DISCONNECT % (port, "echo", "idle", ""))
+
+    def test_reload_removing_the_listener(self):
+        self.start(ECHO_LISTENER + "\n" + CHAT_LISTENERS)
+        s, port, nick = self.chat_user()
+        with open(self.server.config_path, "w") as f:
+            f.write(harness.with_workers(ECHO_LISTENER))
+        self.server.reload()
+        self.server.wait_log(DISCONNECT % (
+            port, "chat", r"reload \([^)]+\)", ", user " + nick))
+        harness.recv_until_closed(s)
+
+    def test_udp_join_nick_and_leave(self):
+        self.start(CHAT_LISTENERS)
+        with self.server.udp("chat-udp") as u:
+            port = u.getsockname()[1]
+            u.send(b"hello\n")
+            token = u.recv(200).split()[-1]
+            u.send(b"/join " + token + b"\n")
+            nick = re.match(rb"\*\*\* Welcome to echochat, (guest\d+)\.",
+                            u.recv(200)).group(1).decode()
+            self.server.wait_log(r"debug: chat: udp 127\.0\.0\.1:%d joined "
+                                 r"as %s$" % (port, nick))
+            u.send(b"/nick bob\n")
+            self.server.wait_log(r"debug: chat: %s at 127\.0\.0\.1:%d is "
+                                 r"now known as bob$" % (nick, port))
+            u.send(b"/quit\n")
+            self.server.wait_log(r"debug: chat: udp 127\.0\.0\.1:%d \(bob\) "
+                                 r"left: quit$" % port)
+
+    def test_chat_rate_line_names_the_address(self):
+        self.start("[chat]\nchat_rate = 1\nchat_burst = 1\n\n" +
+                   CHAT_LISTENERS)
+        s, port, nick = self.chat_user()
+        s.sendall(b"one\ntwo\nthree\n")
+        self.assertEqual(harness.recv_line(s), b"*** error: slow down\n")
+        self.server.wait_log(r"info: chat: %s sends more than chat_rate; "
+                             r"dropping its lines \(from 127\.0\.0\.1:%d\)$"
+                             % (nick, port))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ Covers (echochatd(8): DAEMON MODE, SIGNALS, SYSTEMD, LOGGING):
   with the reason on stderr and leave no process behind; relative -c, -p
   and log paths still mean the caller's directory after the chdir /.
 - the pid file: holds pid + LF, is flock()ed while running, removed on a
-  clean exit, works without -d, -p overrides pidfile =; a second instance
+  clean exit (also after a reload), works without -d, -p overrides
+  pidfile =; a second instance
   exits 75 naming the holder; a stale file (dead pid, unlocked) is taken
   over.
 - user = NAME (as root only): the process runs with that user's uid/gid
@@ -28,6 +29,13 @@ Covers (echochatd(8): DAEMON MODE, SIGNALS, SYSTEMD, LOGGING):
   NOTIFY_SOCKET; sockets from systemd-socket-activate (TCP, UDP, Unix) are
   adopted by the listener whose bind matches them, unmatched ones logged
   and closed; systemd-analyze verify accepts the generated units.
+- unix listeners' mode, owner and group: applied, reapplied on a reload,
+  printed by -t, refused where they do not belong.
+- make install keeps an edited echochatd.ini (the example goes beside it
+  as echochatd.ini.default) and make uninstall leaves it; the logrotate
+  snippet is installed, and logrotate run on it rotates a log file and
+  makes the daemon reopen it (SIGUSR1 through the pid file), the new file
+  starting with "log reopened".
 
 Daemons that detach are not children of the test: they are found through
 their pid file, waited for by polling /proc/PID (a zombie counts as gone),
@@ -36,6 +44,7 @@ ECHOCHAT_VALGRIND applies to the foreground daemons started by
 harness.Server.
 """
 import fcntl
+import grp
 import os
 import pwd
 import re
@@ -560,6 +569,22 @@ class PidFile(DaemonCase):
         server.close()
         self.assertFalse(os.path.exists(from_config), "not removed at exit")
 
+    def test_pid_file_removed_after_a_reload(self):
+        """-p, SIGHUP, SIGTERM: the reload frees the old configuration,
+        and the exit still removes the pid file it names, reading no
+        freed memory.  Under valgrind (make check-valgrind) or ASan a
+        read of freed memory fails the exit status; the plain run checks
+        that the file is gone."""
+        pidfile = self.path("hup.pid")
+        server = self.start(["-p", pidfile])
+        self.assertEqual(read_text(pidfile), "%d\n" % server.proc.pid)
+        self.assertRegex(server.reload(), r"(?m)info: reload done: ")
+        assert_locked(self, pidfile)
+        with server.connect("echo") as s:
+            roundtrip(self, s)
+        server.close()          # exit status 0, valgrind clean
+        self.assertFalse(os.path.exists(pidfile), "not removed at exit")
+
     def test_second_instance_exits_75(self):
         pidfile = self.path("echochatd.pid")
         first = self.start(["-p", pidfile])
@@ -923,6 +948,51 @@ class Reload(unittest.TestCase):
         self.assertEqual(read_text(log + ".1").count(" debug: connect "), 1)
         self.assertEqual(read_text(log).count(" debug: connect "), 1)
         self.assertNotIn("reload", read_text(log + ".1"))
+        # The new file starts by saying why it starts there.
+        self.assertRegex(read_text(log).splitlines()[0],
+                         r" info: log reopened \(SIGUSR1\)$")
+        server.close()
+
+    def test_installed_logrotate_snippet_rotates_the_log(self):
+        """conf/echochatd.logrotate, pointed at this test's log and pid
+        file (and at a unit that does not exist, so that the pid file is
+        what finds the daemon), run by logrotate itself."""
+        if shutil.which("logrotate") is None:
+            self.skipTest("logrotate is not installed")
+        port = free_port()
+        tmp = tempfile.TemporaryDirectory(prefix="echochat-test-")
+        self.addCleanup(tmp.cleanup)
+        logdir = tmp.name
+        log = os.path.join(logdir, "echochatd.log")
+        pidfile = os.path.join(logdir, "echochatd.pid")
+        server = self.start("[server]\nlog = %s\n" % log +
+                            listener("echo", bind=lo(port)),
+                            args=["-L", "debug", "-p", pidfile],
+                            wait_ready=False)
+        wait_file(log, r"info: ready$")
+        self.connect_and_leave(port, log)
+        with open(os.path.join(SRCDIR, "conf", "echochatd.logrotate")) as f:
+            snippet = f.read()
+        for old, new in (("/var/log/echochat/*.log",
+                          os.path.join(logdir, "*.log")),
+                         ("/run/echochatd.pid", pidfile),
+                         ("echochatd.service",
+                          "echochatd-test-no-such-unit.service")):
+            self.assertIn(old, snippet)
+            snippet = snippet.replace(old, new)
+        conf = os.path.join(logdir, "logrotate.conf")
+        with open(conf, "w") as f:
+            f.write(snippet)
+        p = subprocess.run(["logrotate", "-f", "-s",
+                            os.path.join(logdir, "state"), conf],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertTrue(os.path.exists(log + ".1"), os.listdir(logdir))
+        wait_file(log, r" info: log reopened \(SIGUSR1\)$")
+        self.connect_and_leave(port, log)
+        self.assertEqual(read_text(log + ".1").count(" debug: connect "), 1)
+        self.assertEqual(read_text(log).count(" debug: connect "), 1)
         server.close()
 
     def test_log_that_cannot_be_reopened_falls_back_to_stderr(self):
@@ -1199,11 +1269,18 @@ class Units(unittest.TestCase):
         self.assertEqual(len([l for l in lines
                               if l.startswith("ExecStart=")]), 1)
         self.assertRegex(text, r"(?m)^ExecReload=.*-HUP \$MAINPID$")
+        # The file is checked before the signal, so a bad one fails the
+        # reload (echochatd(8), SYSTEMD).
+        reloads = [l for l in lines if l.startswith("ExecReload=")]
+        self.assertEqual(len(reloads), 2, reloads)
+        self.assertRegex(reloads[0], r"^ExecReload=/\S+/echochatd -t -q -c "
+                         r"/\S+/echochat/echochatd\.ini$")
+        self.assertTrue(reloads[1].endswith("-HUP $MAINPID"), reloads)
         with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
             # The installed path does not exist here: use the build's.
             with open(os.path.join(d, "echochatd.service"), "w") as f:
-                f.write(re.sub(r"(?m)^ExecStart=\S+",
-                               "ExecStart=" + ECHOCHATD, text))
+                f.write(re.sub(r"(?m)^(ExecStart|ExecReload)=\S+/echochatd ",
+                               r"\1=" + ECHOCHATD + " ", text))
             shutil.copy(os.path.join(SRCDIR, "conf", "echochatd.socket"),
                         os.path.join(d, "echochatd.socket"))
             # Documentation=man:... is checked with man(1): offer the
@@ -1230,6 +1307,130 @@ class Units(unittest.TestCase):
             print("\nsystemd-analyze verify said:\n" + said,
                   file=sys.stderr)
         self.assertEqual(p.returncode, 0, said)
+
+
+class UnixPerms(unittest.TestCase):
+    """mode, owner and group of a unix listener's socket file
+    (echochatd.ini(5)): applied before anyone can connect, again on a
+    reload, printed by -t, refused on other listeners and for unknown
+    users and groups."""
+
+    def config(self, path, extra):
+        return ("[listener u]\nproto = unix\nbind = %s\nhandler = echo\n%s"
+                % (path, extra))
+
+    def test_mode_owner_group_applied_and_reloaded(self):
+        me = pwd.getpwuid(os.getuid()).pw_name
+        group = grp.getgrgid(os.getgid()).gr_name
+        server = harness.Server(self.config(
+            "@DIR@/u.sock", "mode = 0660\nowner = %s\ngroup = %s\n" %
+            (me, group)))
+        self.addCleanup(release, server)
+        path = os.path.join(server.dir, "u.sock")
+        st = os.stat(path)
+        self.assertEqual(st.st_mode & 0o7777, 0o660)
+        self.assertEqual((st.st_uid, st.st_gid), (os.getuid(), os.getgid()))
+        with server.connect("u") as s:
+            roundtrip(self, s)
+        # A reload with another mode applies it to the kept socket.
+        with open(server.config_path, "w") as f:
+            f.write(harness.with_workers(self.config(path, "mode = 0600\n")))
+        lines = server.reload()
+        self.assertRegex(lines, r"(?m)info: reload done: 1 listener$")
+        self.assertEqual(os.stat(path).st_mode & 0o7777, 0o600)
+        with server.connect("u") as s:
+            roundtrip(self, s)
+        server.close()
+
+    def test_check_prints_and_refuses(self):
+        with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+            good = os.path.join(d, "good.ini")
+            with open(good, "w") as f:
+                f.write(self.config(os.path.join(d, "u.sock"),
+                                    "mode = 0666\n"))
+            rc, out, err = harness.run(["-t", "-c", good])
+            self.assertEqual(rc, 0, err)
+            self.assertIn("mode = 0666\n", out)
+            self.assertNotIn("owner =", out)
+            bad = os.path.join(d, "bad.ini")
+            with open(bad, "w") as f:
+                f.write(self.config(os.path.join(d, "u.sock"),
+                                    "mode = 0999\nowner = %s\n"
+                                    "group = %s\n" % (UNKNOWN_USER,
+                                                      UNKNOWN_USER)) +
+                        "\n[listener t]\nproto = tcp\nbind = 127.0.0.1:0\n"
+                        "handler = echo\ngroup = root\n")
+            rc, out, err = harness.run(["-t", "-c", bad])
+            self.assertEqual(rc, 78, err)
+            for want in ('%s:5: bad mode "0999": expected octal permissions '
+                         'such as 0660' % bad,
+                         '%s:6: unknown user "%s" for owner' % (
+                             bad, UNKNOWN_USER),
+                         '%s:7: unknown group "%s" for group' % (
+                             bad, UNKNOWN_USER),
+                         '%s:13: [listener t]: group is for unix listeners'
+                         % bad):
+                self.assertIn("echochatd: " + want + "\n", err)
+
+
+class Install(unittest.TestCase):
+    """make install and make uninstall keep an operator's edited
+    echochatd.ini (README "Install")."""
+
+    def make(self, target, destdir):
+        p = subprocess.run(["make", "-s", "-C", BUILDDIR, target,
+                            "DESTDIR=" + destdir],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, "make %s:\n%s%s" % (
+            target, p.stdout, p.stderr))
+        return p.stdout + p.stderr
+
+    def find(self, root, name):
+        for d, _, files in os.walk(root):
+            if name in files:
+                return os.path.join(d, name)
+        return None
+
+    def test_edited_config_survives_install_and_uninstall(self):
+        if not os.path.exists(os.path.join(BUILDDIR, "Makefile")):
+            self.skipTest("no build tree at %s" % BUILDDIR)
+        with open(os.path.join(SRCDIR, "conf", "echochatd.ini")) as f:
+            example = f.read()
+        with tempfile.TemporaryDirectory(prefix="echochat-test-") as d:
+            self.make("install", d)
+            conf = self.find(d, "echochatd.ini")
+            self.assertIsNotNone(conf, "make install put no echochatd.ini")
+            self.assertTrue(conf.endswith("/echochat/echochatd.ini"), conf)
+            with open(conf) as f:
+                self.assertEqual(f.read(), example)
+            self.assertFalse(os.path.exists(conf + ".default"))
+            # The logrotate snippet beside it, as it is in conf/.
+            rotate = os.path.join(os.path.dirname(os.path.dirname(conf)),
+                                  "logrotate.d", "echochatd")
+            with open(rotate) as f, open(os.path.join(
+                    SRCDIR, "conf", "echochatd.logrotate")) as g:
+                self.assertEqual(f.read(), g.read())
+            edited = example + "\n[listener mine]\nproto = tcp\n" \
+                "bind = 127.0.0.1:7010\nhandler = echo\n"
+            with open(conf, "w") as f:
+                f.write(edited)
+            said = self.make("install", d)
+            with open(conf) as f:
+                self.assertEqual(f.read(), edited, "install overwrote it")
+            with open(conf + ".default") as f:
+                self.assertEqual(f.read(), example)
+            self.assertIn("kept", said)
+            self.make("uninstall", d)
+            with open(conf) as f:
+                self.assertEqual(f.read(), edited, "uninstall removed it")
+            self.assertFalse(os.path.exists(conf + ".default"))
+            self.assertIsNone(self.find(d, "echochatd"))   # also logrotate's
+            # An unchanged example goes with the rest.
+            os.unlink(conf)
+            self.make("install", d)
+            self.make("uninstall", d)
+            self.assertFalse(os.path.exists(conf))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 Covers (echochatd.ini(5)): max_clients (one more is told
 "*** error: server full" and closed; a freed slot serves again; Unix
 connections count too), max_clients_per_ip (its own message; other
-addresses and Unix sockets unaffected), idle_timeout (an idle connection
+addresses and Unix sockets unaffected; a limit set by a reload counts the
+connections already open), idle_timeout (an idle connection
 closed silently after about the timeout, an active one kept; the
 per-listener value overriding [server]), output_limit and flow control
 (a client that sends 50 MiB to echo and never reads is slowed, not
@@ -183,6 +184,42 @@ class MaxClientsPerIp(unittest.TestCase):
         third = connect_from(self.server, "echo", "127.0.0.2")
         self.socks.append(third)
         self.assertEqual(harness.recv_until_closed(third), PER_IP)
+
+
+class MaxClientsPerIpByReload(unittest.TestCase):
+    """A limit turned on by a reload counts the connections already open
+    (echochatd.ini(5), max_clients_per_ip)."""
+
+    def test_limit_set_by_reload_counts_open_connections(self):
+        self.server = start(listener("echo"))
+        socks = []
+        try:
+            socks = [self.server.connect("echo") for _ in range(3)]
+            for s in socks:
+                roundtrip(self, s)
+            with open(self.server.config_path, "a") as f:
+                f.write("\n[server]\nmax_clients_per_ip = 2\n")
+            self.server.reload()
+            # Three are in already: a fourth is over the limit of two.
+            extra = self.server.connect("echo")
+            socks.append(extra)
+            self.assertEqual(harness.recv_until_closed(extra), PER_IP)
+            for s in socks[:3]:
+                roundtrip(self, s, b"still here\n")
+            # Two leave: one is left, so one more fits, and no more.
+            socks[0].close()
+            socks[1].close()
+            again = serve_again(self, lambda: self.server.connect("echo"),
+                                PER_IP)
+            socks.append(again)
+            roundtrip(self, again, b"served\n")
+            extra = self.server.connect("echo")
+            socks.append(extra)
+            self.assertEqual(harness.recv_until_closed(extra), PER_IP)
+        finally:
+            for s in socks:
+                s.close()
+            finish(self.server)
 
 
 class IdleTimeout(unittest.TestCase):
@@ -691,7 +728,7 @@ class UdpRate(unittest.TestCase):
             again = self.burst_replies(u, 20)
             self.assertGreaterEqual(again, 5)
             self.assertLessEqual(again, 10)
-        self.server.wait_log(r"info: udp: dropped \d+ replies over udp_rate")
+        self.server.wait_log(r"info: udp: dropped \d+ repl(y|ies) over udp_rate")
 
     def test_all_ports_of_an_address_share_one_budget(self):
         self.server = harness.Server(
@@ -745,8 +782,8 @@ class UdpRate(unittest.TestCase):
                 low.recvfrom(100)
             normal.send(b"fine")
             self.assertEqual(normal.recv(100), b"fine")
-        self.server.wait_log(r"info: udp: dropped \d+ replies over udp_rate "
-                             r"and [1-5] datagrams from ports below 1024")
+        self.server.wait_log(r"info: udp: dropped \d+ repl(y|ies) over udp_rate "
+                             r"and [1-5] datagrams? from ports below 1024")
 
     def test_zero_means_no_limit(self):
         self.server = harness.Server(

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""test_bench.py -- the load tool, echochat-bench, as an operator meets it.
+
+Covers (echochat-bench(1)): -h is help and -H/--host the host; upper
+pointed at an echo listener stops at once asking "wrong port?"; Ctrl-C
+(SIGINT) during the measurement ends the run with the results so far
+(exit 0, the RESULT line, a note saying it was interrupted); the header
+comes before any result.  Runs are short and against a daemon of the
+harness on a loopback port.
+"""
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+import harness
+
+SLOW = harness.SLOW
+BENCH = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(harness.ECHOCHATD))), "bench", "echochat-bench")
+
+CONFIG = """\
+[listener echo]
+proto = tcp
+bind = 127.0.0.1:0
+handler = echo
+
+[listener upper]
+proto = tcp
+bind = 127.0.0.1:0
+handler = upper
+"""
+
+
+def bench(args, timeout=30):
+    p = subprocess.run([BENCH] + args, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True,
+                       timeout=timeout * SLOW)
+    return p.returncode, p.stdout, p.stderr
+
+
+class Bench(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.Server(CONFIG)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def test_h_is_help(self):
+        for opt in ("-h", "--help"):
+            rc, out, err = bench([opt])
+            self.assertEqual(rc, 0, err)
+            self.assertTrue(out.startswith("usage: echochat-bench "), out)
+            self.assertIn("-H, --host HOST", out)
+
+    def test_host_option(self):
+        port = str(self.server.port("echo"))
+        for opt in ("-H", "--host"):
+            rc, out, err = bench(["echo", opt, "127.0.0.1", "-p", port,
+                                  "-c", "2", "-P", "2", "-d", "1", "-w",
+                                  "0"])
+            self.assertEqual(rc, 0, out + err)
+            self.assertRegex(out, r"(?m)^RESULT mode=echo .* errors=0 ")
+
+    def test_upper_on_the_echo_port_asks_wrong_port(self):
+        rc, out, err = bench(["upper", "-p", str(self.server.port("echo")),
+                              "-c", "2", "-d", "1", "-w", "0"])
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("wrong port?", err)
+        self.assertNotIn("RESULT", out)
+        # The header came first, at once.
+        self.assertTrue(out.startswith("echochat-bench upper -> tcp "), out)
+
+    def test_ctrl_c_prints_the_results_so_far(self):
+        proc = subprocess.Popen(
+            [BENCH, "echo", "-p", str(self.server.port("echo")), "-c", "2",
+             "-P", "2", "-d", "60", "-w", "0"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            # The header is there before the run ends.
+            self.assertTrue(proc.stdout.readline().startswith(
+                "echochat-bench echo -> tcp "))
+            time.sleep(1.0 * SLOW)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20 * SLOW)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        self.assertEqual(proc.returncode, 0, out + err)
+        self.assertIn("interrupted (Ctrl-C)", out)
+        self.assertRegex(out, r"(?m)^RESULT mode=echo .* errors=0 ")
+        self.assertRegex(out, r"time: +0 s warm-up, \d+\.\d s measured")
+
+
+if __name__ == "__main__":
+    harness.main()
