@@ -6,8 +6,9 @@ Every test starts its own echochatd with chat listeners on loopback port 0
 and checks the exact lines each participant gets: /join #room and /part
 with the leaving and joining notices in both rooms, /rooms and /list,
 /who #room, /topic, case-insensitive names shown as first written, an
-empty room vanishing with its topic, a listener's room staying, rooms_max,
-history at 0, 1, N and more than N lines, for stream and UDP participants,
+empty room vanishing with its topic, a listener's room staying (TCP, UDP
+and Unix listeners alike), rooms_max, history at 0, 1, N and more than N
+lines, for stream and UDP participants,
 no line crossing rooms, a reload that changes a listener's room, a client
 that never reads being cut at output_limit during a long replay while the
 others go on, races of /join and /part against messages with workers = 2,
@@ -44,7 +45,9 @@ def config(chat="", server="", extra=""):
 HELP_LISTENERS = ("[listener help]\nproto = tcp\nbind = 127.0.0.1:0\n"
                   "handler = chat\nroom = #Help\n"
                   "[listener help-udp]\nproto = udp\nbind = 127.0.0.1:0\n"
-                  "handler = chat\nroom = #Help\n")
+                  "handler = chat\nroom = #Help\n"
+                  "[listener help-unix]\nproto = unix\n"
+                  "bind = @DIR@/help.sock\nhandler = chat\nroom = #Help\n")
 
 
 class RoomTest(test_chat.ChatTest):
@@ -275,6 +278,15 @@ class TestListenerRoom(RoomTest):
         self.expect(h, b"*** You are now in #Help (1 users)\n")
         u = self.join_udp("help-udp")
         self.expect(h, b"*** %s has joined\n" % u.nick.encode())
+        x = self.connect("help-unix")
+        self.expect(h, b"*** %s has joined\n" % x.nick.encode())
+        self.assertEqual(u.line(), b"*** %s has joined\n" % x.nick.encode())
+        x.send(b"over unix\n")
+        self.expect(h, b"<%s> over unix\n" % x.nick.encode())
+        self.assertEqual(u.line(), b"<%s> over unix\n" % x.nick.encode())
+        # a, back in #lobby, heard none of it.
+        self.expect(a, b"*** guest1 has left for #Help\n")
+        self.expect_nothing_before_who(a, 1)
 
     def test_listener_room_persists_with_topic(self):
         h = self.connect("help")
