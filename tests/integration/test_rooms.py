@@ -472,6 +472,29 @@ class TestHistoryN(HistoryTest):
         self.expect_nothing_before_who(a, 1)
 
 
+class TestHistoryRing(HistoryTest):
+    """Past the ring's first size (16) and round it."""
+
+    chat_conf = "history = 20\n"
+
+    def test_last_twenty_of_many(self):
+        a, b = self.room(2)
+        for count in (17, 45):
+            a.send(b"".join(b"r%d\n" % i for i in range(count)))
+            for i in range(count):
+                self.expect(b, b"<guest1> r%d\n" % i)
+            b.send(b"/join #elsewhere\n")
+            self.until(b, b"*** You are now in #elsewhere (1 users)\n")
+            b.send(b"/part\n")
+            self.expect(b, b"*** You are now in #lobby (2 users)\n")
+            if count == 17:
+                want = [b"<guest1> r%d\n" % i for i in range(17)]
+            else:       # 3 left of the first 17, then all 45: the last 20
+                want = [b"<guest1> r%d\n" % i for i in range(25, 45)]
+            self.assertEqual(self.replay(b, len(want)), want)
+            self.until(a, b"*** guest2 has joined\n")
+
+
 class TestSlowReplay(HistoryTest):
     """A client that never reads joins a room with a long history."""
 
