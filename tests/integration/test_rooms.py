@@ -379,6 +379,7 @@ class TestHistoryOff(HistoryTest):
         a, b = self.room(2)
         self.join(a, "#h", 1)
         a.send(b"one\n")
+        self.expect_nothing_before_who(a, 1)     # "one" is said by now
         self.join(b, "#h", 2, [a])
         self.expect_nothing_before_who(b, 2)
 
@@ -457,7 +458,7 @@ class TestHistoryN(HistoryTest):
         u.send(b"/join #u\n")
         self.assertEqual(u.line(), b"*** You are now in #u (1 users)\n")
         u.send(b"udp says\n")
-        u.quiet()
+        self.assertEqual(u.who(), b"*** Users (1): %s\n" % u.nick.encode())
         self.join(a, "#u", 2)
         self.assertEqual(self.replay(a, 1), [b"<%s> udp says\n" %
                                              u.nick.encode()])
