@@ -11,8 +11,10 @@ and Unix listeners alike), rooms_max, history at 0, 1, N and more than N
 lines, for stream and UDP participants,
 no line crossing rooms, a reload that changes a listener's room, a client
 that never reads being cut at output_limit during a long replay while the
-others go on, races of /join and /part against messages with workers = 2,
-and `echochatd -t` refusing bad room settings.
+others go on, races of /join and /part against messages with workers = 2
+(no line in the wrong room or twice, one winner when a room is made, a
+replay that ends where the live lines begin), and `echochatd -t` refusing
+bad room settings.
 
 Waits scale with harness.SLOW; nothing assumes an order between lines
 that come from different loops unless it waited for one.
@@ -598,6 +600,59 @@ class TestWorkerRaces(RoomTest):
                 break
             self.assertLess(time.monotonic(), deadline, line)
             time.sleep(0.05)
+
+
+class TestHistoryRace(HistoryTest):
+    """workers = 2: entering a room while its history is being written."""
+
+    server_conf = "workers = 2\n"
+    chat_conf = "history = 50\n"
+    LINES = 3000
+    MOVERS = 4
+    ROUNDS = 20
+
+    def test_replay_then_live_without_gap_or_twice(self):
+        sender = self.connect()
+        movers = [self.connect() for _ in range(self.MOVERS)]
+        self.join(sender, "#h", 1)
+        said = re.compile(rb"\A(?:\[[0-9]{2}:[0-9]{2}\] )?<%s> s([0-9]+)\n"
+                          rb"\Z" % sender.nick.encode())
+        for m in movers:
+            self.join(m, "#h", 2 + movers.index(m))
+        # Out and straight back in, in one read, while the lines come.
+        sender.send(b"".join(b"s%d\n" % n for n in range(self.LINES)))
+        for _ in range(self.ROUNDS):
+            for m in movers:
+                m.send(b"/part\n/join #h\n")
+            time.sleep(0.002)
+        for m in movers:
+            stays = 0
+            while stays <= self.ROUNDS:
+                if stays > 0:
+                    while not m.line().startswith(b"*** You are now in #h "):
+                        pass
+                stays += 1
+                got = []
+                while True:
+                    line = m.line()
+                    hit = said.match(line)
+                    if hit:
+                        got.append(int(hit.group(1)))
+                        if got[-1] == self.LINES - 1:
+                            break
+                    elif line.startswith(b"*** You are now in #lobby "):
+                        break
+                    else:
+                        self.assertRegex(line, rb"\A\*\*\* (Recent|End|"
+                                         rb"guest[0-9]+ has (joined|left))")
+                # In each stay, each line once and none missing: the
+                # replay ends where the live lines begin.
+                if got:
+                    self.assertEqual(got, list(range(got[0], got[0] +
+                                                     len(got))),
+                                     "%s, stay %d" % (m.label, stays))
+                if got and got[-1] == self.LINES - 1:
+                    break
 
 
 class TestCheckConfig(unittest.TestCase):
