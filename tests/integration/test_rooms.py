@@ -322,6 +322,8 @@ class TestListenerRoom(RoomTest):
         # now, still has h in it.
         self.assertEqual(self.rooms(a), b"*** Rooms (4): #Help (1), "
                          b"#lobby (0), #new (0), #other (1)\n")
+        h.send(b"/topic\n")
+        self.expect(h, b"*** Topic: kept\n")
         n = Client(self.server.connect("help"), "help#2")
         self.streams.append(n)
         self.assertTrue(WELCOME_RE.match(n.line()))
