@@ -23,7 +23,8 @@
  * when it has left the table and no broadcast on its way still names it.
  *
  * History: each room keeps its last `history` messages and /me lines in
- * a fixed ring of shared lines already stamped "[HH:MM] ", so a replay
+ * a ring of shared lines (grown by doubling up to `history`, then fixed)
+ * already stamped "[HH:MM] ", so a replay
  * references them and copies nothing.  Appending and taking a newcomer's
  * copy both happen under the lock together with the entry count, so a
  * line is either in a newcomer's replay or delivered to it live, never
@@ -241,11 +242,22 @@ history_resize(struct room *r, unsigned int cap)
 	r->hist_head = 0;
 }
 
-/* Append a stamped line to the history, taking its reference (lock). */
+/*
+ * Append a stamped line to the history, taking its reference (lock).  The
+ * ring grows by doubling up to `history`, so a quiet room does not hold a
+ * ring for lines it never had.
+ */
 static void
 history_push(struct rooms *rs, struct room *r, struct shared_line *sl)
 {
-	history_resize(r, rs->history);
+	unsigned int grown;
+
+	if (r->hist_cap > rs->history)
+		history_resize(r, rs->history);
+	if (r->hist_len == r->hist_cap && r->hist_cap < rs->history) {
+		grown = r->hist_cap < 8 ? 16 : r->hist_cap * 2;
+		history_resize(r, grown < rs->history ? grown : rs->history);
+	}
 	if (r->hist_cap == 0) {
 		shared_line_unref(sl);
 		return;
@@ -305,7 +317,8 @@ rooms_configure(struct rooms *rs, unsigned long rooms_max,
 	for (b = 0; b < ROOM_BUCKETS; b++) {
 		for (r = rs->table[b]; r != NULL; r = r->next) {
 			r->named = 0;
-			history_resize(r, history);
+			if (r->hist_cap > history)
+				history_resize(r, history);
 		}
 	}
 	for (i = 0; i < nnamed; i++) {

@@ -6,12 +6,15 @@ Every test starts its own echochatd with chat listeners on loopback port 0
 and checks the exact lines each participant gets: /join #room and /part
 with the leaving and joining notices in both rooms, /rooms and /list,
 /who #room, /topic, case-insensitive names shown as first written, an
-empty room vanishing with its topic, a listener's room staying, rooms_max,
-history at 0, 1, N and more than N lines, for stream and UDP participants,
+empty room vanishing with its topic, a listener's room staying (TCP, UDP
+and Unix listeners alike), rooms_max, history at 0, 1, N and more than N
+lines, for stream and UDP participants,
 no line crossing rooms, a reload that changes a listener's room, a client
 that never reads being cut at output_limit during a long replay while the
-others go on, races of /join and /part against messages with workers = 2,
-and `echochatd -t` refusing bad room settings.
+others go on, races of /join and /part against messages with workers = 2
+(no line in the wrong room or twice, one winner when a room is made, a
+replay that ends where the live lines begin), and `echochatd -t` refusing
+bad room settings.
 
 Waits scale with harness.SLOW; nothing assumes an order between lines
 that come from different loops unless it waited for one.
@@ -44,7 +47,9 @@ def config(chat="", server="", extra=""):
 HELP_LISTENERS = ("[listener help]\nproto = tcp\nbind = 127.0.0.1:0\n"
                   "handler = chat\nroom = #Help\n"
                   "[listener help-udp]\nproto = udp\nbind = 127.0.0.1:0\n"
-                  "handler = chat\nroom = #Help\n")
+                  "handler = chat\nroom = #Help\n"
+                  "[listener help-unix]\nproto = unix\n"
+                  "bind = @DIR@/help.sock\nhandler = chat\nroom = #Help\n")
 
 
 class RoomTest(test_chat.ChatTest):
@@ -275,6 +280,15 @@ class TestListenerRoom(RoomTest):
         self.expect(h, b"*** You are now in #Help (1 users)\n")
         u = self.join_udp("help-udp")
         self.expect(h, b"*** %s has joined\n" % u.nick.encode())
+        x = self.connect("help-unix")
+        self.expect(h, b"*** %s has joined\n" % x.nick.encode())
+        self.assertEqual(u.line(), b"*** %s has joined\n" % x.nick.encode())
+        x.send(b"over unix\n")
+        self.expect(h, b"<%s> over unix\n" % x.nick.encode())
+        self.assertEqual(u.line(), b"<%s> over unix\n" % x.nick.encode())
+        # a, back in #lobby, heard none of it.
+        self.expect(a, b"*** guest1 has left for #Help\n")
+        self.expect_nothing_before_who(a, 1)
 
     def test_listener_room_persists_with_topic(self):
         h = self.connect("help")
@@ -308,6 +322,8 @@ class TestListenerRoom(RoomTest):
         # now, still has h in it.
         self.assertEqual(self.rooms(a), b"*** Rooms (4): #Help (1), "
                          b"#lobby (0), #new (0), #other (1)\n")
+        h.send(b"/topic\n")
+        self.expect(h, b"*** Topic: kept\n")
         n = Client(self.server.connect("help"), "help#2")
         self.streams.append(n)
         self.assertTrue(WELCOME_RE.match(n.line()))
@@ -367,6 +383,7 @@ class TestHistoryOff(HistoryTest):
         a, b = self.room(2)
         self.join(a, "#h", 1)
         a.send(b"one\n")
+        self.expect_nothing_before_who(a, 1)     # "one" is said by now
         self.join(b, "#h", 2, [a])
         self.expect_nothing_before_who(b, 2)
 
@@ -445,7 +462,7 @@ class TestHistoryN(HistoryTest):
         u.send(b"/join #u\n")
         self.assertEqual(u.line(), b"*** You are now in #u (1 users)\n")
         u.send(b"udp says\n")
-        u.quiet()
+        self.assertEqual(u.who(), b"*** Users (1): %s\n" % u.nick.encode())
         self.join(a, "#u", 2)
         self.assertEqual(self.replay(a, 1), [b"<%s> udp says\n" %
                                              u.nick.encode()])
@@ -458,6 +475,29 @@ class TestHistoryN(HistoryTest):
         self.expect(a, b"*** You are now in #lobby (1 users)\n")
         self.join(a, "#gone", 1)
         self.expect_nothing_before_who(a, 1)
+
+
+class TestHistoryRing(HistoryTest):
+    """Past the ring's first size (16) and round it."""
+
+    chat_conf = "history = 20\n"
+
+    def test_last_twenty_of_many(self):
+        a, b = self.room(2)
+        for count in (17, 45):
+            a.send(b"".join(b"r%d\n" % i for i in range(count)))
+            for i in range(count):
+                self.expect(b, b"<guest1> r%d\n" % i)
+            b.send(b"/join #elsewhere\n")
+            self.until(b, b"*** You are now in #elsewhere (1 users)\n")
+            b.send(b"/part\n")
+            self.expect(b, b"*** You are now in #lobby (2 users)\n")
+            if count == 17:
+                want = [b"<guest1> r%d\n" % i for i in range(17)]
+            else:       # 3 left of the first 17, then all 45: the last 20
+                want = [b"<guest1> r%d\n" % i for i in range(25, 45)]
+            self.assertEqual(self.replay(b, len(want)), want)
+            self.until(a, b"*** guest2 has joined\n")
 
 
 class TestSlowReplay(HistoryTest):
@@ -562,6 +602,59 @@ class TestWorkerRaces(RoomTest):
                 break
             self.assertLess(time.monotonic(), deadline, line)
             time.sleep(0.05)
+
+
+class TestHistoryRace(HistoryTest):
+    """workers = 2: entering a room while its history is being written."""
+
+    server_conf = "workers = 2\n"
+    chat_conf = "history = 50\n"
+    LINES = 3000
+    MOVERS = 4
+    ROUNDS = 20
+
+    def test_replay_then_live_without_gap_or_twice(self):
+        sender = self.connect()
+        movers = [self.connect() for _ in range(self.MOVERS)]
+        self.join(sender, "#h", 1)
+        said = re.compile(rb"\A(?:\[[0-9]{2}:[0-9]{2}\] )?<%s> s([0-9]+)\n"
+                          rb"\Z" % sender.nick.encode())
+        for m in movers:
+            self.join(m, "#h", 2 + movers.index(m))
+        # Out and straight back in, in one read, while the lines come.
+        sender.send(b"".join(b"s%d\n" % n for n in range(self.LINES)))
+        for _ in range(self.ROUNDS):
+            for m in movers:
+                m.send(b"/part\n/join #h\n")
+            time.sleep(0.002)
+        for m in movers:
+            stays = 0
+            while stays <= self.ROUNDS:
+                if stays > 0:
+                    while not m.line().startswith(b"*** You are now in #h "):
+                        pass
+                stays += 1
+                got = []
+                while True:
+                    line = m.line()
+                    hit = said.match(line)
+                    if hit:
+                        got.append(int(hit.group(1)))
+                        if got[-1] == self.LINES - 1:
+                            break
+                    elif line.startswith(b"*** You are now in #lobby "):
+                        break
+                    else:
+                        self.assertRegex(line, rb"\A\*\*\* (Recent|End|"
+                                         rb"guest[0-9]+ has (joined|left))")
+                # In each stay, each line once and none missing: the
+                # replay ends where the live lines begin.
+                if got:
+                    self.assertEqual(got, list(range(got[0], got[0] +
+                                                     len(got))),
+                                     "%s, stay %d" % (m.label, stays))
+                if got and got[-1] == self.LINES - 1:
+                    break
 
 
 class TestCheckConfig(unittest.TestCase):
