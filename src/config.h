@@ -35,6 +35,7 @@ struct config {
 	uint64_t		 line_timeout_ms;
 	uint64_t		 udp_rate;
 	uint64_t		 udp_burst;
+	char			*plugin_dir;	/* NULL: PLUGINDIR */
 	struct hsettings_list	 handler_settings;	/* [chat], ... */
 	struct listener_conf_list listeners;
 };

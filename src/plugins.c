@@ -1,0 +1,258 @@
+/*
+ * plugins.c -- loading handler plugins (echochat-plugin(3)).
+ *
+ * A plugin is dir/NAME.so, opened with RTLD_NOW so that a function this
+ * echochatd lacks is a refusal now and not a crash later, and RTLD_LOCAL
+ * so that plugins do not see each other.  Its descriptor, the symbol
+ * echochat_plugin, is checked before anything in it runs: magic, ABI
+ * version, the sizes of the structures it was built with, and its
+ * handler.  The handler and its settings table are copied into structures
+ * of this echochatd's size, so that what an older plugin did not have
+ * reads as NULL.
+ *
+ * A plugin that loaded stays loaded until the process exits: listeners,
+ * connections, timers and settings may point into it, and there is no
+ * moment of a reload at which all of them are known to be gone.  Loading
+ * the same file again gives the same record.  Everything here runs on
+ * the main thread (configuration loading).
+ */
+#include "autoconf.h"
+
+#include <sys/stat.h>
+#ifdef HAVE_PLUGINS
+#include <dlfcn.h>
+#endif
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "plugins.h"
+#include "tailq.h"
+#include "xmalloc.h"
+
+/*
+ * The sizes ABI 1.0 defined.  When a structure grows in a later minor
+ * version these stay, as offsetof() of its first new field.
+ */
+#define PLUGIN_SIZE_1_0		sizeof(struct echochat_plugin)
+#define HANDLER_SIZE_1_0	sizeof(struct handler)
+#define NAME_MAX_LEN		64
+
+struct plugin {
+	char			*path;
+	char			*name;
+	char			*version;
+	char			*section;	/* "handler NAME" */
+	void			*dl;
+	struct handler		 handler;	/* this echochatd's size */
+	struct hsetting_def	*settings;	/* copied, NULL-terminated */
+	TAILQ_ENTRY(plugin)	 entry;
+};
+TAILQ_HEAD(plugin_list, plugin);
+
+static struct plugin_list plugins = TAILQ_HEAD_INITIALIZER(plugins);
+
+int
+plugin_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > NAME_MAX_LEN)
+		return 0;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789_-") == n;
+}
+
+static struct plugin *
+plugin_of(const struct handler *h)
+{
+	struct plugin *p;
+
+	TAILQ_FOREACH(p, &plugins, entry) {
+		if (&p->handler == h)
+			return p;
+	}
+	return NULL;
+}
+
+const char *
+plugin_version(const struct handler *h)
+{
+	struct plugin *p = plugin_of(h);
+
+	return p != NULL ? p->version : NULL;
+}
+
+const char *
+plugin_path(const struct handler *h)
+{
+	struct plugin *p = plugin_of(h);
+
+	return p != NULL ? p->path : NULL;
+}
+
+static void
+plugin_free(struct plugin *p)
+{
+#ifdef HAVE_PLUGINS
+	if (p->dl != NULL)
+		dlclose(p->dl);
+#endif
+	free(p->path);
+	free(p->name);
+	free(p->version);
+	free(p->section);
+	free(p->settings);
+	free(p);
+}
+
+/* Copy the settings table, element by element at the plugin's stride. */
+static const char *
+copy_settings(struct plugin *p, const struct hsetting_def *table,
+    size_t stride)
+{
+	const struct hsetting_def *d;
+	size_t n;
+
+	if (table == NULL)
+		return NULL;
+	p->settings = xcalloc(HSETTINGS_MAX + 1, sizeof *p->settings);
+	for (n = 0;; n++) {
+		d = (const void *)((const char *)table + n * stride);
+		if (d->name == NULL)
+			break;
+		if (n == HSETTINGS_MAX)
+			return "more settings keys than echochatd takes (32)";
+		if (d->type > HSETTING_STRING)
+			return "a settings key of an unknown type";
+		if (d->type != HSETTING_STRING && d->min > d->max)
+			return "a settings key whose min is above its max";
+		p->settings[n] = *d;
+	}
+	p->handler.settings = p->settings;
+	return NULL;
+}
+
+/* Check the descriptor and copy what it describes; NULL or why not. */
+static const char *
+adopt(struct plugin *p, const struct echochat_plugin *d, char *buf,
+    size_t size)
+{
+	const struct handler *h;
+
+	if (d->magic != ECHOCHAT_PLUGIN_MAGIC)
+		return "echochat_plugin is not an echochat plugin descriptor";
+	if (d->abi_major != ECHOCHAT_PLUGIN_ABI_MAJOR ||
+	    d->abi_minor > ECHOCHAT_PLUGIN_ABI_MINOR) {
+		snprintf(buf, size, "built for plugin ABI %u.%u; this "
+		    "echochatd has %u.%u (rebuild it against this "
+		    "echochatd's <echochat/plugin.h>)", d->abi_major,
+		    d->abi_minor, ECHOCHAT_PLUGIN_ABI_MAJOR,
+		    ECHOCHAT_PLUGIN_ABI_MINOR);
+		return buf;
+	}
+	if (d->size < PLUGIN_SIZE_1_0 || d->handler_size < HANDLER_SIZE_1_0 ||
+	    d->setting_size != sizeof(struct hsetting_def))
+		return "its descriptor's structure sizes do not match its ABI "
+		    "version";
+	if ((h = d->handler) == NULL || h->name == NULL)
+		return "its descriptor names no handler";
+	if (strcmp(h->name, p->name) != 0) {
+		snprintf(buf, size, "its handler is called \"%.64s\", not "
+		    "\"%s\"", h->name, p->name);
+		return buf;
+	}
+	memcpy(&p->handler, h, d->handler_size < sizeof p->handler ?
+	    d->handler_size : sizeof p->handler);
+	if (p->handler.framing != FRAMING_BYTES &&
+	    p->handler.framing != FRAMING_LINES)
+		return "its handler has an unknown framing";
+	if (p->handler.input == NULL && p->handler.datagram == NULL)
+		return "its handler has neither input nor datagram";
+	p->handler.name = p->name;
+	p->handler.section = p->section;
+	p->version = xstrdup(d->version != NULL ? d->version : "");
+	p->handler.settings = NULL;
+	return copy_settings(p, h->settings, d->setting_size);
+}
+
+/* dlopen and check; the new record, or NULL and *cause. */
+static struct plugin *
+plugin_open(const char *path, const char *name, char **cause)
+{
+	const struct echochat_plugin *d;
+	struct plugin *p;
+	struct stat sb;
+	const char *why;
+	char buf[256];
+
+	if (stat(path, &sb) == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		xasprintf(cause, "%s: not a regular file", path);
+		return NULL;
+	}
+#ifndef HAVE_PLUGINS
+	(void)d;
+	(void)why;
+	(void)buf;
+	(void)adopt;
+	xasprintf(cause, "%s: this echochatd was built without plugins "
+	    "(configure --without-plugins)", path);
+	return NULL;
+#else
+	p = xcalloc(1, sizeof *p);
+	p->path = xstrdup(path);
+	p->name = xstrdup(name);
+	xasprintf(&p->section, "handler %s", name);
+	dlerror();
+	if ((p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		const char *e = dlerror();
+		xasprintf(cause, "%s", e != NULL ? e : "dlopen failed");
+		plugin_free(p);
+		return NULL;
+	}
+	if ((d = dlsym(p->dl, "echochat_plugin")) == NULL) {
+		xasprintf(cause, "%s: not an echochat plugin (no symbol "
+		    "echochat_plugin)", path);
+		plugin_free(p);
+		return NULL;
+	}
+	if ((why = adopt(p, d, buf, sizeof buf)) != NULL) {
+		xasprintf(cause, "%s: %s", path, why);
+		plugin_free(p);
+		return NULL;
+	}
+	return p;
+#endif
+}
+
+const struct handler *
+plugin_load(const char *dir, const char *name, char **cause)
+{
+	struct plugin *p;
+	char *path;
+
+	if (!plugin_name_ok(name)) {
+		xasprintf(cause, "\"%s\" is not a plugin name (letters, "
+		    "digits, _ and -, at most %d)", name, NAME_MAX_LEN);
+		return NULL;
+	}
+	xasprintf(&path, "%s/%s.so", dir, name);
+	TAILQ_FOREACH(p, &plugins, entry) {
+		if (strcmp(p->path, path) == 0) {
+			free(path);
+			return &p->handler;
+		}
+	}
+	p = plugin_open(path, name, cause);
+	free(path);
+	if (p == NULL)
+		return NULL;
+	TAILQ_INSERT_TAIL(&plugins, p, entry);
+	return &p->handler;
+}
