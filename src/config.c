@@ -136,7 +136,7 @@ static const struct key_def listener_keys[] = {
 };
 
 static const struct key_def plugins_keys[] = {
-	{ "dir", KEY_STRING, CFG(plugin_dir), 0, 0 },
+	{ "dir", KEY_OPTIONAL, CFG(plugin_dir), 0, 0 },
 	{ NULL, 0, 0, 0, 0 }
 };
 

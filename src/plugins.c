@@ -19,6 +19,9 @@
 #include "autoconf.h"
 
 #include <sys/stat.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <unistd.h>
 #ifdef HAVE_PLUGINS
 #include <dlfcn.h>
 #endif
@@ -178,22 +181,84 @@ adopt(struct plugin *p, const struct echochat_plugin *d, char *buf,
 	return copy_settings(p, h->settings, d->setting_size);
 }
 
+#if UINTPTR_MAX > 0xffffffffu
+typedef Elf64_Ehdr ElfW_Ehdr;
+typedef Elf64_Phdr ElfW_Phdr;
+#define ELF_CLASS	ELFCLASS64
+#else
+typedef Elf32_Ehdr ElfW_Ehdr;
+typedef Elf32_Phdr ElfW_Phdr;
+#define ELF_CLASS	ELFCLASS32
+#endif
+
+/*
+ * Before dlopen: is this a whole shared object of our kind?  The dynamic
+ * loader maps a truncated file as if it were whole, and touching the
+ * missing pages kills the process with SIGBUS; a file that is cut short
+ * must be a refusal instead.
+ */
+static const char *
+elf_whole(int fd, off_t size)
+{
+	ElfW_Ehdr eh;
+	ElfW_Phdr ph;
+	unsigned int i;
+
+	if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
+		return "not a shared object (no ELF header)";
+	if (eh.e_ident[EI_CLASS] != ELF_CLASS || eh.e_type != ET_DYN)
+		return "not a shared object of this machine's kind";
+	if (eh.e_phentsize != sizeof ph || eh.e_phnum == 0 ||
+	    eh.e_phoff > (uint64_t)size ||
+	    (uint64_t)eh.e_phnum * sizeof ph > (uint64_t)size - eh.e_phoff)
+		return "truncated or corrupt (program headers)";
+	for (i = 0; i < eh.e_phnum; i++) {
+		if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff +
+		    (uint64_t)i * sizeof ph)) != (ssize_t)sizeof ph)
+			return "truncated or corrupt (program headers)";
+		if (ph.p_type == PT_LOAD && (ph.p_offset > (uint64_t)size ||
+		    ph.p_filesz > (uint64_t)size - ph.p_offset))
+			return "truncated (a segment runs past the end of the "
+			    "file)";
+	}
+	return NULL;
+}
+
+/* A regular, whole ELF shared object?  NULL, or why not. */
+static const char *
+check_file(const char *path, char *buf, size_t size)
+{
+	struct stat sb;
+	const char *why;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &sb) == -1) {
+		snprintf(buf, size, "%s", strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return buf;
+	}
+	if (!S_ISREG(sb.st_mode))
+		why = "not a regular file";
+	else
+		why = elf_whole(fd, sb.st_size);
+	close(fd);
+	return why;
+}
+
 /* dlopen and check; the new record, or NULL and *cause. */
 static struct plugin *
 plugin_open(const char *path, const char *name, char **cause)
 {
 	const struct echochat_plugin *d;
 	struct plugin *p;
-	struct stat sb;
 	const char *why;
 	char buf[256];
 
-	if (stat(path, &sb) == -1) {
-		xasprintf(cause, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		xasprintf(cause, "%s: not a regular file", path);
+	if ((why = check_file(path, buf, sizeof buf)) != NULL) {
+		xasprintf(cause, "%s: %s", path, why);
 		return NULL;
 	}
 #ifndef HAVE_PLUGINS

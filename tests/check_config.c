@@ -550,8 +550,9 @@ START_TEST(test_unknown_handler)
 	    "proto = tcp\n"
 	    "bind = 127.0.0.1:7007\n"
 	    "handler = ehco\n",
-	    1, "[listener a]: unknown handler \"ehco\" (known: echo, upper, "
-	    "chat)");
+	    4, "[listener a]: unknown handler \"ehco\": not built in (echo, "
+	    "upper, chat), and no plugin: " PLUGINDIR "/ehco.so: No such file "
+	    "or directory");
 }
 END_TEST
 

@@ -24,7 +24,7 @@
 void	echochat_no_such_function(void);
 #endif
 
-static void
+static void __attribute__((unused))
 good_input(struct conn *c, char *line, size_t len)
 {
 	static const char kib[1024] = { 'x' };
@@ -44,7 +44,7 @@ good_input(struct conn *c, char *line, size_t len)
 	conn_send(c, "\n", 1);
 }
 
-static void
+static void __attribute__((unused))
 good_datagram(void *state, const struct dgram_src *src, char *data,
     size_t len)
 {
