@@ -15,7 +15,8 @@
  * event watches for writability instead), so a client that never reads is
  * slowed by TCP flow control and costs at most one read of memory.  Output
  * queued from elsewhere is not slowed this way: past output_limit the
- * connection is dropped as too slow.
+ * connection is dropped as too slow, and so is one whose answers to its
+ * own read outgrow output_limit plus that read.
  *
  * Every byte goes through the connection's transport (io.h).  A transport
  * may need a handshake before the handler hears of the connection, may
@@ -243,13 +244,23 @@ conn_mark_dirty(struct conn *c)
 	loop_schedule(c->cl->loop);
 }
 
-/* Past output_limit a connection is too slow to keep. */
+static size_t	conn_read_size(struct conn *);
+
+/*
+ * Past output_limit a connection is too slow to keep.  While it answers
+ * its own read it may queue one read's worth more: backpressure (it is not
+ * read again until that is sent) bounds such answers to what the read
+ * asked for, and a read is at most output_limit.  A handler that answers
+ * far more than it was sent (a plugin answering a line with megabytes) is
+ * cut all the same.
+ */
 static int
 conn_over_limit(struct conn *c)
 {
 	uint64_t limit = c->cl->limits->output_limit;
 
-	if (c->out->cost <= limit)
+	if (c->out->cost <= limit + (c == c->cl->current ?
+	    conn_read_size(c) : 0))
 		return 0;
 	log_info("dropping %s on listener %s: output limit (%llu bytes) "
 	    "exceeded", conn_peer_name(c), c->listener->conf->name,
@@ -303,12 +314,7 @@ conn_send(struct conn *c, const void *data, size_t len)
 		c->out = outq_new();
 	outq_push(c->out, shared_line_new((const char *)data + n,
 	    len - (size_t)n));
-	/*
-	 * A connection's answers to itself are bounded by backpressure (it
-	 * is not read again until they are sent); only output pushed from
-	 * elsewhere can outgrow the limit.
-	 */
-	if (c == c->cl->current || !conn_over_limit(c))
+	if (!conn_over_limit(c))
 		conn_mark_dirty(c);
 }
 
