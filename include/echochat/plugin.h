@@ -139,7 +139,11 @@ struct handler {
 	/* A stream connection arrived (after the banner).  -1 refuses it. */
 	int	 (*open)(struct conn *);
 
-	/* Input from a stream: raw bytes or one line without terminator. */
+	/*
+	 * Input from a stream: raw bytes or one line without terminator,
+	 * not NUL-terminated.  The buffer is the handler's to modify until
+	 * it returns.
+	 */
 	void	 (*input)(struct conn *, char *data, size_t len);
 
 	/*

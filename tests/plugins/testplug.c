@@ -29,12 +29,17 @@ good_input(struct conn *c, char *line, size_t len)
 {
 	static const char kib[1024] = { 'x' };
 	unsigned int n, i;
+	char num[16];
 
 #if defined(VARIANT_undef)
 	echochat_no_such_function();
 #endif
-	if (len > 6 && memcmp(line, "flood ", 6) == 0 &&
-	    sscanf(line + 6, "%u", &n) == 1) {
+	/* A line is not NUL-terminated: copy the number out first. */
+	if (len > 6 && len - 6 < sizeof num && memcmp(line, "flood ", 6) == 0) {
+		memcpy(num, line + 6, len - 6);
+		num[len - 6] = '\0';
+		if (sscanf(num, "%u", &n) != 1)
+			n = 0;
 		for (i = 0; i < n; i++)
 			conn_send(c, kib, sizeof kib);
 		return;
