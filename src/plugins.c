@@ -248,6 +248,7 @@ check_file(const char *path, char *buf, size_t size)
 	return why;
 }
 
+#ifdef HAVE_PLUGINS
 /* dlopen and check; the new record, or NULL and *cause. */
 static struct plugin *
 plugin_open(const char *path, const char *name, char **cause)
@@ -261,15 +262,6 @@ plugin_open(const char *path, const char *name, char **cause)
 		xasprintf(cause, "%s: %s", path, why);
 		return NULL;
 	}
-#ifndef HAVE_PLUGINS
-	(void)d;
-	(void)why;
-	(void)buf;
-	(void)adopt;
-	xasprintf(cause, "%s: this echochatd was built without plugins "
-	    "(configure --without-plugins)", path);
-	return NULL;
-#else
 	p = xcalloc(1, sizeof *p);
 	p->path = xstrdup(path);
 	p->name = xstrdup(name);
@@ -293,8 +285,22 @@ plugin_open(const char *path, const char *name, char **cause)
 		return NULL;
 	}
 	return p;
-#endif
 }
+#else
+/* Built without dlopen (configure --without-plugins): every file refused. */
+static struct plugin *
+plugin_open(const char *path, const char *name, char **cause)
+{
+	(void)name;
+	(void)adopt;
+	(void)plugin_free;
+	(void)check_file;
+	xasprintf(cause, "%s: %s", path, access(path, F_OK) == -1 ?
+	    strerror(errno) : "this echochatd was built without plugins "
+	    "(configure --without-plugins)");
+	return NULL;
+}
+#endif
 
 const struct handler *
 plugin_load(const char *dir, const char *name, char **cause)
