@@ -260,8 +260,13 @@ struct echochat_plugin {
  * Declare the plugin: the handler it defines and its own version string.
  * Once, at file scope:  ECHOCHAT_PLUGIN(rot13_handler, "1.0");
  */
+#ifdef __cplusplus
+#define ECHOCHAT_PLUGIN_LINKAGE	extern "C"	/* const is local in C++ */
+#else
+#define ECHOCHAT_PLUGIN_LINKAGE
+#endif
 #define ECHOCHAT_PLUGIN(handler_var, version_string)			\
-	__attribute__((visibility("default")))				\
+	ECHOCHAT_PLUGIN_LINKAGE __attribute__((visibility("default")))	\
 	const struct echochat_plugin echochat_plugin = {		\
 		ECHOCHAT_PLUGIN_MAGIC,					\
 		ECHOCHAT_PLUGIN_ABI_MAJOR, ECHOCHAT_PLUGIN_ABI_MINOR,	\
