@@ -14,6 +14,11 @@
  * [server] and handler sections, and the printed settings are walked off
  * the same key tables that parse them.  A handler's own section ([chat])
  * is parsed with the key table the handler declares.
+ *
+ * A handler that is not built in is a plugin (plugins.c), loaded once the
+ * whole file is read and [plugins] dir is known.  Its [handler NAME]
+ * section is kept as read until then, and parsed on top of the plugin's
+ * own defaults with the plugin's key table; then the plugin checks it.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -30,14 +35,36 @@
 #include "loop.h"
 #include "parse.h"
 #include "tls.h"
+#include "plugins.h"
 #include "xmalloc.h"
 
 /* inih's line buffer (INI_MAX_LINE) holds this much text plus LF and NUL. */
 #define CONFIG_MAX_LINE		198
 #define SUN_PATH_MAX		107
 
+#ifndef PLUGINDIR
+#define PLUGINDIR		"/usr/local/lib/echochat/plugins"
+#endif
+
 enum section_kind { SECTION_NONE, SECTION_SERVER, SECTION_LISTENER,
-	SECTION_HANDLER, SECTION_SKIP, SECTION_BAD };
+	SECTION_HANDLER, SECTION_PLUGINS, SECTION_PENDING, SECTION_SKIP,
+	SECTION_BAD };
+
+/* A key of a [handler NAME] section, kept until the plugin is loaded. */
+struct pending_key {
+	char			*key, *value;
+	unsigned int		 line;
+	TAILQ_ENTRY(pending_key) entry;
+};
+
+/* A [handler NAME] section as read. */
+struct pending_section {
+	char				*name;
+	unsigned int			 line;
+	TAILQ_HEAD(, pending_key)	 keys;
+	TAILQ_ENTRY(pending_section)	 entry;
+};
+TAILQ_HEAD(pending_list, pending_section);
 
 struct load_ctx {
 	struct config		*config;
@@ -51,7 +78,11 @@ struct load_ctx {
 	enum section_kind	 section;
 	struct listener_conf	*listener;	/* current [listener] */
 	struct hsettings	*hsettings;	/* current handler section */
+	struct pending_section	*pending;	/* current [handler NAME] */
+	struct pending_list	 pendings;
+	const char		*defaults_of;	/* a plugin's defaults text */
 	unsigned int		 server_seen;
+	unsigned int		 plugins_seen;
 	int			 defaults_only;	/* no listeners, please */
 	int			 read_errno;	/* the file could not be read */
 };
@@ -118,14 +149,18 @@ static const struct key_def listener_keys[] = {
 	{ NULL, 0, 0, 0, 0 }
 };
 
+static const struct key_def plugins_keys[] = {
+	{ "dir", KEY_OPTIONAL, CFG(plugin_dir), 0, 0 },
+	{ NULL, 0, 0, 0, 0 }
+};
+
 /* Keys of handler sections that a later version of echochatd reads. */
 static const struct { const char *section, *key; } later_keys[] = {
 	{ NULL, NULL }
 };
 
 /* Sections of features this version does not have yet. */
-static const char *later_sections[] = { "metrics", "cluster", "plugins",
-	NULL };
+static const char *later_sections[] = { "metrics", "cluster", NULL };
 
 static const char *proto_names[] = { "tcp", "udp", "unix" };
 
@@ -140,7 +175,10 @@ config_error(struct load_ctx *ctx, unsigned int line, const char *fmt, ...)
 	if (vasprintf(&msg, fmt, ap) == -1)
 		msg = NULL;
 	va_end(ap);
-	if (line != 0)
+	if (ctx->defaults_of != NULL)
+		xasprintf(&full, "%s:%u: handler %s: its own defaults: %s",
+		    ctx->config->file, line, ctx->defaults_of, msg ? msg : fmt);
+	else if (line != 0)
 		xasprintf(&full, "%s:%u: %s", ctx->config->file, line,
 		    msg ? msg : fmt);
 	else
@@ -229,6 +267,7 @@ config_new_defaults(void)
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.config = c;
+	TAILQ_INIT(&ctx.pendings);
 	ctx.text = default_config_text;
 	ctx.defaults_only = 1;
 	ctx.report = ignore_report;
@@ -255,8 +294,9 @@ config_free(struct config *c)
 	}
 	while ((hs = TAILQ_FIRST(&c->handler_settings)) != NULL) {
 		TAILQ_REMOVE(&c->handler_settings, hs, entry);
-		free(hs);
+		hsettings_free(hs);
 	}
+	free(c->plugin_dir);
 	free(c->file);
 	free(c->log);
 	free(c->pidfile);
@@ -314,6 +354,41 @@ begin_listener(struct load_ctx *ctx, const char *name)
 	ctx->section = SECTION_LISTENER;
 }
 
+/* A "[handler NAME]" header: keep its keys until the plugin is loaded. */
+static void
+begin_pending(struct load_ctx *ctx, const char *name)
+{
+	struct pending_section *ps;
+
+	while (*name == ' ' || *name == '\t')
+		name++;
+	ctx->section = SECTION_BAD;
+	if (handler_find(name) != NULL) {
+		config_error(ctx, ctx->line, "[handler %s]: %s is built in; "
+		    "[handler NAME] is for plugins", name, name);
+		return;
+	}
+	if (!plugin_name_ok(name)) {
+		config_error(ctx, ctx->line, "bad plugin name \"%s\" (letters, "
+		    "digits, _ and -)", name);
+		return;
+	}
+	TAILQ_FOREACH(ps, &ctx->pendings, entry) {
+		if (strcmp(ps->name, name) == 0) {
+			config_error(ctx, ctx->line, "duplicate section "
+			    "[handler %s] (first at line %u)", name, ps->line);
+			return;
+		}
+	}
+	ps = xcalloc(1, sizeof *ps);
+	ps->name = xstrdup(name);
+	ps->line = ctx->line;
+	TAILQ_INIT(&ps->keys);
+	TAILQ_INSERT_TAIL(&ctx->pendings, ps, entry);
+	ctx->pending = ps;
+	ctx->section = SECTION_PENDING;
+}
+
 /* A section header line: decide what the following keys belong to. */
 static void
 begin_section(struct load_ctx *ctx, char *name)
@@ -322,12 +397,23 @@ begin_section(struct load_ctx *ctx, char *name)
 
 	ctx->listener = NULL;
 	ctx->hsettings = NULL;
+	ctx->pending = NULL;
 	if (strcmp(name, "server") == 0) {
 		ctx->section = SECTION_SERVER;
 		return;
 	}
+	if (strcmp(name, "plugins") == 0) {
+		ctx->section = SECTION_PLUGINS;
+		return;
+	}
+	if (strncmp(name, "handler", 7) == 0 &&
+	    (name[7] == ' ' || name[7] == '\t')) {
+		begin_pending(ctx, name + 7);
+		return;
+	}
 	TAILQ_FOREACH(ctx->hsettings, &ctx->config->handler_settings, entry) {
-		if (strcmp(name, ctx->hsettings->handler->section) == 0) {
+		if (plugin_version(ctx->hsettings->handler) == NULL &&
+		    strcmp(name, ctx->hsettings->handler->section) == 0) {
 			ctx->section = SECTION_HANDLER;
 			return;
 		}
@@ -604,6 +690,8 @@ section_label(struct load_ctx *ctx, char *buf, size_t size)
 	switch (ctx->section) {
 	case SECTION_SERVER:
 		return "[server]";
+	case SECTION_PLUGINS:
+		return "[plugins]";
 	case SECTION_HANDLER:
 		snprintf(buf, size, "[%s]", ctx->hsettings->handler->section);
 		return buf;
@@ -622,7 +710,7 @@ find_handler_key(const struct hsettings *hs, const char *name,
     struct key_def *kd, unsigned int *index)
 {
 	static const enum key_type types[] = { KEY_COUNT, KEY_SIZE,
-		KEY_DURATION };
+		KEY_DURATION, KEY_OPTIONAL };
 	const struct hsetting_def *d;
 	int i;
 	size_t j;
@@ -632,7 +720,9 @@ find_handler_key(const struct hsettings *hs, const char *name,
 		d = &hs->handler->settings[i];
 		kd->name = d->name;
 		kd->type = types[d->type];
-		kd->offset = (size_t)i * sizeof hs->values[0];
+		/* Strings go to hs->strings, numbers to hs->values. */
+		kd->offset = (size_t)i * (d->type == HSETTING_STRING ?
+		    sizeof hs->strings[0] : sizeof hs->values[0]);
 		kd->min = d->min;
 		kd->max = d->max;
 		*index = (unsigned int)i;
@@ -664,7 +754,6 @@ listener_tls_key(struct load_ctx *ctx, const char *name)
 	if (!tls_supported()) {
 		config_error(ctx, ctx->line, "key \"%s\" is not supported by "
 		    "this build (echochatd was built without OpenSSL)", name);
-		ctx->listener->bad = 1;
 		return -1;
 	}
 	for (i = 0; i < 3; i++) {
@@ -672,6 +761,37 @@ listener_tls_key(struct load_ctx *ctx, const char *name)
 			ctx->listener->tls_lines[i] = ctx->line;
 	}
 	return 0;
+}
+
+/* A key of a [handler NAME] section, for when its plugin is loaded. */
+static void
+keep_pending(struct load_ctx *ctx, const char *name, const char *value)
+{
+	struct pending_key *pk = xcalloc(1, sizeof *pk);
+
+	pk->key = xstrdup(name);
+	pk->value = xstrdup(value);
+	pk->line = ctx->line;
+	TAILQ_INSERT_TAIL(&ctx->pending->keys, pk, entry);
+}
+
+static void
+pending_free(struct pending_list *list)
+{
+	struct pending_section *ps;
+	struct pending_key *pk;
+
+	while ((ps = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, ps, entry);
+		while ((pk = TAILQ_FIRST(&ps->keys)) != NULL) {
+			TAILQ_REMOVE(&ps->keys, pk, entry);
+			free(pk->key);
+			free(pk->value);
+			free(pk);
+		}
+		free(ps->name);
+		free(ps);
+	}
 }
 
 /* inih's handler: one key = value of the current section. */
@@ -697,6 +817,14 @@ handle_key(void *user, const char *section, const char *name,
 		seen = &ctx->hsettings->seen;
 		base = ctx->hsettings->values;
 		break;
+	case SECTION_PLUGINS:
+		table = plugins_keys;
+		seen = &ctx->plugins_seen;
+		base = ctx->config;
+		break;
+	case SECTION_PENDING:
+		keep_pending(ctx, name, value);
+		return 1;
 	case SECTION_LISTENER:
 		table = listener_keys;
 		seen = &ctx->listener->seen;
@@ -723,8 +851,17 @@ handle_key(void *user, const char *section, const char *name,
 	    sizeof ctx->listener->key_line[0])
 		ctx->listener->key_line[index] = ctx->line;
 	if (ctx->section == SECTION_LISTENER && strncmp(name, "tls_", 4) == 0 &&
-	    listener_tls_key(ctx, name) == -1)
+	    listener_tls_key(ctx, name) == -1) {
+		ctx->listener->bad |= 1u << index;
 		return 1;
+	}
+	if (ctx->section == SECTION_HANDLER) {
+		ctx->hsettings->lines[index] = ctx->line;
+		if (k->type == KEY_OPTIONAL)
+			base = ctx->hsettings->strings;
+	}
+	if (ctx->section == SECTION_LISTENER && strcmp(name, "handler") == 0)
+		ctx->listener->handler_line = ctx->line;
 	if (store_value(ctx, k, value, base) == -1) {
 		if (ctx->section == SECTION_LISTENER)
 			ctx->listener->bad |= 1u << index;
@@ -888,6 +1025,134 @@ check_bind(struct load_ctx *ctx, struct listener_conf *lc)
 	return -1;
 }
 
+/* hsettings_error's reporter while a plugin checks its section. */
+static void
+report_check(void *arg, unsigned int line, const char *msg)
+{
+	config_error(arg, line, "%s", msg);
+}
+
+/* A plugin's defaults text, parsed into hs as if it were a file. */
+static void
+plugin_defaults(struct load_ctx *ctx, struct hsettings *hs,
+    unsigned int line)
+{
+	char *text, *p, *next, *eq;
+
+	if (hs->handler->defaults == NULL)
+		return;
+	text = xstrdup(hs->handler->defaults);
+	ctx->defaults_of = hs->handler->name;
+	for (p = text; p != NULL; p = next) {
+		if ((next = strchr(p, '\n')) != NULL)
+			*next++ = '\0';
+		p = trim(p);
+		if (ignorable(p))
+			continue;
+		ctx->line = line;
+		if ((eq = strchr(p, '=')) == NULL) {
+			config_error(ctx, line, "expected key = value");
+			continue;
+		}
+		*eq = '\0';
+		handle_key(ctx, NULL, trim(p), trim(eq + 1));
+	}
+	ctx->defaults_of = NULL;
+	free(text);
+	hs->seen = 0;
+}
+
+/*
+ * The settings of a loaded plugin: its defaults, then its [handler NAME]
+ * section as read, then its own check.  Once per configuration.
+ */
+static void
+plugin_settings(struct load_ctx *ctx, const struct handler *h,
+    unsigned int line)
+{
+	struct pending_section *ps;
+	struct pending_key *pk;
+	struct hsettings *hs;
+	unsigned int errors = ctx->errors;
+
+	TAILQ_FOREACH(hs, &ctx->config->handler_settings, entry) {
+		if (hs->handler == h)
+			return;
+	}
+	hs = xcalloc(1, sizeof *hs);
+	hs->handler = h;
+	TAILQ_INSERT_TAIL(&ctx->config->handler_settings, hs, entry);
+	ctx->section = SECTION_HANDLER;
+	ctx->hsettings = hs;
+	plugin_defaults(ctx, hs, line);
+	TAILQ_FOREACH(ps, &ctx->pendings, entry) {
+		if (strcmp(ps->name, h->name) != 0)
+			continue;
+		hs->line = ps->line;
+		TAILQ_FOREACH(pk, &ps->keys, entry) {
+			ctx->line = pk->line;
+			handle_key(ctx, NULL, pk->key, pk->value);
+		}
+	}
+	ctx->section = SECTION_NONE;
+	ctx->hsettings = NULL;
+	if (h->check != NULL && ctx->errors == errors) {
+		if (hs->line == 0)
+			hs->line = line;
+		hs->report = report_check;
+		hs->report_arg = ctx;
+		h->check(hs);
+		hs->report = NULL;
+		hs->report_arg = NULL;
+	}
+}
+
+/* Where plugins are: [plugins] dir, or the package's directory. */
+static const char *
+plugin_dir(const struct config *c)
+{
+	return c->plugin_dir != NULL ? c->plugin_dir : PLUGINDIR;
+}
+
+/* A listener's handler that is not built in: its plugin, or NULL. */
+static const struct handler *
+listener_plugin(struct load_ctx *ctx, struct listener_conf *lc)
+{
+	const struct handler *h;
+	char *cause;
+
+	if ((h = plugin_load(plugin_dir(ctx->config), lc->handler_name,
+	    &cause)) == NULL) {
+		config_error(ctx, lc->handler_line, "[listener %s]: unknown "
+		    "handler \"%s\": not built in (%s), and no plugin: %s",
+		    lc->name, lc->handler_name, handler_names(), cause);
+		free(cause);
+		return NULL;
+	}
+	plugin_settings(ctx, h, lc->handler_line);
+	return h;
+}
+
+/* [handler NAME] sections no listener's plugin has taken: load theirs. */
+static void
+check_pending(struct load_ctx *ctx)
+{
+	struct pending_section *ps;
+	const struct handler *h;
+	char *cause;
+
+	TAILQ_FOREACH(ps, &ctx->pendings, entry) {
+		if ((h = plugin_load(plugin_dir(ctx->config), ps->name,
+		    &cause)) == NULL) {
+			config_error(ctx, ps->line, "[handler %s]: no plugin: "
+			    "%s", ps->name, cause);
+			free(cause);
+			continue;
+		}
+		plugin_settings(ctx, h, ps->line);
+	}
+}
+
 /*
  * Check one listener's keys together, once the whole file is read.  A
  * key already reported as wrong hides only the checks that need its
@@ -912,9 +1177,16 @@ check_listener(struct load_ctx *ctx, struct listener_conf *lc)
 		check_bind(ctx, lc);
 	if (listener_key_ok(lc, "handler") &&
 	    (lc->handler = handler_find(lc->handler_name)) == NULL)
-		config_error(ctx, listener_key_line(lc, "handler"),
-		    "[listener %s]: unknown handler \"%s\" (known: %s)",
-		    lc->name, lc->handler_name, handler_names());
+		lc->handler = listener_plugin(ctx, lc);
+	if (lc->handler != NULL && proto_ok && lc->proto == PROTO_UDP &&
+	    lc->handler->datagram == NULL)
+		config_error(ctx, lc->handler_line, "[listener %s]: handler "
+		    "%s serves no datagrams", lc->name, lc->handler->name);
+	if (lc->handler != NULL && proto_ok && lc->proto != PROTO_UDP &&
+	    lc->handler->input == NULL)
+		config_error(ctx, lc->handler_line, "[listener %s]: handler "
+		    "%s serves no stream connections", lc->name,
+		    lc->handler->name);
 	if (proto_ok && lc->proto == PROTO_UDP && lc->banner != NULL)
 		config_error(ctx, listener_key_line(lc, "banner"),
 		    "[listener %s]: banner is for tcp and unix listeners",
@@ -1026,8 +1298,11 @@ check_config(struct load_ctx *ctx)
 		    "to serve");
 		return;
 	}
+	if (ctx->config->plugin_dir != NULL)
+		absolutize(&ctx->config->plugin_dir);
 	TAILQ_FOREACH(a, &ctx->config->listeners, entry)
 		check_listener(ctx, a);
+	check_pending(ctx);
 	TAILQ_FOREACH(b, &ctx->config->listeners, entry) {
 		if (b->invalid)
 			continue;
@@ -1062,6 +1337,7 @@ load(const char *name, FILE *f, const char *text, int open_errno,
 	ctx.report = report;
 	ctx.file = f;
 	ctx.text = text;
+	TAILQ_INIT(&ctx.pendings);
 	free(c->file);
 	c->file = xstrdup(name);
 	if (f == NULL && text == NULL) {
@@ -1079,6 +1355,7 @@ load(const char *name, FILE *f, const char *text, int open_errno,
 		}
 	}
 	free(ctx.buf);
+	pending_free(&ctx.pendings);
 	*nerrors = ctx.errors;
 	if (ctx.errors != 0) {
 		config_free(c);
@@ -1190,10 +1467,32 @@ print_handler_settings(FILE *f, const struct hsettings *hs)
 	unsigned int i, index;
 
 	fprintf(f, "\n[%s]\n", hs->handler->section);
-	for (i = 0; hs->handler->settings[i].name != NULL; i++) {
+	for (i = 0; hs->handler->settings != NULL &&
+	    hs->handler->settings[i].name != NULL; i++) {
 		if (find_handler_key(hs, hs->handler->settings[i].name, &kd,
 		    &index) != NULL)
-			print_typed(f, &kd, hs->values);
+			print_typed(f, &kd, kd.type == KEY_OPTIONAL ?
+			    (const void *)hs->strings : hs->values);
+	}
+}
+
+/* [plugins], and each plugin loaded for this configuration (comments). */
+static void
+print_plugins(FILE *f, const struct config *c)
+{
+	const struct hsettings *hs;
+	char line[CONFIG_MAX_LINE + 1];
+
+	fprintf(f, "\n[plugins]\n");
+	print_key(f, "dir", plugin_dir(c));
+	TAILQ_FOREACH(hs, &c->handler_settings, entry) {
+		if (plugin_version(hs->handler) == NULL)
+			continue;
+		/* A comment too, must fit a line to load back. */
+		snprintf(line, sizeof line, "; plugin %s %s loaded from %s",
+		    hs->handler->name, plugin_version(hs->handler),
+		    plugin_path(hs->handler));
+		fprintf(f, "%s\n", line);
 	}
 }
 
@@ -1231,6 +1530,7 @@ config_print(const struct config *c, FILE *f)
 	fprintf(f, "[server]\n");
 	for (i = 0; server_keys[i].name != NULL; i++)
 		print_typed(f, &server_keys[i], c);
+	print_plugins(f, c);
 	TAILQ_FOREACH(hs, &c->handler_settings, entry)
 		print_handler_settings(f, hs);
 	TAILQ_FOREACH(lc, &c->listeners, entry)

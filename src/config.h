@@ -36,6 +36,7 @@ struct config {
 	uint64_t		 udp_rate;
 	uint64_t		 udp_burst;
 	uint64_t		 tls_handshake_timeout_ms;
+	char			*plugin_dir;	/* NULL: PLUGINDIR */
 	struct hsettings_list	 handler_settings;	/* [chat], ... */
 	struct listener_conf_list listeners;
 };

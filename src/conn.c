@@ -16,7 +16,8 @@
  * slowed by TCP flow control and costs at most one read of memory.  Output
  * queued from elsewhere is not slowed this way: once more than
  * output_limit is still waiting after the socket took what it could, the
- * connection is dropped as too slow.
+ * connection is dropped as too slow, and so is one whose answers to its
+ * own read outgrow output_limit plus that read.
  *
  * Every byte goes through the connection's transport (io.h).  A transport
  * may need a handshake before the handler hears of the connection, may
@@ -345,28 +346,40 @@ conn_mark_dirty(struct conn *c)
 	loop_schedule(c->cl->loop);
 }
 
+static size_t	conn_read_size(struct conn *);
+
 /*
  * Past output_limit a connection is too slow to keep.  What its socket
  * takes at once is not waiting: before judging, the queue is tried on
  * the socket, so a reader with room in its kernel buffers is never cut
  * by one long line (or a burst of lines queued within one turn), while
- * one that stopped reading still is.
+ * one that stopped reading still is.  While it answers its own read it
+ * may keep one read's worth more: backpressure (it is not read again
+ * until that is sent) bounds such answers to what the read asked for,
+ * and a read is at most output_limit.  A handler that answers far more
+ * than it was sent (a plugin answering a line with megabytes) is cut all
+ * the same.
  */
 static int
 conn_over_limit(struct conn *c)
 {
 	uint64_t limit = c->cl->limits->output_limit;
+	uint64_t allowed = limit + (c == c->cl->current ?
+	    conn_read_size(c) : 0);
 	ssize_t n;
 
-	if (c->out->cost <= limit)
+	if (c->out->cost <= allowed)
 		return 0;
 	if (!(c->flags & CONN_HANDSHAKE)) {
 		n = outq_write(c->out, &c->io);
 		if (n == -1 && errno != EAGAIN) {
+			conn_set_io_error(c, errno);
 			conn_drop(c, NULL);
 			return 1;
 		}
-		if (c->out->cost <= limit)
+		if (n > 0)
+			c->bytes_out += (uint64_t)n;
+		if (c->out->cost <= allowed)
 			return 0;
 	}
 	log_info("dropping %s on listener %s: output limit (%llu bytes) "
@@ -425,12 +438,7 @@ conn_send(struct conn *c, const void *data, size_t len)
 		c->out = outq_new();
 	outq_push(c->out, shared_line_new((const char *)data + n,
 	    len - (size_t)n));
-	/*
-	 * A connection's answers to itself are bounded by backpressure (it
-	 * is not read again until they are sent); only output pushed from
-	 * elsewhere can outgrow the limit.
-	 */
-	if (c == c->cl->current || !conn_over_limit(c))
+	if (!conn_over_limit(c))
 		conn_mark_dirty(c);
 }
 

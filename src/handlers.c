@@ -4,6 +4,8 @@
  * handler has at most one running instance, started when its first
  * listener opens and stopped when the server goes.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,6 +126,55 @@ hsettings_room(const struct hsettings *hs, size_t i, const char *dflt)
 			return lc->room != NULL ? lc->room : dflt;
 	}
 	return NULL;
+}
+
+/* A string key; "" when empty.  An unknown key is a handler bug. */
+const char *
+hsettings_get_string(const struct hsettings *hs, const char *name)
+{
+	int i = hsetting_index(hs->handler, name);
+
+	if (i < 0 || hs->handler->settings[i].type != HSETTING_STRING)
+		abort();
+	return hs->strings[i] != NULL ? hs->strings[i] : "";
+}
+
+/* From a handler's check: one error at the key's line (or the section's). */
+void
+hsettings_error(const struct hsettings *hs, const char *key,
+    const char *fmt, ...)
+{
+	unsigned int line = hs->line;
+	char *msg, *full;
+	va_list ap;
+	int i;
+
+	if (hs->report == NULL)
+		return;		/* not called from check */
+	if (key != NULL && (i = hsetting_index(hs->handler, key)) >= 0 &&
+	    (hs->seen & (1u << i)))
+		line = hs->lines[i];
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		msg = NULL;
+	va_end(ap);
+	xasprintf(&full, "[%s]: %s%s%s", hs->handler->section,
+	    key != NULL ? key : "", key != NULL ? ": " : "",
+	    msg != NULL ? msg : fmt);
+	hs->report(hs->report_arg, line, full);
+	free(full);
+	free(msg);
+}
+
+/* Free one section's settings. */
+void
+hsettings_free(struct hsettings *hs)
+{
+	unsigned int i;
+
+	for (i = 0; i < HSETTINGS_MAX; i++)
+		free(hs->strings[i]);
+	free(hs);
 }
 
 static void

@@ -19,8 +19,15 @@
 struct hsettings {
 	const struct handler	*handler;
 	uint64_t		 values[HSETTINGS_MAX];
+	char			*strings[HSETTINGS_MAX]; /* NULL: empty */
+	unsigned int		 lines[HSETTINGS_MAX];	/* where given */
+	unsigned int		 line;		/* of the section header */
 	unsigned int		 seen;		/* keys given in the file */
 	const struct listener_conf_list *listeners;	/* the config's */
+	/* While the handler's check runs: where hsettings_error reports. */
+	void			(*report)(void *, unsigned int line,
+				    const char *msg);
+	void			*report_arg;
 	TAILQ_ENTRY(hsettings)	 entry;
 };
 TAILQ_HEAD(hsettings_list, hsettings);
@@ -39,6 +46,7 @@ const struct handler *handler_for_section(const char *section);
 const struct handler *handler_at(int);
 const char	*handler_names(void);
 int		 hsetting_index(const struct handler *, const char *key);
+void		 hsettings_free(struct hsettings *);
 
 /* The running instance of h, started (and configured) on first use. */
 struct handler_instance *handlers_get(struct handler_instances *,

@@ -1,7 +1,7 @@
 /*
  * hapi.c -- what handler.h offers handlers besides connections and
  * endpoints: the loops (by index only), running a call on a loop, locks,
- * timers on the main loop, the log and the clock.  These wrap the core's
+ * timers on the caller's loop, the log and the clock.  These wrap the core's
  * own, so that a handler needs no core header and no threading details.
  */
 #include <stdarg.h>
@@ -112,7 +112,9 @@ htimer_every(uint64_t ms, void (*fn)(void *), void *arg)
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	t->fn = fn;
 	t->arg = arg;
-	t->ev = event_new(loops->v[0].base, -1, EV_PERSIST, htimer_fire, t);
+	/* On the caller's loop: a connection's timer may send to it. */
+	t->ev = event_new(loop_here() != NULL ? loop_here()->base :
+	    loops->v[0].base, -1, EV_PERSIST, htimer_fire, t);
 	event_add(t->ev, &tv);
 	return t;
 }

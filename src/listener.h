@@ -36,6 +36,7 @@ struct listener_conf {
 	socklen_t		 addrlen;
 	int			 wildcard;	/* "*:PORT": dual stack */
 	char			*handler_name;
+	unsigned int		 handler_line;	/* of the handler key */
 	const struct handler	*handler;
 	char			*banner;	/* NULL: none */
 	char			*room;		/* NULL: the handler's default */

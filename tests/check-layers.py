@@ -24,7 +24,7 @@ LAYERS = [
     ("connections and datagrams", "conn udp"),
     ("handlers", "handlers/echo handlers/upper handlers/chat "
                  "handlers/chat_cmd handlers/chat_settings handlers/room"),
-    ("registry", "handlers"),
+    ("registry", "handlers plugins"),
     ("composition root", "config server daemon systemd main defaults"),
 ]
 # Headers that are not modules of ours (autoconf's).

@@ -551,8 +551,9 @@ START_TEST(test_unknown_handler)
 	    "proto = tcp\n"
 	    "bind = 127.0.0.1:7007\n"
 	    "handler = ehco\n",
-	    4, "[listener a]: unknown handler \"ehco\" (known: echo, upper, "
-	    "chat)");
+	    4, "[listener a]: unknown handler \"ehco\": not built in (echo, "
+	    "upper, chat), and no plugin: " PLUGINDIR "/ehco.so: No such file "
+	    "or directory");
 }
 END_TEST
 
@@ -860,8 +861,9 @@ START_TEST(test_several_errors)
 	    "of echochatd");
 	check_msg(10, 18, "missing key \"bind\" in [listener b]");
 	/* A missing bind hides nothing else about the listener. */
-	check_msg(11, 20, "[listener b]: unknown handler \"nope\" (known: "
-	    "echo, upper, chat)");
+	check_msg(11, 20, "[listener b]: unknown handler \"nope\": not built "
+	    "in (echo, upper, chat), and no plugin: " PLUGINDIR "/nope.so: No "
+	    "such file or directory");
 }
 END_TEST
 
@@ -932,8 +934,9 @@ START_TEST(test_bad_proto_hides_nothing_else)
 	    "bind = 127.0.0.1:7007\n"
 	    "handler = echo\n", 2);
 	check_msg(0, 2, "bad proto \"sctp\" (tcp, udp or unix)");
-	check_msg(1, 4, "[listener a]: unknown handler \"nope\" (known: echo, "
-	    "upper, chat)");
+	check_msg(1, 4, "[listener a]: unknown handler \"nope\": not built in "
+	    "(echo, upper, chat), and no plugin: " PLUGINDIR "/nope.so: No such "
+	    "file or directory");
 }
 END_TEST
 
@@ -953,8 +956,9 @@ START_TEST(test_clash_reported_beside_other_errors)
 	    "proto = udp\n"
 	    "bind = 127.0.0.1:7007\n"
 	    "handler = nope\n", 2);
-	check_msg(0, 12, "[listener c]: unknown handler \"nope\" (known: echo, "
-	    "upper, chat)");
+	check_msg(0, 12, "[listener c]: unknown handler \"nope\": not built in "
+	    "(echo, upper, chat), and no plugin: " PLUGINDIR "/nope.so: No such "
+	    "file or directory");
 	check_msg(1, 7, "[listener b]: tcp 127.0.0.1:7007 is already used by "
 	    "[listener a] at line 1");
 }

@@ -1,7 +1,8 @@
 /*
  * echo.c -- echo: every byte back, unchanged, as it arrives.
  */
-#include "handler.h"
+/* Only the public plugin interface: echo is written as a plugin would be. */
+#include <echochat/plugin.h>
 
 /* A stream read: send it straight back. */
 static void

@@ -3,7 +3,8 @@
  * bytes, UTF-8 included, pass through untouched (toupper() would consult
  * the locale; this must not).
  */
-#include "handler.h"
+/* Only the public plugin interface, as a plugin would be. */
+#include <echochat/plugin.h>
 
 /* Map a-z to A-Z in place. */
 static void

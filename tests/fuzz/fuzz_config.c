@@ -2,6 +2,9 @@
  * fuzz_config.c -- libFuzzer harness for the configuration loader
  * (config.c, parse.c): config_load_stream, config_print, config_free.
  *
+ * Plugins come from tests/fuzz/plugins_stub.c: one plugin, fuzzplug,
+ * with settings and a check, and no dlopen.
+ *
  * The input is an INI file.  Every error message must read
  * "fuzz.ini:LINE: ..." or "fuzz.ini: ...", one line each, and there must
  * be one per error counted; a file with errors gives NULL, one without a

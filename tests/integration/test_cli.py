@@ -494,19 +494,24 @@ handler = nope
 proto = tcp
 bind = 127.0.0.1
 handler = ehco
-""")
+
+[plugins]
+dir = %s
+""" % d)
                 rc, out, err = harness.run(
                     ["-c", path] + (["-t"] if check_only else []))
             self.assertEqual(rc, 78, err)
             self.assertEqual(err.splitlines(), [
                 "echochatd: %s:2: bad proto \"sctp\" (tcp, udp or unix)"
                 % path,
-                "echochatd: %s:4: [listener echo]: unknown handler \"nope\" "
-                "(known: echo, upper, chat)" % path,
+                "echochatd: %s:4: [listener echo]: unknown handler \"nope\": "
+                "not built in (echo, upper, chat), and no plugin: %s/nope.so: "
+                "No such file or directory" % (path, d),
                 "echochatd: %s:8: [listener two]: bad bind \"127.0.0.1\": "
                 "expected HOST:PORT" % path,
-                "echochatd: %s:9: [listener two]: unknown handler \"ehco\" "
-                "(known: echo, upper, chat)" % path,
+                "echochatd: %s:9: [listener two]: unknown handler \"ehco\": "
+                "not built in (echo, upper, chat), and no plugin: %s/ehco.so: "
+                "No such file or directory" % (path, d),
                 "echochatd: 4 errors in the configuration"])
 
     def test_check_refuses_what_start_up_refuses(self):
