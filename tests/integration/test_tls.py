@@ -30,7 +30,8 @@ Covers:
   that vanishes without close_notify: each closed, nothing left in
   CLOSE_WAIT, every connection let go of (the debug log's connects and
   disconnects match); valgrind runs check the failure paths leak nothing.
-- Abuse: a flood of half-open handshakes counts against max_clients, is
+- Abuse: a ClientHello that says it is 100,000 bytes long is cut after
+  32 KiB; a flood of half-open handshakes counts against max_clients, is
   closed at the handshake timeout and costs less than 2 KiB per silent
   connection (no SSL before the first byte) and 64 KiB per handshake
   stalled halfway through its ClientHello; a TLS
@@ -569,6 +570,23 @@ class TestAbuse(TlsCase):
         c = tls_connect(s)
         harness.roundtrip(self, c, b"after the flood\n")
         c.close()
+
+    def test_oversized_client_hello(self):
+        # A ClientHello that says it is 100,000 bytes long (OpenSSL would
+        # take up to 128 KiB), sent in full records: cut after 32 KiB.
+        s = self.start(config())
+        c = s.connect("tls")
+        body = b"\x01" + (100000).to_bytes(3, "big") + bytes(16380)
+        records = b"\x16\x03\x01\x40\x00" + body
+        records += (b"\x16\x03\x01\x40\x00" + bytes(16384)) * 5
+        try:
+            c.sendall(records)
+        except OSError:
+            pass            # closed before all of it was sent
+        wait_closed(c)
+        c.close()
+        s.wait_log(r"handshake with .* failed: handshake larger than 32768 "
+                   r"bytes")
 
     def test_never_reading_tls_participant_is_cut(self):
         plain = ("[listener plain]\nproto = tcp\nbind = 127.0.0.1:0\n"
