@@ -14,6 +14,8 @@ Covers:
   with `ncat --ssl`; with reads smaller than a record (input waiting
   inside the SSL, not on the socket); upper over TLS; the certificate logged at start-up.  TLS 1.2 and 1.3 are accepted; TLS 1.1 is refused
   (by s_client and by Python, both offering only TLS 1.1).
+- Renegotiation is refused (s_client's "R"); TLS 1.3 sends one session
+  ticket.
 - Mutual TLS (tls_ca + tls_verify = yes): no client certificate is
   refused, one from another CA is refused, the right one is accepted and
   its CN logged.
@@ -357,6 +359,52 @@ class TestEcho(TlsCase):
         self.assertIn(b"Cipher is (NONE)", p.stdout)
         s.wait_log(r"info: handshake with 127\.0\.0\.1:\d+ on listener tls "
                    r"failed: unsupported protocol")
+
+    def s_client_output(self, args, stdin, until, timeout=10, eof=False):
+        """Run s_client with stdin (then EOF, if eof); its output once
+        `until` shows up (None: once it exits), or the time runs out."""
+        p = subprocess.Popen(["openssl", "s_client"] + args,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        out = b""
+        try:
+            p.stdin.write(stdin)
+            p.stdin.flush()
+            if eof:
+                time.sleep(0.5 * SLOW)
+                p.stdin.close()
+            os.set_blocking(p.stdout.fileno(), False)
+            sel = selectors.DefaultSelector()
+            sel.register(p.stdout, selectors.EVENT_READ)
+            deadline = time.monotonic() + timeout * SLOW
+            while ((until is None or until not in out) and
+                   time.monotonic() < deadline):
+                if sel.select(0.1):
+                    chunk = p.stdout.read()
+                    if chunk == b"":
+                        break           # it exited
+                    out += chunk or b""
+            sel.close()
+        finally:
+            p.kill()
+            p.wait()
+            p.stdin.close()
+            p.stdout.close()
+        return out
+
+    def test_no_renegotiation_and_one_ticket(self):
+        s = self.start(config())
+        where = "127.0.0.1:%d" % s.port("tls")
+        # s_client renegotiates when it reads "R" on a line of its own.
+        out = self.s_client_output(["-tls1_2", "-connect", where], b"R\n",
+                                   b"no renegotiation")
+        self.assertIn(b"RENEGOTIATING", out)
+        self.assertIn(b"no renegotiation", out)
+        # It shows the tickets it read as it ends, after its input.
+        out = self.s_client_output(["-tls1_3", "-connect", where], b"",
+                                   None, eof=True)
+        self.assertEqual(out.count(b"Post-Handshake New Session Ticket"), 1,
+                         out)
 
     def test_upper(self):
         s = self.start(config(listeners=tls_listener(handler="upper")))
