@@ -563,6 +563,7 @@ tls_io_describe(const struct io *io, char *buf, size_t size, char *cn,
 {
 	SSL *ssl = io->ctx;
 	X509 *peer;
+	char *p;
 
 	snprintf(buf, size, "%s %s", SSL_get_version(ssl),
 	    SSL_get_cipher_name(ssl));
@@ -574,6 +575,11 @@ tls_io_describe(const struct io *io, char *buf, size_t size, char *cn,
 	    0)
 		cn[0] = '\0';
 	X509_free(peer);
+	/* It goes into the log: no control bytes. */
+	for (p = cn; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+			*p = '?';
+	}
 }
 
 #else /* !HAVE_OPENSSL */
