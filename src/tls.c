@@ -23,6 +23,9 @@
  *     whenever they are empty: an idle SSL keeps about 14 KB, not 47 KB.
  *     And no SSL is made before the client's first byte, so a silent
  *     connection costs what a plain one does.
+ *   - A client may send at most TLS_HANDSHAKE_MAX bytes before its
+ *     handshake is done, so that one cannot make OpenSSL hold a 128 KiB
+ *     ClientHello or 100 KiB of client certificates while it waits.
  *
  * Contexts: TLS 1.2 and 1.3 only, OpenSSL's default ciphers at security
  * level 2 or more, no compression, no renegotiation, a bounded session
@@ -31,6 +34,7 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +58,14 @@ struct tls_ctx {
 #define TLS_SESSION_CACHE	1024
 /* Small queued lines are gathered into records of up to this much. */
 #define TLS_RECORD		16384
+/*
+ * What a client may send before its handshake is done.  OpenSSL would
+ * take a ClientHello of up to 128 KiB and client certificates of up to
+ * 100 KiB, holding all of it while the rest comes; real ones are a few
+ * KiB.  Counted from the record headers as they arrive, so a handshake
+ * holds at most this plus one record.
+ */
+#define TLS_HANDSHAKE_MAX	(32 * 1024)
 
 static const struct io_ops tls_ops;
 
@@ -285,6 +297,25 @@ tls_failed(struct io *io, SSL *ssl, int err, int saved_errno)
 	}
 }
 
+/*
+ * The message callback, during the handshake only: count the bytes of the
+ * records the client sends, in the SSL's application data.
+ */
+static void
+tls_count_input(int write_p, int version, int content_type, const void *buf,
+    size_t len, SSL *ssl, void *arg)
+{
+	const unsigned char *h = buf;
+	uintptr_t seen;
+
+	(void)version;
+	(void)arg;
+	if (write_p || content_type != SSL3_RT_HEADER || len < 5)
+		return;
+	seen = (uintptr_t)SSL_get_app_data(ssl) + 5 + ((size_t)h[3] << 8 | h[4]);
+	SSL_set_app_data(ssl, (void *)seen);
+}
+
 static int
 tls_handshake(struct io *io)
 {
@@ -294,8 +325,18 @@ tls_handshake(struct io *io)
 
 	ERR_clear_error();
 	errno = 0;
-	if ((n = SSL_accept(ssl)) == 1)
+	n = SSL_accept(ssl);
+	if ((uintptr_t)SSL_get_app_data(ssl) > TLS_HANDSHAKE_MAX) {
+		SSL_set_quiet_shutdown(ssl, 1);
+		ERR_clear_error();
+		snprintf(tls_reason, sizeof tls_reason, "handshake larger "
+		    "than %d bytes", TLS_HANDSHAKE_MAX);
+		return -1;
+	}
+	if (n == 1) {
+		SSL_set_msg_callback(ssl, NULL);
 		return 1;
+	}
 	r = tls_failed(io, ssl, SSL_get_error(ssl, n), errno);
 	if (r == -1 && errno == EAGAIN)
 		return 0;
@@ -444,6 +485,7 @@ tls_wait_handshake(struct io *io)
 		return -1;
 	}
 	SSL_set_accept_state(ssl);
+	SSL_set_msg_callback(ssl, tls_count_input);
 	SSL_CTX_free(ctx);		/* the SSL holds its own reference */
 	io->ops = &tls_ops;
 	io->ctx = ssl;
@@ -521,6 +563,7 @@ tls_io_describe(const struct io *io, char *buf, size_t size, char *cn,
 {
 	SSL *ssl = io->ctx;
 	X509 *peer;
+	char *p;
 
 	snprintf(buf, size, "%s %s", SSL_get_version(ssl),
 	    SSL_get_cipher_name(ssl));
@@ -532,6 +575,11 @@ tls_io_describe(const struct io *io, char *buf, size_t size, char *cn,
 	    0)
 		cn[0] = '\0';
 	X509_free(peer);
+	/* It goes into the log: no control bytes. */
+	for (p = cn; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+			*p = '?';
+	}
 }
 
 #else /* !HAVE_OPENSSL */

@@ -14,6 +14,8 @@ Covers:
   with `ncat --ssl`; with reads smaller than a record (input waiting
   inside the SSL, not on the socket); upper over TLS; the certificate logged at start-up.  TLS 1.2 and 1.3 are accepted; TLS 1.1 is refused
   (by s_client and by Python, both offering only TLS 1.1).
+- Renegotiation is refused (s_client's "R"); TLS 1.3 sends one session
+  ticket.
 - Mutual TLS (tls_ca + tls_verify = yes): no client certificate is
   refused, one from another CA is refused, the right one is accepted and
   its CN logged.
@@ -30,7 +32,8 @@ Covers:
   that vanishes without close_notify: each closed, nothing left in
   CLOSE_WAIT, every connection let go of (the debug log's connects and
   disconnects match); valgrind runs check the failure paths leak nothing.
-- Abuse: a flood of half-open handshakes counts against max_clients, is
+- Abuse: a ClientHello that says it is 100,000 bytes long is cut after
+  32 KiB; a flood of half-open handshakes counts against max_clients, is
   closed at the handshake timeout and costs less than 2 KiB per silent
   connection (no SSL before the first byte) and 64 KiB per handshake
   stalled halfway through its ClientHello; a TLS
@@ -357,6 +360,52 @@ class TestEcho(TlsCase):
         s.wait_log(r"info: handshake with 127\.0\.0\.1:\d+ on listener tls "
                    r"failed: unsupported protocol")
 
+    def s_client_output(self, args, stdin, until, timeout=10, eof=False):
+        """Run s_client with stdin (then EOF, if eof); its output once
+        `until` shows up (None: once it exits), or the time runs out."""
+        p = subprocess.Popen(["openssl", "s_client"] + args,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        out = b""
+        try:
+            p.stdin.write(stdin)
+            p.stdin.flush()
+            if eof:
+                time.sleep(0.5 * SLOW)
+                p.stdin.close()
+            os.set_blocking(p.stdout.fileno(), False)
+            sel = selectors.DefaultSelector()
+            sel.register(p.stdout, selectors.EVENT_READ)
+            deadline = time.monotonic() + timeout * SLOW
+            while ((until is None or until not in out) and
+                   time.monotonic() < deadline):
+                if sel.select(0.1):
+                    chunk = p.stdout.read()
+                    if chunk == b"":
+                        break           # it exited
+                    out += chunk or b""
+            sel.close()
+        finally:
+            p.kill()
+            p.wait()
+            p.stdin.close()
+            p.stdout.close()
+        return out
+
+    def test_no_renegotiation_and_one_ticket(self):
+        s = self.start(config())
+        where = "127.0.0.1:%d" % s.port("tls")
+        # s_client renegotiates when it reads "R" on a line of its own.
+        out = self.s_client_output(["-tls1_2", "-connect", where], b"R\n",
+                                   b"no renegotiation")
+        self.assertIn(b"RENEGOTIATING", out)
+        self.assertIn(b"no renegotiation", out)
+        # It shows the tickets it read as it ends, after its input.
+        out = self.s_client_output(["-tls1_3", "-connect", where], b"",
+                                   None, eof=True)
+        self.assertEqual(out.count(b"Post-Handshake New Session Ticket"), 1,
+                         out)
+
     def test_upper(self):
         s = self.start(config(listeners=tls_listener(handler="upper")))
         c = tls_connect(s)
@@ -536,15 +585,19 @@ class TestHandshakes(TlsCase):
 class TestAbuse(TlsCase):
     def test_half_open_handshake_flood(self):
         n = 10 if SLOW > 1 else 60
-        s = self.start(config(server="tls_handshake_timeout = 2s\n"
-                              "max_clients = %d\n" % (2 * n)))
+        # Long enough for every connection to be made before the first
+        # times out, also under valgrind.
+        s = self.start(config(server="tls_handshake_timeout = %ds\n"
+                              "max_clients = %d\n" % (2 if SLOW == 1 else 8,
+                                                      2 * n)))
         hello = client_hello()
         socks = []
         # Silent connections first: no SSL is made before a first byte.
         before = s.rss_kib()
         for _ in range(n):
             socks.append(s.connect("tls"))
-        time.sleep(0.2 * SLOW)
+        if harness.RSS_MEANINGFUL:
+            time.sleep(0.2)
         silent = s.rss_kib() - before
         # Then handshakes stalled halfway through their ClientHello.
         before = s.rss_kib()
@@ -569,6 +622,23 @@ class TestAbuse(TlsCase):
         c = tls_connect(s)
         harness.roundtrip(self, c, b"after the flood\n")
         c.close()
+
+    def test_oversized_client_hello(self):
+        # A ClientHello that says it is 100,000 bytes long (OpenSSL would
+        # take up to 128 KiB), sent in full records: cut after 32 KiB.
+        s = self.start(config())
+        c = s.connect("tls")
+        body = b"\x01" + (100000).to_bytes(3, "big") + bytes(16380)
+        records = b"\x16\x03\x01\x40\x00" + body
+        records += (b"\x16\x03\x01\x40\x00" + bytes(16384)) * 5
+        try:
+            c.sendall(records)
+        except OSError:
+            pass            # closed before all of it was sent
+        wait_closed(c)
+        c.close()
+        s.wait_log(r"handshake with .* failed: handshake larger than 32768 "
+                   r"bytes")
 
     def test_never_reading_tls_participant_is_cut(self):
         plain = ("[listener plain]\nproto = tcp\nbind = 127.0.0.1:0\n"
