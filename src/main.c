@@ -21,6 +21,7 @@
 #include "loop.h"
 #include "parse.h"
 #include "server.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 struct options {
@@ -75,6 +76,12 @@ static const char *const build_features[] = {
 #ifdef HAVE_LIBSYSTEMD
 	"systemd",
 #endif
+#ifdef HAVE_OPENSSL
+	"openssl",
+#endif
+#ifdef HAVE_PLUGINS
+	"plugins",
+#endif
 	NULL
 };
 
@@ -90,6 +97,11 @@ print_version(void)
 		printf(" %s", *f);
 	printf("%s\n", build_features[0] == NULL ? " none" : "");
 	printf("libevent: %s\n", event_get_version());
+	if (tls_library_version() != NULL)
+		printf("openssl: %s\n", tls_library_version());
+#ifdef HAVE_PLUGINS
+	printf("plugins: %s\n", PLUGINDIR);
+#endif
 	printf("config: %s\n", DEFAULT_CONFIG_FILE);
 }
 

@@ -78,6 +78,12 @@ tls_supported(void)
 	return 1;
 }
 
+const char *
+tls_library_version(void)
+{
+	return OpenSSL_version(OPENSSL_VERSION);
+}
+
 /* OpenSSL's newest error as text ("wrong version number"), or what. */
 static const char *
 tls_openssl_reason(const char *what)
@@ -588,6 +594,12 @@ int
 tls_supported(void)
 {
 	return 0;
+}
+
+const char *
+tls_library_version(void)
+{
+	return NULL;
 }
 
 struct tls_ctx *

@@ -33,6 +33,8 @@ enum tls_bad { TLS_BAD_CERT, TLS_BAD_KEY, TLS_BAD_CA };
 
 /* Was this build made with OpenSSL? */
 int		 tls_supported(void);
+/* The OpenSSL in use ("OpenSSL 3.0.17 1 Jul 2025"), or NULL without. */
+const char	*tls_library_version(void);
 
 /*
  * A server context from these files, checked (readable, the key matches

@@ -135,21 +135,33 @@ class Basics(unittest.TestCase):
             lines = out.splitlines()
             self.assertEqual(lines[0], "echochatd 0.1.0", opt)
             # What the build has and where it looks, as nginx -V says.
+            words = lines[1].split()[1:]
+            keys = ["features", "libevent"]
+            keys += ["openssl"] if "openssl" in words else []
+            keys += ["plugins"] if "plugins" in words else []
             self.assertEqual([l.split(":")[0] for l in lines[1:]],
-                             ["features", "libevent", "config"], out)
+                             keys + ["config"], out)
             self.assertRegex(lines[1], r"^features: (none|\w+( \w+)*)$")
             self.assertRegex(lines[2], r"^libevent: 2\.\d+\.\d+")
-            self.assertRegex(lines[3], r"^config: /\S*/echochat/"
+            if "openssl" in words:
+                self.assertRegex(out, r"\nopenssl: OpenSSL 3\.")
+            if "plugins" in words:
+                self.assertRegex(out, r"\nplugins: /\S*/echochat/plugins\n")
+            self.assertRegex(lines[-1], r"^config: /\S*/echochat/"
                              r"echochatd\.ini$")
             self.assertEqual(err, "", opt)
 
-    def test_version_names_the_systemd_feature_as_built(self):
+    def test_version_names_the_features_as_built(self):
         autoconf = os.path.join(os.path.dirname(os.path.dirname(
             os.path.abspath(harness.ECHOCHATD))), "autoconf.h")
         with open(autoconf) as f:
-            systemd = "#define HAVE_LIBSYSTEMD 1" in f.read()
+            text = f.read()
         words = version_info()["features"].split()
-        self.assertEqual("systemd" in words, systemd, words)
+        for feature, define in (("systemd", "HAVE_LIBSYSTEMD"),
+                                ("openssl", "HAVE_OPENSSL"),
+                                ("plugins", "HAVE_PLUGINS")):
+            self.assertEqual(feature in words,
+                             "#define %s 1" % define in text, words)
 
     def test_quiet_needs_t(self):
         rc, out, err = harness.run(["-q"])

@@ -778,14 +778,21 @@ class TestConfig(unittest.TestCase):
                           cert("ca.pem")), out)
 
 
-class TestWithoutOpenssl(unittest.TestCase):
-    def test_keys_refused(self):
-        if HAVE_TLS:
-            self.skipTest("echochatd was built with OpenSSL")
+class TestBuild(unittest.TestCase):
+    def test_keys_follow_the_build(self):
+        # With OpenSSL a TLS listener passes -t and -V names it; without,
+        # its keys are refused as not supported by this build.
+        rc, out, err = harness.run(["-V"])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual("openssl" in out.splitlines()[1].split(), HAVE_TLS,
+                         out)
         rc, _, err = harness.run(["-t"], config())
-        self.assertEqual(rc, 78)
-        self.assertRegex(err, r"test\.ini:7: key \"tls_cert\" is not "
-                         r"supported by this build")
+        if HAVE_TLS:
+            self.assertEqual(rc, 0, err)
+        else:
+            self.assertEqual(rc, 78)
+            self.assertRegex(err, r"test\.ini:7: key \"tls_cert\" is not "
+                             r"supported by this build")
 
 
 if __name__ == "__main__":
