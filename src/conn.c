@@ -168,7 +168,7 @@ conn_set_why(struct conn *c, enum conn_why why, const char *detail,
 	if (c->flags & CONN_WHY_SET)
 		return;
 	c->flags |= CONN_WHY_SET;
-	c->why = why;
+	c->why = (uint8_t)why;
 	c->detail = detail;
 	c->error = error;
 }
@@ -187,7 +187,8 @@ conn_set_io_error(struct conn *c, int error)
 void
 conn_set_user(struct conn *c, const char *user)
 {
-	snprintf(c->user, sizeof c->user, "%s", user != NULL ? user : "");
+	free(c->user);
+	c->user = user != NULL && *user != '\0' ? xstrdup(user) : NULL;
 }
 
 /* "127.0.0.1:5555", "[::1]:5555" or "unix"; valid until the next call. */
@@ -241,13 +242,13 @@ conn_opened(struct conn *c)
 /*
  * How long a handshake still has: it is timed from the accept, not from
  * its last step, so a client that dribbles one byte at a time still runs
- * out.  The 32-bit clock wraps every 49 days; differences stay right.
+ * out.
  */
 static uint64_t
 conn_handshake_left_ms(struct conn *c)
 {
 	uint64_t limit = c->cl->limits->handshake_timeout_ms;
-	uint32_t spent = (uint32_t)monotonic_ms() - c->born_ms;
+	uint64_t spent = monotonic_ms() - c->started_ms;
 
 	if (limit == 0)
 		return conn_idle_ms(c);
@@ -312,7 +313,6 @@ conn_start(struct conn *c)
 		log_debug("connect %s on listener %s", conn_peer_name(c),
 		    c->listener->conf->name);
 	c->flags |= CONN_HANDSHAKE;
-	c->born_ms = (uint32_t)monotonic_ms();
 	if (c->listener->conf->tls != NULL &&
 	    tls_io_start(&c->io, c->listener->conf->tls) == -1) {
 		log_warnx("%s on listener %s: cannot start TLS",
@@ -332,6 +332,7 @@ conn_discard(struct conn *c)
 	io_close(&c->io);
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
+	free(c->user);
 	free(c);
 }
 
@@ -838,7 +839,7 @@ conn_log_disconnect(struct conn *c)
 	    c->listener->conf->name, conn_why_name(c->why), detail,
 	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
 	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-	    c->user[0] != '\0' ? ", user " : "", c->user);
+	    c->user != NULL ? ", user " : "", c->user != NULL ? c->user : "");
 }
 
 /* Tell the handler, release everything. */
@@ -859,6 +860,7 @@ conn_free(struct conn *c)
 	io_close(&c->io);
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
+	free(c->user);
 	free(c);
 }
 

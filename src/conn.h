@@ -97,21 +97,21 @@ struct conn {
 	void			*hstate;
 	void			*hdata;
 	struct framer		 framer;	/* line handlers only */
-	struct telnet		 telnet;	/* handlers with .telnet */
 	struct outq		*out;		/* pending output, or NULL */
 	struct endpoint		*ep;		/* made on demand */
 	struct io		 io;
+	/* Small fields together, so that the struct has no holes. */
 	unsigned int		 flags;
-	uint32_t		 born_ms;	/* for the handshake timeout */
-	enum conn_why		 why;		/* once CONN_WHY_SET */
-	const char		*detail;	/* static words for the log */
 	int			 error;		/* errno of an error close */
-	const char		*close_reason;	/* for the handler's close */
-	uint64_t		 started_ms;
-	uint64_t		 bytes_in, bytes_out;
-	char			 user[24];	/* who, as the handler says */
-	struct peer_addr	 peer;
+	struct telnet		 telnet;	/* handlers with .telnet */
+	uint8_t			 why;		/* enum conn_why, once set */
 	struct admit_ticket	 ticket;	/* the creator's */
+	struct peer_addr	 peer;
+	const char		*detail;	/* static words for the log */
+	const char		*close_reason;	/* for the handler's close */
+	char			*user;		/* who, as the handler says */
+	uint64_t		 started_ms;	/* accepted; handshake timeout */
+	uint64_t		 bytes_in, bytes_out;
 	struct event		 ev;
 	TAILQ_ENTRY(conn)	 entry;		/* cl->conns */
 	TAILQ_ENTRY(conn)	 dirty;		/* cl->dirty or cl->dead */

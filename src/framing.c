@@ -85,7 +85,7 @@ keep_partial(struct framer *f, const struct frame_ops *ops, void *arg,
 		f->started = now;
 	}
 	evbuffer_add(f->in, data, len);
-	f->scanned = evbuffer_get_length(f->in);
+	f->scanned = (uint32_t)evbuffer_get_length(f->in);
 	/* max_line + 1: the last byte may be the CR of a coming CRLF. */
 	if (f->scanned > max_line + 1) {
 		framer_reset(f);

@@ -12,9 +12,10 @@ struct evbuffer;
 /* A partial line between reads; in is NULL while there is none. */
 struct framer {
 	struct evbuffer	*in;
-	size_t		 scanned;
+	/* Both 32-bit: a held partial line is at most max_line + one read. */
+	uint32_t	 scanned;
+	uint32_t	 discarding;	/* rest of an over-long line */
 	uint64_t	 started;	/* when the partial line began */
-	int		 discarding;	/* rest of an over-long line */
 };
 
 /* Callbacks of framer_feed; each returns -1 to stop (connection gone). */
