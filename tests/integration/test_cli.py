@@ -795,8 +795,9 @@ DISCONNECT = (r"debug: disconnect 127\.0\.0\.1:%d on listener %s: %s after "
 class DisconnectLog(unittest.TestCase):
     """The debug disconnect line: the reason (client, idle, too_slow,
     quit, shutdown, reload, error), how long, bytes each way and the chat
-    nick; nick changes and UDP joins and leaves at debug (README
-    "Logging")."""
+    nick; nick changes and UDP joins and leaves at debug; the chat_rate
+    line and the UDP drop summary (singular and plural, per interval) name
+    the address (README "Logging")."""
 
     def start(self, config):
         self.server = start(config, args=["-L", "debug"])
@@ -877,6 +878,21 @@ class DisconnectLog(unittest.TestCase):
             u.send(b"/quit\n")
             self.server.wait_log(r"debug: chat: udp 127\.0\.0\.1:%d \(bob\) "
                                  r"left: quit$" % port)
+
+    def test_udp_drop_summary(self):
+        self.start("[server]\nudp_rate = 1\nudp_burst = 1\n\n"
+                   "[listener echo-udp]\nproto = udp\nbind = 127.0.0.1:0\n"
+                   "handler = echo\n")
+        with self.server.udp("echo-udp") as u:
+            port = u.getsockname()[1]
+            u.send(b"one")
+            self.assertEqual(u.recv(100), b"one")
+            u.send(b"two")          # over the burst: dropped, logged at once
+            self.server.wait_log(
+                r"info: udp: dropped 1 reply over udp_rate and 0 datagrams "
+                r"from ports below 1024 or our own since the start \(1 in "
+                r"all\); the last reply over udp_rate was for "
+                r"127\.0\.0\.1:%d$" % port)
 
     def test_chat_rate_line_names_the_address(self):
         self.start("[chat]\nchat_rate = 1\nchat_burst = 1\n\n" +
