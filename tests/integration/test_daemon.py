@@ -1010,6 +1010,8 @@ class Reload(unittest.TestCase):
                             workdir=tmp.name)
         log = os.path.join(logdir, "echochatd.log")
         wait_file(log, r"info: ready$")
+        old = os.path.join(tmp.name, "old.log")     # the file, once deleted
+        os.link(log, old)
         shutil.rmtree(logdir)
         for n, sig in enumerate((signal.SIGUSR1, signal.SIGHUP)):
             server.send_signal(sig)
@@ -1024,6 +1026,9 @@ class Reload(unittest.TestCase):
             self.assertEqual(len(server.wait_log_matches(
                 r" debug: disconnect ", before + 1)), before + 1)
         self.assertFalse(os.path.exists(logdir))
+        written = read_text(old)
+        self.assertNotIn("cannot reopen", written)
+        self.assertNotIn(" debug: disconnect ", written)
         os.mkdir(logdir)
         server.send_signal(signal.SIGUSR1)
         wait_file(log, r"info: log %s reopened$" % re.escape(log))
