@@ -34,7 +34,7 @@
 #define SUN_PATH_MAX		107
 
 enum section_kind { SECTION_NONE, SECTION_SERVER, SECTION_LISTENER,
-	SECTION_HANDLER, SECTION_SKIP, SECTION_BAD };
+	SECTION_HANDLER, SECTION_METRICS, SECTION_SKIP, SECTION_BAD };
 
 struct load_ctx {
 	struct config		*config;
@@ -49,6 +49,7 @@ struct load_ctx {
 	struct listener_conf	*listener;	/* current [listener] */
 	struct hsettings	*hsettings;	/* current handler section */
 	unsigned int		 server_seen;
+	unsigned int		 metrics_seen;
 	int			 defaults_only;	/* no listeners, please */
 };
 
@@ -93,6 +94,11 @@ static const struct key_def server_keys[] = {
 	{ NULL, 0, 0, 0, 0 }
 };
 
+static const struct key_def metrics_keys[] = {
+	{ "bind", KEY_OPTIONAL, CFG(metrics_bind), 0, 0 },
+	{ NULL, 0, 0, 0, 0 }
+};
+
 static const struct key_def listener_keys[] = {
 	{ "proto", KEY_PROTO, LST(proto), 0, 0 },
 	{ "bind", KEY_STRING, LST(bind), 0, 0 },
@@ -111,8 +117,7 @@ static const struct { const char *section, *key; } later_keys[] = {
 };
 
 /* Sections of features this version does not have yet. */
-static const char *later_sections[] = { "metrics", "cluster", "plugins",
-	NULL };
+static const char *later_sections[] = { "cluster", "plugins", NULL };
 
 static const char *proto_names[] = { "tcp", "udp", "unix" };
 
@@ -243,6 +248,9 @@ config_free(struct config *c)
 		TAILQ_REMOVE(&c->handler_settings, hs, entry);
 		free(hs);
 	}
+	if (c->metrics != NULL)
+		listener_conf_free(c->metrics);
+	free(c->metrics_bind);
 	free(c->file);
 	free(c->log);
 	free(c->pidfile);
@@ -308,6 +316,10 @@ begin_section(struct load_ctx *ctx, char *name)
 	ctx->hsettings = NULL;
 	if (strcmp(name, "server") == 0) {
 		ctx->section = SECTION_SERVER;
+		return;
+	}
+	if (strcmp(name, "metrics") == 0) {
+		ctx->section = SECTION_METRICS;
 		return;
 	}
 	TAILQ_FOREACH(ctx->hsettings, &ctx->config->handler_settings, entry) {
@@ -576,6 +588,8 @@ section_label(struct load_ctx *ctx, char *buf, size_t size)
 	switch (ctx->section) {
 	case SECTION_SERVER:
 		return "[server]";
+	case SECTION_METRICS:
+		return "[metrics]";
 	case SECTION_HANDLER:
 		snprintf(buf, size, "[%s]", ctx->hsettings->handler->section);
 		return buf;
@@ -645,6 +659,12 @@ handle_key(void *user, const char *section, const char *name,
 	case SECTION_HANDLER:
 		seen = &ctx->hsettings->seen;
 		base = ctx->hsettings->values;
+		break;
+	case SECTION_METRICS:
+		table = metrics_keys;
+		seen = &ctx->metrics_seen;
+		base = ctx->config;
+		ctx->config->metrics_line = ctx->line;
 		break;
 	case SECTION_LISTENER:
 		table = listener_keys;
@@ -756,6 +776,40 @@ addresses_clash(const struct listener_conf *a, const struct listener_conf *b)
 	    memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 }
 
+/*
+ * [metrics] bind, parsed into a listener of its own (the HTTP server's),
+ * and kept off every tcp listener's address.
+ */
+static void
+check_metrics(struct load_ctx *ctx)
+{
+	struct config *c = ctx->config;
+	struct listener_conf *lc, *a;
+	const char *cause;
+
+	if (c->metrics_bind == NULL)
+		return;
+	lc = xcalloc(1, sizeof *lc);
+	lc->name = xstrdup("[metrics]");
+	lc->proto = PROTO_TCP;
+	lc->bind = xstrdup(c->metrics_bind);
+	lc->handler_name = xstrdup("http");
+	lc->line = c->metrics_line;
+	c->metrics = lc;
+	if (parse_address(lc->bind, &lc->addr, &lc->addrlen, &lc->wildcard,
+	    &cause) == -1) {
+		config_error(ctx, lc->line, "[metrics]: bad bind \"%s\": %s",
+		    lc->bind, cause);
+		return;
+	}
+	TAILQ_FOREACH(a, &c->listeners, entry) {
+		if (!a->bad && a->addrlen != 0 && addresses_clash(a, lc))
+			config_error(ctx, lc->line, "[metrics]: tcp %s is "
+			    "already used by [listener %s] at line %u",
+			    lc->bind, a->name, a->line);
+	}
+}
+
 /* Whole-file checks: each listener, then every pair for clashes. */
 static void
 check_config(struct load_ctx *ctx)
@@ -777,6 +831,7 @@ check_config(struct load_ctx *ctx)
 	}
 	TAILQ_FOREACH(a, &ctx->config->listeners, entry)
 		check_listener(ctx, a);
+	check_metrics(ctx);
 	if (ctx->errors != 0)
 		return;
 	TAILQ_FOREACH(b, &ctx->config->listeners, entry) {
@@ -973,6 +1028,10 @@ config_print(const struct config *c, FILE *f)
 		print_typed(f, &server_keys[i], c);
 	TAILQ_FOREACH(hs, &c->handler_settings, entry)
 		print_handler_settings(f, hs);
+	if (c->metrics_bind != NULL) {
+		fprintf(f, "\n[metrics]\n");
+		print_typed(f, &metrics_keys[0], c);
+	}
 	TAILQ_FOREACH(lc, &c->listeners, entry)
 		print_listener(f, lc);
 }

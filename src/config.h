@@ -35,6 +35,9 @@ struct config {
 	uint64_t		 line_timeout_ms;
 	uint64_t		 udp_rate;
 	uint64_t		 udp_burst;
+	char			*metrics_bind;	/* [metrics] bind; NULL: off */
+	struct listener_conf	*metrics;	/* it, parsed as a listener */
+	unsigned int		 metrics_line;	/* of bind, for messages */
 	struct hsettings_list	 handler_settings;	/* [chat], ... */
 	struct listener_conf_list listeners;
 };

@@ -44,6 +44,7 @@
 #include "conn.h"
 #include "endpoint.h"
 #include "log.h"
+#include "stats.h"
 #include "sync.h"
 #include "xmalloc.h"
 
@@ -63,6 +64,58 @@ static const struct frame_ops conn_frame_ops = {
 
 /* How often a held connection checks whether it may read again. */
 #define HOLD_MS	1
+
+/* Count for c's listener on c's loop: a plain add (stats.h). */
+static void
+conn_count(struct conn *c, enum stat_listener which, uint64_t n)
+{
+	if (c->listener->stats != NULL)
+		lstat_add(c->listener->stats, c->cl->loop->index, which, n);
+}
+
+/*
+ * Line drops of chat connections are the chat's (README "Metrics"); the
+ * other handlers take bytes, and a plugin's lines are its own business.
+ */
+static void
+conn_count_chat_drop(struct conn *c, enum stat_global which)
+{
+	if (strcmp(c->handler->name, "chat") == 0)
+		gstat_add(which, 1);
+}
+
+/*
+ * Why c ended, in the metrics' words: from the reason it was dropped
+ * for, or, for an orderly close, from who started it.  The one place
+ * close reasons are mapped to echochat_disconnects_total's reasons.
+ */
+static enum stat_end
+conn_end_reason(const struct conn *c)
+{
+	static const struct { const char *why; enum stat_end end; } dropped[] = {
+		{ "idle timeout", END_IDLE },
+		{ "too slow", END_TOO_SLOW },
+		{ "listener changed", END_RELOAD },
+		{ "listener removed", END_RELOAD },
+		{ "server stopped", END_SHUTDOWN },
+	};
+	size_t i;
+
+	if (c->close_reason != NULL) {
+		for (i = 0; i < sizeof dropped / sizeof dropped[0]; i++) {
+			if (strcmp(c->close_reason, dropped[i].why) == 0)
+				return dropped[i].end;
+		}
+		return END_ERROR;	/* refused by handler, handshake */
+	}
+	if (c->flags & CONN_FAILED)
+		return END_ERROR;
+	if (c->flags & CONN_STOPPING)
+		return END_SHUTDOWN;
+	if (c->flags & CONN_QUIT)
+		return END_QUIT;
+	return END_CLIENT;
+}
 
 /* The idle timeout for this connection's listener, or 0. */
 static uint64_t
@@ -227,6 +280,8 @@ conn_discard(struct conn *c)
 	struct conn_loop *cl = c->cl;
 
 	io_close(&c->io);
+	conn_count(c, SL_ENDED + (c->listener->retired ? END_RELOAD :
+	    END_SHUTDOWN), 1);
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
 	free(c);
@@ -290,9 +345,12 @@ conn_send(struct conn *c, const void *data, size_t len)
 		iov.iov_base = (void *)(uintptr_t)data;
 		iov.iov_len = len;
 		n = io_writev(&c->io, &iov, 1);
+		if (n > 0)
+			conn_count(c, SL_SENT_BYTES, (uint64_t)n);
 		if (n == (ssize_t)len)
 			return;
 		if (n == -1 && errno != EAGAIN) {
+			c->flags |= CONN_FAILED;
 			conn_drop(c, NULL);
 			return;
 		}
@@ -326,15 +384,22 @@ conn_send_line(struct conn *c, struct shared_line *sl)
 		conn_mark_dirty(c);
 }
 
-/* Send what is queued, then close. */
-void
-conn_finish(struct conn *c)
+/* Send what is queued, then close; why is a CONN_ bit or 0 (the client). */
+static void
+conn_finish_for(struct conn *c, unsigned int why)
 {
 	if (c->flags & (CONN_CLOSED | CONN_FINISHING))
 		return;
-	c->flags |= CONN_FINISHING;
+	c->flags |= CONN_FINISHING | why;
 	framer_reset(&c->framer);
 	conn_mark_dirty(c);
+}
+
+/* The handler's: send what is queued, then close. */
+void
+conn_finish(struct conn *c)
+{
+	conn_finish_for(c, CONN_QUIT);
 }
 
 /* Close now; the handler hears of it and memory goes at end of turn. */
@@ -451,6 +516,7 @@ conn_frame_too_long(void *arg)
 	char msg[96];
 	int n;
 
+	conn_count_chat_drop(c, SG_CHAT_DROPPED_TOO_LONG);
 	n = snprintf(msg, sizeof msg, "*** error: line too long (max %zu "
 	    "bytes)\n", conn_max_line(c));
 	conn_send(c, msg, (size_t)n);
@@ -463,7 +529,7 @@ conn_peer_closed(struct conn *c)
 {
 	c->flags |= CONN_PEER_EOF;
 	if (c->out != NULL && c->out->count != 0) {
-		conn_finish(c);
+		conn_finish_for(c, 0);
 		return;
 	}
 	conn_drop(c, NULL);
@@ -515,6 +581,7 @@ conn_read(struct conn *c)
 		if (error == EAGAIN || error == EINTR)
 			return;
 		log_debug("read %s: %s", conn_peer_name(c), strerror(error));
+		c->flags |= CONN_FAILED;
 		conn_drop(c, NULL);
 		return;
 	}
@@ -522,6 +589,7 @@ conn_read(struct conn *c)
 		conn_peer_closed(c);
 		return;
 	}
+	conn_count(c, SL_RECEIVED_BYTES, (uint64_t)n);
 	if (c->flags & CONN_FINISHING)
 		return;		/* no longer listening */
 	cl->current = c;
@@ -605,9 +673,12 @@ conn_flush(struct conn *c)
 		return;
 	if (c->out != NULL && c->out->count != 0) {
 		n = outq_write(c->out, &c->io);
+		if (n > 0)
+			conn_count(c, SL_SENT_BYTES, (uint64_t)n);
 		if (n == -1 && errno != EAGAIN) {
 			log_debug("write %s: %s", conn_peer_name(c),
 			    strerror(errno));
+			c->flags |= CONN_FAILED;
 			conn_drop(c, NULL);
 			return;
 		}
@@ -648,6 +719,7 @@ conn_free(struct conn *c)
 	outq_free(c->out);
 	io_shutdown(&c->io);
 	io_close(&c->io);
+	conn_count(c, SL_ENDED + conn_end_reason(c), 1);
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
 	free(c);
@@ -704,6 +776,7 @@ conn_loop_sweep(evutil_socket_t fd, short what, void *arg)
 		log_info("dropping a partial line from %s on listener %s: "
 		    "line timeout", conn_peer_name(c), c->listener->conf->name);
 		framer_reset(&c->framer);
+		conn_count_chat_drop(c, SG_CHAT_DROPPED_LINE_TIMEOUT);
 		conn_send(c, msg, sizeof msg - 1);
 	}
 }
@@ -737,7 +810,7 @@ conn_loop_finish_all(struct conn_loop *cl)
 	struct conn *c;
 
 	TAILQ_FOREACH(c, &cl->conns, entry)
-		conn_finish(c);
+		conn_finish_for(c, CONN_STOPPING);
 }
 
 /* Drop every connection of a listener (removed, or handler changed). */

@@ -67,6 +67,9 @@ struct conn_loop {
 #define CONN_PEER_EOF	0x20	/* client half-closed */
 #define CONN_READ_WAITS	0x40	/* a read needs the socket writable */
 #define CONN_HELD	0x80	/* not read while other loops catch up */
+#define CONN_STOPPING	0x100	/* finishing because the server stops */
+#define CONN_QUIT	0x200	/* finishing because the handler said so */
+#define CONN_FAILED	0x400	/* a read or write failed */
 
 /* A stream connection.  Small on purpose: idle ones own no buffers. */
 struct conn {

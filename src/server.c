@@ -21,6 +21,7 @@
 #include "parse.h"
 #include "server.h"
 #include "sock.h"
+#include "stats.h"
 #include "sync.h"
 #include "systemd.h"
 #include "xmalloc.h"
@@ -123,17 +124,21 @@ server_accept(void *arg, struct listener *l, int fd, struct sockaddr *sa,
 		return;
 	}
 	peer_addr_set(&peer, sa);
+	/* Counted on loop 0, the main thread's: accepting runs here. */
 	switch (admit_acquire(&s->admit, &peer, &ticket)) {
 	case ADMIT_FULL:
+		lstat_add(l->stats, 0, SL_REFUSED_FULL, 1);
 		server_refuse(l, fd, sa, len, "server full");
 		return;
 	case ADMIT_IP_FULL:
+		lstat_add(l->stats, 0, SL_REFUSED_PER_IP, 1);
 		server_refuse(l, fd, sa, len, "too many connections from "
 		    "your address");
 		return;
 	case ADMIT_OK:
 		break;
 	}
+	lstat_add(l->stats, 0, SL_ACCEPTED, 1);
 	cl = server_pick_loop(s);
 	c = conn_new(cl, fd, sa, l, hi->handler, hi->state);
 	c->ticket = ticket;
@@ -175,6 +180,14 @@ server_conn_gone(void *arg, struct conn *c)
 
 /* --- Listeners. --- */
 
+/* A listener's counters, by name: a re-created one goes on counting. */
+static struct listener_stats *
+server_listener_stats(const struct listener_conf *lc)
+{
+	return stats_listener(lc->name, lc->proto == PROTO_UDP ?
+	    STATS_DGRAM : STATS_STREAM);
+}
+
 /*
  * Open one listener for lc with its handler's instance, as a stream
  * acceptor or a datagram socket.
@@ -208,6 +221,7 @@ server_listener_open(struct server *s, const struct config *config,
 	    out, &why) == -1)
 		goto fail;
 	(*out)->owner = hi;
+	(*out)->stats = server_listener_stats(lc);
 	return 0;
 fail:
 	xasprintf(cause, "listener %s: %s", lc->name, why);
@@ -325,6 +339,10 @@ server_open_listeners(struct server *s, char **cause)
 		}
 		TAILQ_INSERT_TAIL(&s->listeners, l, entry);
 	}
+	if (metrics_listen(s->metrics, s->config->metrics, cause) == -1) {
+		server_close_listeners(s);
+		return -1;
+	}
 	reject_unclaimed_sockets(s);
 	return 0;
 }
@@ -363,6 +381,7 @@ server_stop(struct server *s, const char *why)
 	}
 	log_info("shutting down (%s)", why);
 	notify("STOPPING=1");
+	metrics_set_state(s->metrics, METRICS_STOPPING);
 	world_stop(&s->loops);
 	s->stopping = 1;
 	handlers_shutdown(&s->handlers);
@@ -390,6 +409,16 @@ server_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(s->loops.v[0].base);
 }
 
+/* SIGUSR2: the headline figures in one line, for those without scrapes. */
+static void
+server_log_summary(void)
+{
+	char line[256];
+
+	stats_summary(line, sizeof line);
+	log_info("SIGUSR2: %s", line);
+}
+
 /* Signals are delivered inside the loop, never in signal context. */
 static void
 server_signal(evutil_socket_t sig, short what, void *arg)
@@ -413,6 +442,9 @@ server_signal(evutil_socket_t sig, short what, void *arg)
 		world_stop(&s->loops);
 		log_reopen();
 		world_resume(&s->loops);
+		break;
+	case SIGUSR2:
+		server_log_summary();
 		break;
 	}
 }
@@ -439,6 +471,8 @@ server_init(struct server *s, struct config *config, struct event_base *base,
 	s->sig_int = evsignal_new(base, SIGINT, server_signal, s);
 	s->sig_hup = evsignal_new(base, SIGHUP, server_signal, s);
 	s->sig_usr1 = evsignal_new(base, SIGUSR1, server_signal, s);
+	s->sig_usr2 = evsignal_new(base, SIGUSR2, server_signal, s);
+	evsignal_add(s->sig_usr2, NULL);
 	evsignal_add(s->sig_term, NULL);
 	evsignal_add(s->sig_int, NULL);
 	evsignal_add(s->sig_hup, NULL);
@@ -448,6 +482,8 @@ server_init(struct server *s, struct config *config, struct event_base *base,
 	    cause) == -1)
 		return -1;
 	hapi_init(&s->loops);
+	stats_init(s->loops.n);
+	s->metrics = metrics_new(base);
 	s->cls = xcalloc(s->loops.n, sizeof *s->cls);
 	for (i = 0; i < s->loops.n; i++)
 		conn_loop_init(&s->cls[i], &s->loops.v[i], &s->limits,
@@ -507,6 +543,7 @@ reload_keep(struct server *s, struct config *new, struct listener *l,
 
 	l->next_conf = NULL;
 	l->conf = lc;
+	l->stats = server_listener_stats(lc);	/* it may have a new name */
 	if (lc->handler == old->handler)
 		return 0;
 	log_info("listener %s: handler %s -> %s; its connections are closed",
@@ -565,6 +602,10 @@ server_apply(struct server *s, struct config *new, char **cause)
 		}
 		TAILQ_INSERT_TAIL(&added, l, entry);
 	}
+	if (metrics_listen(s->metrics, new->metrics, cause) == -1) {
+		reload_undo(s, &added);
+		return -1;
+	}
 	TAILQ_FOREACH_SAFE(l, &s->listeners, entry, next) {
 		if (l->next_conf == NULL)
 			reload_remove(s, l);
@@ -613,20 +654,26 @@ server_reload(struct server *s)
 		    s->loops.n);
 	world_stop(&s->loops);
 	if (new == NULL) {
+		gstat_add(SG_RELOADS_FAILED, 1);
 		log_error("reload failed: %u error%s; still running on the "
 		    "previous configuration", nerrors, nerrors == 1 ? "" : "s");
 	} else if (server_apply(s, new, &cause) == -1) {
+		gstat_add(SG_RELOADS_FAILED, 1);
 		log_error("reload failed: %s; still running on the previous "
 		    "configuration", cause);
 		free(cause);
 		config_free(new);
-	} else if (log_open(server_log_target(s), s->config->log_level,
-	    &why) == -1)
-		log_error("reload: log %s: %s; logging stays where it was",
-		    s->config->log, why);
-	else
-		log_info("reload done: %u listener%s", server_count_listeners(s),
-		    server_count_listeners(s) == 1 ? "" : "s");
+	} else {
+		gstat_add(SG_RELOADS_OK, 1);
+		if (log_open(server_log_target(s), s->config->log_level,
+		    &why) == -1)
+			log_error("reload: log %s: %s; logging stays where it "
+			    "was", s->config->log, why);
+		else
+			log_info("reload done: %u listener%s",
+			    server_count_listeners(s),
+			    server_count_listeners(s) == 1 ? "" : "s");
+	}
 	log_reopen();
 	world_resume(&s->loops);
 	server_notify_ready(s);
@@ -669,6 +716,8 @@ server_notify_ready(struct server *s)
 	struct listener *l;
 	const char *sep = "";
 
+	if (!s->stopping)
+		metrics_set_state(s->metrics, METRICS_SERVING);
 	evbuffer_add_printf(msg, "READY=1\nSTATUS=ready; listeners: ");
 	TAILQ_FOREACH(l, &s->listeners, entry) {
 		evbuffer_add_printf(msg, "%s%s %s %s", sep, l->conf->name,
@@ -698,6 +747,7 @@ server_free(struct server *s)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	/* Threads first; then connections: they point to their listeners. */
 	if (s->loops.v != NULL)
 		loops_stop(&s->loops);
@@ -705,15 +755,20 @@ server_free(struct server *s)
 		conn_loop_free(&s->cls[i]);
 	server_close_listeners(s);
 	handlers_stop(&s->handlers);
+	metrics_free(s->metrics);
+	s->metrics = NULL;
 	udp_set_free(&s->udp);
 	admit_free(&s->admit);
 	event_free(s->sig_term);
 	event_free(s->sig_int);
 	event_free(s->sig_hup);
 	event_free(s->sig_usr1);
+	if (s->sig_usr2 != NULL)
+		event_free(s->sig_usr2);
 	free(s->passed_claimed);
 	event_free(s->shutdown_timer);
 	free(s->cls);
 	s->cls = NULL;
 	loops_free(&s->loops);
+	stats_free();
 }

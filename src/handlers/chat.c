@@ -100,6 +100,7 @@ cmd_msg(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 		room_tell(&p->m, "*** error: usage: /msg NAME TEXT");
 		return;
 	}
+	hcount(HCOUNT_CHAT_MESSAGES, 1);
 	room_msg(chat->room, &p->m, cmd->arg.ptr, cmd->arg.len, cmd->text.ptr,
 	    cmd->text.len);
 }
@@ -113,6 +114,7 @@ cmd_quit(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 	snprintf(reason, sizeof reason, "%.*s", (int)cmd->text.len,
 	    cmd->text.ptr);
 	room_leave(chat->room, &p->m, reason);	/* the others first */
+	hcount(HCOUNT_CHAT_PARTICIPANTS, -1);
 	room_tell(&p->m, "*** Bye");
 	if (p->conn != NULL)
 		conn_set_data(p->conn, NULL);	/* gone: close says nothing */
@@ -154,6 +156,7 @@ within_budget(struct chat *chat, struct participant *p)
 		hlog(HLOG_INFO, "chat: %s sends more than chat_rate; dropping "
 		    "its lines", p->m.nick);
 	}
+	hcount(HCOUNT_CHAT_DROPPED_RATE, 1);
 	return 0;
 }
 
@@ -173,14 +176,17 @@ chat_line(struct chat *chat, struct participant *p, char *line, size_t len)
 	case CHAT_EMPTY:
 		break;
 	case CHAT_TEXT:
+		hcount(HCOUNT_CHAT_MESSAGES, 1);
 		room_say(chat->room, &p->m, cmd.text.ptr, cmd.text.len);
 		break;
 	case CHAT_ME:
 		if (cmd.text.len == 0)
 			room_tell(&p->m, "*** error: usage: /me ACTION");
-		else
+		else {
+			hcount(HCOUNT_CHAT_MESSAGES, 1);
 			room_act(chat->room, &p->m, cmd.text.ptr,
 			    cmd.text.len);
+		}
 		break;
 	case CHAT_NICK:
 		cmd_nick(chat, p, &cmd);
@@ -223,6 +229,7 @@ chat_open(struct conn *c)
 	p->m.ep = conn_endpoint(c);
 	endpoint_ref(p->m.ep);		/* ours until the participant goes */
 	conn_set_data(c, p);
+	hcount(HCOUNT_CHAT_PARTICIPANTS, 1);
 	room_join(chat->room, &p->m);
 	return 0;
 }
@@ -247,6 +254,7 @@ chat_close(struct conn *c, const char *reason)
 	/* Only "too slow" is worth telling; a timeout is a plain leave. */
 	room_leave(chat->room, &p->m,
 	    reason != NULL && strcmp(reason, "too slow") == 0 ? reason : NULL);
+	hcount(HCOUNT_CHAT_PARTICIPANTS, -1);
 	conn_set_data(c, NULL);
 	participant_free(p);
 }
@@ -370,6 +378,7 @@ udp_stranger(struct chat *chat, const struct dgram_src *src, char *data,
 		return;
 	}
 	if (chat->udp_count >= chat->cfg.udp_peers_max) {
+		dgram_count_full(src);
 		dgram_reply(src, "*** error: server full\n", 23);
 		return;
 	}
@@ -382,6 +391,7 @@ udp_stranger(struct chat *chat, const struct dgram_src *src, char *data,
 	p->udp_next = chat->udp[n];
 	chat->udp[n] = p;
 	chat->udp_count++;
+	hcount(HCOUNT_CHAT_PARTICIPANTS, 1);
 	room_join(chat->room, &p->m);
 }
 
@@ -403,10 +413,11 @@ chat_datagram(void *state, const struct dgram_src *src, char *data,
 	while (len > 0 && p != NULL) {
 		lf = memchr(data, '\n', len);
 		n = lf ? (size_t)(lf - data) + 1 : len;
-		if (strip_eol(data, n) > max_line)
+		if (strip_eol(data, n) > max_line) {
+			hcount(HCOUNT_CHAT_DROPPED_TOO_LONG, 1);
 			room_tell(&p->m, "*** error: line too long (max %zu "
 			    "bytes)", max_line);
-		else
+		} else
 			chat_line(chat, p, data, strip_eol(data, n));
 		data += n;
 		len -= n;
@@ -430,6 +441,7 @@ chat_sweep(void *arg)
 				continue;
 			udp_forget(chat, p);
 			room_leave(chat->room, &p->m, NULL);
+			hcount(HCOUNT_CHAT_PARTICIPANTS, -1);
 			participant_free(p);
 		}
 	}
@@ -485,6 +497,7 @@ chat_stop(void *state)
 	for (i = 0; i < UDP_BUCKETS; i++) {
 		for (p = chat->udp[i]; p != NULL; p = next) {
 			next = p->udp_next;
+			hcount(HCOUNT_CHAT_PARTICIPANTS, -1);
 			participant_free(p);
 		}
 	}

@@ -66,12 +66,14 @@ room_new(void)
 		TAILQ_INIT(&room->local[i]);
 		atomic_init(&room->local_count[i], 0);
 	}
+	hcount(HCOUNT_CHAT_ROOMS, 1);
 	return room;
 }
 
 void
 room_free(struct room *room)
 {
+	hcount(HCOUNT_CHAT_ROOMS, -1);
 	hlock_free(room->lock);
 	free(room->local);
 	free(room->local_count);
@@ -121,11 +123,15 @@ local_broadcast(struct room *room, unsigned int i, struct endpoint *except,
     struct shared_line *sl, uint32_t joins)
 {
 	struct room_member *m;
+	long n = 0;
 
 	TAILQ_FOREACH(m, &room->local[i], local) {
-		if (m->ep != except && (int32_t)(m->joined - joins) <= 0)
+		if (m->ep != except && (int32_t)(m->joined - joins) <= 0) {
 			endpoint_deliver(m->ep, sl, NULL);
+			n++;
+		}
 	}
+	hcount(HCOUNT_CHAT_DELIVERIES, n);
 }
 
 /* On one other loop: its share of a broadcast. */
@@ -330,6 +336,7 @@ room_msg(struct room *room, struct room_member *m, const char *to,
 	}
 	sl = shared_line_printf("*%s* %.*s\n", m->nick, (int)len, text);
 	endpoint_deliver(ep, sl, m->ep);
+	hcount(HCOUNT_CHAT_DELIVERIES, 1);
 	shared_line_unref(sl);
 	room_tell(m, "-> *%s* %.*s", to_nick, (int)len, text);
 	endpoint_unref(ep);
