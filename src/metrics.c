@@ -505,7 +505,7 @@ metrics_new(struct event_base *base)
 	TAILQ_INIT(&m->conns);
 	m->state = METRICS_STARTING;
 	m->pause = evtimer_new(base, metrics_resume, m);
-	m->sweep = evtimer_new(base, metrics_sweep, m);
+	m->sweep = event_new(base, -1, EV_PERSIST, metrics_sweep, m);
 	return m;
 }
 
