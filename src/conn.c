@@ -279,9 +279,9 @@ conn_discard(struct conn *c)
 {
 	struct conn_loop *cl = c->cl;
 
-	io_close(&c->io);
 	conn_count(c, SL_ENDED + (c->listener->retired ? END_RELOAD :
 	    END_SHUTDOWN), 1);
+	io_close(&c->io);
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
 	free(c);
@@ -717,9 +717,10 @@ conn_free(struct conn *c)
 	TAILQ_REMOVE(&cl->conns, c, entry);
 	framer_reset(&c->framer);
 	outq_free(c->out);
+	/* Counted before the client can see the close. */
+	conn_count(c, SL_ENDED + conn_end_reason(c), 1);
 	io_shutdown(&c->io);
 	io_close(&c->io);
-	conn_count(c, SL_ENDED + conn_end_reason(c), 1);
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
 	free(c);

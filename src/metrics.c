@@ -251,6 +251,9 @@ write_global_families(struct evbuffer *b, const struct snapshot *s)
 	    (unsigned long long)s->g[SG_CHAT_DROPPED_RATE],
 	    (unsigned long long)s->g[SG_CHAT_DROPPED_TOO_LONG],
 	    (unsigned long long)s->g[SG_CHAT_DROPPED_LINE_TIMEOUT]);
+	global_sample(b, "echochat_output_queued_bytes", "gauge",
+	    "bytes waiting in output queues for clients that read slower "
+	    "than they are sent to", s->g[SG_OUTPUT_QUEUED]);
 	family(b, "echochat_reloads_total", "counter", "SIGHUP reloads");
 	evbuffer_add_printf(b, "echochat_reloads_total{result=\"ok\"} %llu\n"
 	    "echochat_reloads_total{result=\"failed\"} %llu\n",

@@ -58,6 +58,7 @@ enum stat_global {
 	SG_CHAT_DROPPED_RATE, SG_CHAT_DROPPED_TOO_LONG,
 	SG_CHAT_DROPPED_LINE_TIMEOUT,
 	SG_RELOADS_OK, SG_RELOADS_FAILED,
+	SG_OUTPUT_QUEUED,		/* bytes in output queues (outq.c) */
 	SG_MAX
 };
 

@@ -50,6 +50,9 @@ FAMILIES = {
     "echochat_chat_dropped_total": ("counter", {"reason"},
                                     "chat input dropped"),
     "echochat_reloads_total": ("counter", {"result"}, "SIGHUP reloads"),
+    "echochat_output_queued_bytes": (
+        "gauge", set(), "bytes waiting in output queues for clients that "
+        "read slower than they are sent to"),
     "process_start_time_seconds": ("gauge", set(), None),
     "process_resident_memory_bytes": ("gauge", set(), None),
     "process_open_fds": ("gauge", set(), None),
@@ -516,6 +519,8 @@ class TestDisconnects(MetricsCase):
         self.assertEqual(s.get("echochat_disconnects_total", listener="echo",
                                reason="shutdown"), 1)
         self.assertEqual(s.get("echochat_connections", listener="echo"), 1)
+        # The stuck client's echo waits in its output queue.
+        self.assertGreater(s.get("echochat_output_queued_bytes"), 0)
         server, self.server = self.server, None
         rc = server.stop()
         quick.close()
@@ -637,6 +642,7 @@ class TestUnderLoad(MetricsCase):
         self.assertEqual(s.get("echochat_received_bytes_total",
                                listener="echo"),
                          s.get("echochat_sent_bytes_total", listener="echo"))
+        self.assertEqual(s.get("echochat_output_queued_bytes"), 0)
         self.finish()
 
     def test_two_loops_add_up(self):
