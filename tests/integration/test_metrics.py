@@ -671,6 +671,7 @@ class TestUnderLoad(MetricsCase):
         host, port = self.metrics_addr()
         chat = self.server.connect("echo")
         roundtrip(self, chat)
+        fds0 = self.scrape().get("process_open_fds")
         # Garbage, a header over the limit: answered 400/413 or closed.
         for junk in (b"\x00\xff garbage\r\n\r\n",
                      b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 20000 +
@@ -709,6 +710,15 @@ class TestUnderLoad(MetricsCase):
             time.sleep(0.2)
         self.assertEqual(status, 200)
         roundtrip(self, chat)
+        # Every HTTP connection's descriptor is given back (the scrape's
+        # own is the one more).
+        deadline = time.monotonic() + 5 * SLOW
+        while True:
+            fds = self.scrape().get("process_open_fds")
+            if fds <= fds0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(fds, fds0)
         chat.close()
         self.finish()
 
