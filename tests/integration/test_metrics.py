@@ -415,7 +415,8 @@ class TestDisconnects(MetricsCase):
                      reason=reason)
 
     def test_each_reason_once(self):
-        config = ("[server]\noutput_limit = 1k\n" + METRICS +
+        config = ("[server]\noutput_limit = 1k\n[chat]\nchat_rate = 0\n" +
+                  METRICS +
                   listener("echo") +
                   listener("idle", extra="idle_timeout = 300ms\n") +
                   listener("chat", "chat") + listener("gone"))
@@ -485,7 +486,8 @@ class TestDisconnects(MetricsCase):
         self.finish()
 
     def test_shutdown_and_healthz_while_stopping(self):
-        self.start("[server]\nshutdown_timeout = 3s\n" + METRICS +
+        # Long enough for any machine; the stuck client ends it below.
+        self.start("[server]\nshutdown_timeout = 60s\n" + METRICS +
                    listener("echo"))
         addr = self.metrics_addr()
         quick = self.server.connect("echo")
@@ -521,10 +523,11 @@ class TestDisconnects(MetricsCase):
         self.assertEqual(s.get("echochat_connections", listener="echo"), 1)
         # The stuck client's echo waits in its output queue.
         self.assertGreater(s.get("echochat_output_queued_bytes"), 0)
+        # The stuck client goes: nothing is left to drain, the stop ends.
+        stuck.close()
+        quick.close()
         server, self.server = self.server, None
         rc = server.stop()
-        quick.close()
-        stuck.close()
         harness.release(server)
         self.assertEqual(rc, 0)
 
