@@ -35,7 +35,10 @@ Environment: BENCH_SECONDS (measured seconds per run, default 3),
 BENCH_WORKERS (echochatd's [server] workers; refused loudly if this
 echochatd does not know the key), BENCH_BASELINE (another build's
 echochatd, measured beside this one as "baseline" in every scenario
-echochatd is in: a change's cost, in one run), BENCH_TIMEOUT (seconds for the whole
+echochatd is in: a change's cost, in one run), BENCH_VARIANT (INI text,
+"\n" for newlines, added to echochatd's configuration and measured beside
+it as "variant": a setting's cost, e.g. BENCH_VARIANT='[metrics]\nbind =
+127.0.0.1:0'), BENCH_TIMEOUT (seconds for the whole
 bench, default 1200: runs left when it is spent show as n/a).
 
 Every phase has a time limit, a peer that fails shows as failed with the
@@ -71,6 +74,7 @@ ECHOCHATD = os.path.join(TOP, "src", "echochatd")
 EPOLL_ECHO = os.path.join(TOP, "bench", "epoll-echo")
 ASYNCIO_SERVER = os.path.join(TOP, "bench", "asyncio_server.py")
 BASELINE = os.environ.get("BENCH_BASELINE", "")
+VARIANT = os.environ.get("BENCH_VARIANT", "").replace("\\n", "\n")
 
 WARMUP = 1
 START_TIMEOUT = 10
@@ -245,15 +249,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_echochatd(mode, workdir, cpu, workers, name="echochatd", binary=ECHOCHATD):
-    """mode: echo, chat, udp or tls (echo); one listener on a port the kernel picks."""
+def start_echochatd(mode, workdir, cpu, workers, name="echochatd", binary=ECHOCHATD,
+                    extra=""):
+    """mode: echo, chat, udp or tls (echo); one listener on a port the kernel picks;
+    extra: more INI text (BENCH_VARIANT)."""
     proto, handler = {"echo": ("tcp", "echo"), "chat": ("tcp", "chat"),
                       "udp": ("udp", "echo"), "tls": ("tcp", "echo")}[mode]
     ini = echochatd_ini(workers, proto, handler)
     if mode == "tls":
         crt, key = make_cert(workdir)
         ini += "tls_cert = %s\ntls_key = %s\n" % (crt, key)
-    return Echochatd(ini, workdir, cpu, name, binary)
+    return Echochatd(ini + extra, workdir, cpu, name, binary)
 
 
 def make_cert(workdir):
@@ -438,6 +444,11 @@ def make_servers(workers):
         servers["baseline"] = ("baseline", BASELINE,
                                lambda mode, d, cpu: start_echochatd(
                                    mode, d, cpu, workers, "baseline", BASELINE))
+    if VARIANT:
+        servers["variant"] = ("variant", ECHOCHATD,
+                              lambda mode, d, cpu: start_echochatd(
+                                  mode, d, cpu, workers, "variant", ECHOCHATD,
+                                  "\n" + VARIANT + "\n"))
     return servers
 
 
@@ -643,6 +654,8 @@ def with_baseline(entries):
         out.append((label, extra))
         if label == "echochatd" and BASELINE:
             out.append(("baseline", extra))
+        if label == "echochatd" and VARIANT:
+            out.append(("variant", extra))
     return out
 
 
@@ -810,7 +823,8 @@ def raise_nofile():
 
 def the_command(argv):
     env = " ".join("%s=%s" % (k, shlex.quote(os.environ[k]))
-                   for k in ("BENCH_SECONDS", "BENCH_WORKERS", "BENCH_TIMEOUT")
+                   for k in ("BENCH_SECONDS", "BENCH_WORKERS", "BENCH_TIMEOUT",
+                             "BENCH_VARIANT")
                    if k in os.environ)
     return " ".join(x for x in (env, "scripts/bench", " ".join(shlex.quote(a) for a in argv))
                     if x)

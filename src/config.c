@@ -47,8 +47,8 @@
 #endif
 
 enum section_kind { SECTION_NONE, SECTION_SERVER, SECTION_LISTENER,
-	SECTION_HANDLER, SECTION_PLUGINS, SECTION_PENDING, SECTION_SKIP,
-	SECTION_BAD };
+	SECTION_HANDLER, SECTION_PLUGINS, SECTION_PENDING, SECTION_METRICS,
+	SECTION_SKIP, SECTION_BAD };
 
 /* A key of a [handler NAME] section, kept until the plugin is loaded. */
 struct pending_key {
@@ -83,6 +83,7 @@ struct load_ctx {
 	const char		*defaults_of;	/* a plugin's defaults text */
 	unsigned int		 server_seen;
 	unsigned int		 plugins_seen;
+	unsigned int		 metrics_seen;
 	int			 defaults_only;	/* no listeners, please */
 	int			 read_errno;	/* the file could not be read */
 };
@@ -132,6 +133,11 @@ static const struct key_def server_keys[] = {
 	{ NULL, 0, 0, 0, 0 }
 };
 
+static const struct key_def metrics_keys[] = {
+	{ "bind", KEY_OPTIONAL, CFG(metrics_bind), 0, 0 },
+	{ NULL, 0, 0, 0, 0 }
+};
+
 static const struct key_def listener_keys[] = {
 	{ "proto", KEY_PROTO, LST(proto), 0, 0 },
 	{ "bind", KEY_STRING, LST(bind), 0, 0 },
@@ -160,7 +166,7 @@ static const struct { const char *section, *key; } later_keys[] = {
 };
 
 /* Sections of features this version does not have yet. */
-static const char *later_sections[] = { "metrics", "cluster", NULL };
+static const char *later_sections[] = { "cluster", NULL };
 
 static const char *proto_names[] = { "tcp", "udp", "unix" };
 
@@ -297,6 +303,9 @@ config_free(struct config *c)
 		hsettings_free(hs);
 	}
 	free(c->plugin_dir);
+	if (c->metrics != NULL)
+		listener_conf_free(c->metrics);
+	free(c->metrics_bind);
 	free(c->file);
 	free(c->log);
 	free(c->pidfile);
@@ -409,6 +418,10 @@ begin_section(struct load_ctx *ctx, char *name)
 	if (strncmp(name, "handler", 7) == 0 &&
 	    (name[7] == ' ' || name[7] == '\t')) {
 		begin_pending(ctx, name + 7);
+		return;
+	}
+	if (strcmp(name, "metrics") == 0) {
+		ctx->section = SECTION_METRICS;
 		return;
 	}
 	TAILQ_FOREACH(ctx->hsettings, &ctx->config->handler_settings, entry) {
@@ -692,6 +705,8 @@ section_label(struct load_ctx *ctx, char *buf, size_t size)
 		return "[server]";
 	case SECTION_PLUGINS:
 		return "[plugins]";
+	case SECTION_METRICS:
+		return "[metrics]";
 	case SECTION_HANDLER:
 		snprintf(buf, size, "[%s]", ctx->hsettings->handler->section);
 		return buf;
@@ -825,6 +840,12 @@ handle_key(void *user, const char *section, const char *name,
 	case SECTION_PENDING:
 		keep_pending(ctx, name, value);
 		return 1;
+	case SECTION_METRICS:
+		table = metrics_keys;
+		seen = &ctx->metrics_seen;
+		base = ctx->config;
+		ctx->config->metrics_line = ctx->line;
+		break;
 	case SECTION_LISTENER:
 		table = listener_keys;
 		seen = &ctx->listener->seen;
@@ -1276,6 +1297,40 @@ addresses_clash(const struct listener_conf *a, const struct listener_conf *b)
 	    memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 }
 
+/*
+ * [metrics] bind, parsed into a listener of its own (the HTTP server's),
+ * and kept off every tcp listener's address.
+ */
+static void
+check_metrics(struct load_ctx *ctx)
+{
+	struct config *c = ctx->config;
+	struct listener_conf *lc, *a;
+	const char *cause;
+
+	if (c->metrics_bind == NULL)
+		return;
+	lc = xcalloc(1, sizeof *lc);
+	lc->name = xstrdup("[metrics]");
+	lc->proto = PROTO_TCP;
+	lc->bind = xstrdup(c->metrics_bind);
+	lc->handler_name = xstrdup("http");
+	lc->line = c->metrics_line;
+	c->metrics = lc;
+	if (parse_address(lc->bind, &lc->addr, &lc->addrlen, &lc->wildcard,
+	    &cause) == -1) {
+		config_error(ctx, lc->line, "[metrics]: bad bind \"%s\": %s",
+		    lc->bind, cause);
+		return;
+	}
+	TAILQ_FOREACH(a, &c->listeners, entry) {
+		if (!a->invalid && a->addrlen != 0 && addresses_clash(a, lc))
+			config_error(ctx, lc->line, "[metrics]: tcp %s is "
+			    "already used by [listener %s] at line %u",
+			    lc->bind, a->name, a->line);
+	}
+}
+
 /* Whole-file checks: each listener, then every pair for clashes. */
 static void
 check_config(struct load_ctx *ctx)
@@ -1303,6 +1358,7 @@ check_config(struct load_ctx *ctx)
 	TAILQ_FOREACH(a, &ctx->config->listeners, entry)
 		check_listener(ctx, a);
 	check_pending(ctx);
+	check_metrics(ctx);
 	TAILQ_FOREACH(b, &ctx->config->listeners, entry) {
 		if (b->invalid)
 			continue;
@@ -1533,6 +1589,10 @@ config_print(const struct config *c, FILE *f)
 	print_plugins(f, c);
 	TAILQ_FOREACH(hs, &c->handler_settings, entry)
 		print_handler_settings(f, hs);
+	if (c->metrics_bind != NULL) {
+		fprintf(f, "\n[metrics]\n");
+		print_typed(f, &metrics_keys[0], c);
+	}
 	TAILQ_FOREACH(lc, &c->listeners, entry)
 		print_listener(f, lc);
 }

@@ -37,6 +37,9 @@ struct config {
 	uint64_t		 udp_burst;
 	uint64_t		 tls_handshake_timeout_ms;
 	char			*plugin_dir;	/* NULL: PLUGINDIR */
+	char			*metrics_bind;	/* [metrics] bind; NULL: off */
+	struct listener_conf	*metrics;	/* it, parsed as a listener */
+	unsigned int		 metrics_line;	/* of bind, for messages */
 	struct hsettings_list	 handler_settings;	/* [chat], ... */
 	struct listener_conf_list listeners;
 };

@@ -46,6 +46,7 @@
 #include "conn.h"
 #include "endpoint.h"
 #include "log.h"
+#include "stats.h"
 #include "sync.h"
 #include "tls.h"
 #include "xmalloc.h"
@@ -66,6 +67,45 @@ static const struct frame_ops conn_frame_ops = {
 
 /* How often a held connection checks whether it may read again. */
 #define HOLD_MS	1
+
+/* Count for c's listener on c's loop: a plain add (stats.h). */
+static void
+conn_count(struct conn *c, enum stat_listener which, uint64_t n)
+{
+	if (c->listener->stats != NULL)
+		lstat_add(c->listener->stats, c->cl->loop->index, which, n);
+}
+
+/*
+ * Line drops of chat connections are the chat's (README "Metrics"); the
+ * other handlers take bytes, and a plugin's lines are its own business.
+ */
+static void
+conn_count_chat_drop(struct conn *c, enum stat_global which)
+{
+	if (strcmp(c->handler->name, "chat") == 0)
+		gstat_add(which, 1);
+}
+
+/*
+ * Why c ended, in the metrics' words: the one cause conn_set_why kept
+ * (README "Logging"), which speaks echochat_disconnects_total's reasons.
+ */
+static enum stat_end
+conn_end_reason(const struct conn *c)
+{
+	static const enum stat_end ends[CONN_WHY_COUNT] = {
+		[CONN_WHY_CLIENT] = END_CLIENT,
+		[CONN_WHY_IDLE] = END_IDLE,
+		[CONN_WHY_TOO_SLOW] = END_TOO_SLOW,
+		[CONN_WHY_QUIT] = END_QUIT,
+		[CONN_WHY_SHUTDOWN] = END_SHUTDOWN,
+		[CONN_WHY_RELOAD] = END_RELOAD,
+		[CONN_WHY_ERROR] = END_ERROR,
+	};
+
+	return c->why < CONN_WHY_COUNT ? ends[c->why] : END_ERROR;
+}
 
 /* The idle timeout for this connection's listener, or 0. */
 static uint64_t
@@ -329,6 +369,8 @@ conn_discard(struct conn *c)
 {
 	struct conn_loop *cl = c->cl;
 
+	conn_count(c, SL_ENDED + (c->listener->retired ? END_RELOAD :
+	    END_SHUTDOWN), 1);
 	io_close(&c->io);
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
@@ -378,8 +420,10 @@ conn_over_limit(struct conn *c)
 			conn_drop(c, NULL);
 			return 1;
 		}
-		if (n > 0)
+		if (n > 0) {
 			c->bytes_out += (uint64_t)n;
+			conn_count(c, SL_SENT_BYTES, (uint64_t)n);
+		}
 		if (c->out->cost <= allowed)
 			return 0;
 	}
@@ -423,8 +467,10 @@ conn_send(struct conn *c, const void *data, size_t len)
 		iov.iov_base = (void *)(uintptr_t)data;
 		iov.iov_len = len;
 		n = io_writev(&c->io, &iov, 1);
-		if (n > 0)
+		if (n > 0) {
 			c->bytes_out += (uint64_t)n;
+			conn_count(c, SL_SENT_BYTES, (uint64_t)n);
+		}
 		if (n == (ssize_t)len)
 			return;
 		if (n == -1 && errno != EAGAIN) {
@@ -601,6 +647,7 @@ conn_frame_too_long(void *arg)
 	char msg[96];
 	int n;
 
+	conn_count_chat_drop(c, SG_CHAT_DROPPED_TOO_LONG);
 	n = snprintf(msg, sizeof msg, "*** error: line too long (max %zu "
 	    "bytes)\n", conn_max_line(c));
 	conn_send(c, msg, (size_t)n);
@@ -694,6 +741,7 @@ conn_read(struct conn *c)
 		return;
 	}
 	c->bytes_in += (uint64_t)n;
+	conn_count(c, SL_RECEIVED_BYTES, (uint64_t)n);
 	if (c->flags & CONN_FINISHING)
 		return;		/* no longer listening */
 	cl->current = c;
@@ -786,6 +834,8 @@ conn_flush(struct conn *c)
 		return;
 	if (c->out != NULL && c->out->count != 0) {
 		n = outq_write(c->out, &c->io);
+		if (n > 0)
+			conn_count(c, SL_SENT_BYTES, (uint64_t)n);
 		if (n == -1 && errno != EAGAIN) {
 			int error = errno;
 
@@ -856,6 +906,8 @@ conn_free(struct conn *c)
 	TAILQ_REMOVE(&cl->conns, c, entry);
 	framer_reset(&c->framer);
 	outq_free(c->out);
+	/* Counted before the client can see the close. */
+	conn_count(c, SL_ENDED + conn_end_reason(c), 1);
 	io_shutdown(&c->io);
 	io_close(&c->io);
 	counter_add(&cl->nconns, -1);
@@ -915,6 +967,7 @@ conn_loop_sweep(evutil_socket_t fd, short what, void *arg)
 		log_info("dropping a partial line from %s on listener %s: "
 		    "line timeout", conn_peer_name(c), c->listener->conf->name);
 		framer_reset(&c->framer);
+		conn_count_chat_drop(c, SG_CHAT_DROPPED_LINE_TIMEOUT);
 		conn_send(c, msg, sizeof msg - 1);
 	}
 }

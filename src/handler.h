@@ -69,6 +69,21 @@ struct shared_line *shared_line_printf(const char *fmt, ...)
 void	 shared_line_ref(struct shared_line *);
 void	 shared_line_unref(struct shared_line *);
 
+/* --- Counters for the metrics (README "Metrics"): a plain add each. --- */
+
+enum hcounter {
+	HCOUNT_CHAT_PARTICIPANTS,	/* +1 as one joins, -1 as one leaves */
+	HCOUNT_CHAT_ROOMS,		/* +1 as a room is made, -1 gone */
+	HCOUNT_CHAT_MESSAGES,		/* lines accepted from participants */
+	HCOUNT_CHAT_DELIVERIES,		/* lines delivered to participants */
+	HCOUNT_CHAT_DROPPED_RATE,	/* input over chat_rate */
+	HCOUNT_CHAT_DROPPED_TOO_LONG	/* input over max_line */
+};
+/* Count on the calling thread's loop (any loop's thread). */
+void	 hcount(enum hcounter, long delta);
+/* A datagram turned away: the handler has no room for its source. */
+void	 dgram_count_full(const struct dgram_src *);
+
 /* --- Loops. --- */
 
 /* How many loops run, and which one this thread is on. */

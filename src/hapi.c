@@ -15,6 +15,7 @@
 #include "hapi.h"
 #include "log.h"
 #include "siphash.h"
+#include "stats.h"
 #include "sync.h"
 #include "xmalloc.h"
 
@@ -149,4 +150,21 @@ uint64_t
 hsiphash(const uint8_t key[16], const void *data, size_t len)
 {
 	return siphash(key, data, len);
+}
+
+/* The handler's counters are these process-wide ones. */
+void
+hcount(enum hcounter which, long delta)
+{
+	static const enum stat_global map[] = {
+		[HCOUNT_CHAT_PARTICIPANTS] = SG_CHAT_PARTICIPANTS,
+		[HCOUNT_CHAT_ROOMS] = SG_CHAT_ROOMS,
+		[HCOUNT_CHAT_MESSAGES] = SG_CHAT_MESSAGES,
+		[HCOUNT_CHAT_DELIVERIES] = SG_CHAT_DELIVERIES,
+		[HCOUNT_CHAT_DROPPED_RATE] = SG_CHAT_DROPPED_RATE,
+		[HCOUNT_CHAT_DROPPED_TOO_LONG] = SG_CHAT_DROPPED_TOO_LONG,
+	};
+
+	if ((unsigned int)which < sizeof map / sizeof map[0])
+		gstat_add(map[which], delta);
 }

@@ -62,6 +62,7 @@ struct listener_conf {
 TAILQ_HEAD(listener_conf_list, listener_conf);
 
 struct listener;
+struct listener_stats;
 
 /* What the caller does with what arrives (main thread). */
 struct listener_ops {
@@ -75,6 +76,7 @@ struct listener {
 	const struct listener_ops *ops;
 	void			*ops_arg;
 	void			*owner;		/* the caller's: its handler */
+	struct listener_stats	*stats;		/* the caller's: its counters */
 	int			 fd;		/* datagram; -1 for stream */
 	struct evconnlistener	*evl;		/* stream */
 	struct event		*ev;		/* datagram readable */

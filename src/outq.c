@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "outq.h"
+#include "stats.h"
 #include "xmalloc.h"
 
 #define OUTQ_FIRST_CAP	8
@@ -36,6 +37,8 @@ outq_free(struct outq *q)
 
 	if (q == NULL)
 		return;
+	if (q->bytes != 0)
+		gstat_add(SG_OUTPUT_QUEUED, -(int64_t)q->bytes);
 	for (i = 0; i < q->count; i++)
 		shared_line_unref(q->ring[(q->head + i) % q->cap]);
 	free(q->ring);
@@ -66,6 +69,7 @@ outq_push(struct outq *q, struct shared_line *sl)
 	q->ring[(q->head + q->count) % q->cap] = sl;
 	q->count++;
 	q->bytes += sl->len;
+	gstat_add(SG_OUTPUT_QUEUED, (int64_t)sl->len);
 	q->cost += sl->len + OUTQ_ENTRY_COST;
 }
 
@@ -77,6 +81,7 @@ outq_consume(struct outq *q, size_t n)
 	size_t left;
 
 	q->bytes -= n;
+	gstat_add(SG_OUTPUT_QUEUED, -(int64_t)n);
 	while (n > 0) {
 		sl = q->ring[q->head];
 		left = sl->len - q->offset;

@@ -21,6 +21,7 @@
 #include "parse.h"
 #include "server.h"
 #include "sock.h"
+#include "stats.h"
 #include "sync.h"
 #include "systemd.h"
 #include "tls.h"
@@ -125,17 +126,21 @@ server_accept(void *arg, struct listener *l, int fd, struct sockaddr *sa,
 		return;
 	}
 	peer_addr_set(&peer, sa);
+	/* Counted on loop 0, the main thread's: accepting runs here. */
 	switch (admit_acquire(&s->admit, &peer, &ticket)) {
 	case ADMIT_FULL:
+		lstat_add(l->stats, 0, SL_REFUSED_FULL, 1);
 		server_refuse(l, fd, sa, len, "server full");
 		return;
 	case ADMIT_IP_FULL:
+		lstat_add(l->stats, 0, SL_REFUSED_PER_IP, 1);
 		server_refuse(l, fd, sa, len, "too many connections from "
 		    "your address");
 		return;
 	case ADMIT_OK:
 		break;
 	}
+	lstat_add(l->stats, 0, SL_ACCEPTED, 1);
 	cl = server_pick_loop(s);
 	c = conn_new(cl, fd, sa, l, hi->handler, hi->state);
 	c->ticket = ticket;
@@ -177,6 +182,14 @@ server_conn_gone(void *arg, struct conn *c)
 
 /* --- Listeners. --- */
 
+/* A listener's counters, by name: a re-created one goes on counting. */
+static struct listener_stats *
+server_listener_stats(const struct listener_conf *lc)
+{
+	return stats_listener(lc->name, lc->proto == PROTO_UDP ?
+	    STATS_DGRAM : STATS_STREAM);
+}
+
 /*
  * Open one listener for lc with its handler's instance, as a stream
  * acceptor or a datagram socket.
@@ -210,6 +223,7 @@ server_listener_open(struct server *s, const struct config *config,
 	    out, &why) == -1)
 		goto fail;
 	(*out)->owner = hi;
+	(*out)->stats = server_listener_stats(lc);
 	return 0;
 fail:
 	xasprintf(cause, "listener %s: %s", lc->name, why);
@@ -327,6 +341,10 @@ server_open_listeners(struct server *s, char **cause)
 		}
 		TAILQ_INSERT_TAIL(&s->listeners, l, entry);
 	}
+	if (metrics_listen(s->metrics, s->config->metrics, cause) == -1) {
+		server_close_listeners(s);
+		return -1;
+	}
 	reject_unclaimed_sockets(s);
 	return 0;
 }
@@ -369,6 +387,7 @@ server_stop(struct server *s, const char *why)
 	}
 	log_info("shutting down (%s)", why);
 	notify("STOPPING=1");
+	metrics_set_state(s->metrics, METRICS_STOPPING);
 	world_stop(&s->loops);
 	s->stopping = 1;
 	handlers_shutdown(&s->handlers);
@@ -394,6 +413,16 @@ server_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
 	log_info("shutdown_timeout reached with %u connections left",
 	    admit_count(&s->admit));
 	event_base_loopbreak(s->loops.v[0].base);
+}
+
+/* SIGUSR2: the headline figures in one line, for those without scrapes. */
+static void
+server_log_summary(void)
+{
+	char line[256];
+
+	stats_summary(line, sizeof line);
+	log_info("SIGUSR2: %s", line);
 }
 
 /* Signals are delivered inside the loop, never in signal context. */
@@ -422,6 +451,9 @@ server_signal(evutil_socket_t sig, short what, void *arg)
 			log_info("log reopened (SIGUSR1)");
 		world_resume(&s->loops);
 		break;
+	case SIGUSR2:
+		server_log_summary();
+		break;
 	}
 }
 
@@ -447,6 +479,8 @@ server_init(struct server *s, struct config *config, struct event_base *base,
 	s->sig_int = evsignal_new(base, SIGINT, server_signal, s);
 	s->sig_hup = evsignal_new(base, SIGHUP, server_signal, s);
 	s->sig_usr1 = evsignal_new(base, SIGUSR1, server_signal, s);
+	s->sig_usr2 = evsignal_new(base, SIGUSR2, server_signal, s);
+	evsignal_add(s->sig_usr2, NULL);
 	evsignal_add(s->sig_term, NULL);
 	evsignal_add(s->sig_int, NULL);
 	evsignal_add(s->sig_hup, NULL);
@@ -456,6 +490,8 @@ server_init(struct server *s, struct config *config, struct event_base *base,
 	    cause) == -1)
 		return -1;
 	hapi_init(&s->loops);
+	stats_init(s->loops.n);
+	s->metrics = metrics_new(base);
 	s->cls = xcalloc(s->loops.n, sizeof *s->cls);
 	for (i = 0; i < s->loops.n; i++)
 		conn_loop_init(&s->cls[i], &s->loops.v[i], &s->limits,
@@ -528,6 +564,7 @@ reload_keep(struct server *s, struct config *new, struct listener *l,
 		log_warnx("listener %s: %s", lc->name, why);
 		free(why);
 	}
+	l->stats = server_listener_stats(lc);	/* it may have a new name */
 	if (lc->handler == old->handler)
 		return 0;
 	log_info("listener %s: handler %s -> %s; its connections are closed",
@@ -586,6 +623,10 @@ server_apply(struct server *s, struct config *new, char **cause)
 		}
 		TAILQ_INSERT_TAIL(&added, l, entry);
 	}
+	if (metrics_listen(s->metrics, new->metrics, cause) == -1) {
+		reload_undo(s, &added);
+		return -1;
+	}
 	TAILQ_FOREACH_SAFE(l, &s->listeners, entry, next) {
 		if (l->next_conf == NULL)
 			reload_remove(s, l);
@@ -634,20 +675,26 @@ server_reload(struct server *s)
 		    s->loops.n);
 	world_stop(&s->loops);
 	if (new == NULL) {
+		gstat_add(SG_RELOADS_FAILED, 1);
 		log_error("reload failed: %u error%s; still running on the "
 		    "previous configuration", nerrors, nerrors == 1 ? "" : "s");
 	} else if (server_apply(s, new, &cause) == -1) {
+		gstat_add(SG_RELOADS_FAILED, 1);
 		log_error("reload failed: %s; still running on the previous "
 		    "configuration", cause);
 		free(cause);
 		config_free(new);
-	} else if (log_open(server_log_target(s), s->config->log_level,
-	    &why) == -1)
-		log_error("reload: log %s: %s; logging stays where it was",
-		    s->config->log, why);
-	else
-		log_info("reload done: %u listener%s", server_count_listeners(s),
-		    server_count_listeners(s) == 1 ? "" : "s");
+	} else {
+		gstat_add(SG_RELOADS_OK, 1);
+		if (log_open(server_log_target(s), s->config->log_level,
+		    &why) == -1)
+			log_error("reload: log %s: %s; logging stays where it "
+			    "was", s->config->log, why);
+		else
+			log_info("reload done: %u listener%s",
+			    server_count_listeners(s),
+			    server_count_listeners(s) == 1 ? "" : "s");
+	}
 	if (log_reopen() == 0)
 		log_info("log reopened (SIGHUP)");
 	world_resume(&s->loops);
@@ -691,6 +738,8 @@ server_notify_ready(struct server *s)
 	struct listener *l;
 	const char *sep = "";
 
+	if (!s->stopping)
+		metrics_set_state(s->metrics, METRICS_SERVING);
 	evbuffer_add_printf(msg, "READY=1\nSTATUS=ready; listeners: ");
 	TAILQ_FOREACH(l, &s->listeners, entry) {
 		evbuffer_add_printf(msg, "%s%s %s %s", sep, l->conf->name,
@@ -720,6 +769,7 @@ server_free(struct server *s)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	/* Threads first; then connections: they point to their listeners. */
 	if (s->loops.v != NULL)
 		loops_stop(&s->loops);
@@ -727,15 +777,20 @@ server_free(struct server *s)
 		conn_loop_free(&s->cls[i]);
 	server_close_listeners(s);
 	handlers_stop(&s->handlers);
+	metrics_free(s->metrics);
+	s->metrics = NULL;
 	udp_set_free(&s->udp);
 	admit_free(&s->admit);
 	event_free(s->sig_term);
 	event_free(s->sig_int);
 	event_free(s->sig_hup);
 	event_free(s->sig_usr1);
+	if (s->sig_usr2 != NULL)
+		event_free(s->sig_usr2);
 	free(s->passed_claimed);
 	event_free(s->shutdown_timer);
 	free(s->cls);
 	s->cls = NULL;
 	loops_free(&s->loops);
+	stats_free();
 }

@@ -14,6 +14,7 @@
 #include "handlers.h"
 #include "listener.h"
 #include "loop.h"
+#include "metrics.h"
 #include "udp.h"
 
 struct server {
@@ -31,7 +32,9 @@ struct server {
 	int			 have_log_level; /* -L given: it wins */
 	int			 detached;	/* a daemon without stdio */
 	enum log_level		 log_level;
+	struct metrics		*metrics;	/* [metrics]: its HTTP server */
 	struct event		*sig_term, *sig_int, *sig_hup, *sig_usr1;
+	struct event		*sig_usr2;
 	int			 npassed;	/* sockets from systemd */
 	char			*passed_claimed;
 	struct event		*shutdown_timer;

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "siphash.h"
 #include "sock.h"
+#include "stats.h"
 #include "sync.h"
 #include "udp.h"
 #include "xmalloc.h"
@@ -133,6 +134,14 @@ udp_count_drop(uint64_t *reason, const struct dgram_src *src)
 	udp_drops.logged_ms = now;
 }
 
+/* Count for the socket's listener (main thread: loop 0's counters). */
+static void
+udp_count(struct udp_socket *us, enum stat_listener which, uint64_t n)
+{
+	if (us->listener != NULL && us->listener->stats != NULL)
+		lstat_add(us->listener->stats, us->set->loop->index, which, n);
+}
+
 /* The source port of a datagram. */
 static uint16_t
 src_port(const struct dgram_src *src)
@@ -179,8 +188,15 @@ udp_readable(void *arg, struct listener *l)
 				    l->conf->name);
 			return;
 		}
-		if (src_port(&src) < 1024 ||
-		    is_own_port(us->set, src_port(&src))) {
+		udp_count(us, SL_DATAGRAMS, 1);
+		udp_count(us, SL_RECEIVED_BYTES, (uint64_t)n);
+		if (src_port(&src) < 1024) {
+			udp_count(us, SL_DROPPED + DROP_LOW_PORT, 1);
+			udp_count_drop(&udp_drops.low_port, NULL);
+			continue;
+		}
+		if (is_own_port(us->set, src_port(&src))) {
+			udp_count(us, SL_DROPPED + DROP_OWN_PORT, 1);
 			udp_count_drop(&udp_drops.low_port, NULL);
 			continue;
 		}
@@ -200,7 +216,9 @@ udp_send(struct udp_socket *us, const struct sockaddr_storage *addr,
 	if (us->listener == NULL || us->listener->fd == -1)
 		return;		/* the listener has stopped */
 	if (sendto(us->listener->fd, data, len, MSG_DONTWAIT,
-	    (const struct sockaddr *)addr, addrlen) == -1 && errno != EAGAIN)
+	    (const struct sockaddr *)addr, addrlen) != -1)
+		udp_count(us, SL_SENT_BYTES, len);
+	else if (errno != EAGAIN)
 		log_debug("listener %s: sendto: %s", us->listener->conf->name,
 		    strerror(errno));
 }
@@ -280,6 +298,17 @@ dgram_reply(const struct dgram_src *src, const void *data, size_t len)
 
 	if (budget_allows(us->set, src))
 		udp_send(us, &src->addr, src->addrlen, data, len);
+	else
+		udp_count(us, SL_DROPPED + DROP_RATE, 1);
+}
+
+/* The handler had no room for this source (udp_peers_max). */
+void
+dgram_count_full(const struct dgram_src *src)
+{
+	struct udp_socket *us = (struct udp_socket *)(uintptr_t)src->origin;
+
+	udp_count(us, SL_DROPPED + DROP_PEERS_FULL, 1);
 }
 
 size_t

@@ -17,7 +17,7 @@ SRC = os.path.join(os.environ.get("ECHOCHAT_SRCDIR") or
 # Bottom up.  A name is a module: its .c and its .h.
 LAYERS = [
     ("util", "xmalloc log parse siphash clock sync tailq"),
-    ("loop", "loop"),
+    ("loop", "loop stats"),
     ("lines and transports", "line io tls outq framing telnet"),
     ("sockets and admission", "sock admit"),
     ("seams", "handler listener endpoint hapi"),
@@ -25,7 +25,8 @@ LAYERS = [
     ("handlers", "handlers/echo handlers/upper handlers/chat "
                  "handlers/chat_cmd handlers/chat_settings handlers/room"),
     ("registry", "handlers plugins"),
-    ("composition root", "config server daemon systemd main defaults"),
+    ("composition root", "config server metrics daemon systemd main "
+                         "defaults"),
 ]
 # Headers that are not modules of ours (autoconf's).
 GENERATED = {"autoconf.h"}

@@ -739,10 +739,10 @@ END_TEST
 START_TEST(test_unsupported_section)
 {
 	expect_error(
-	    "[metrics]\n"
-	    "bind = 127.0.0.1:9100\n"	/* not reported again */
+	    "[cluster]\n"
+	    "redis = 127.0.0.1:6379\n"	/* not reported again */
 	    LISTENER_OK,
-	    1, "section [metrics] is not supported by this version of "
+	    1, "section [cluster] is not supported by this version of "
 	    "echochatd");
 	expect_error(
 	    LISTENER_OK
@@ -750,6 +750,47 @@ START_TEST(test_unsupported_section)
 	    "redis = 127.0.0.1:6379\n",
 	    5, "section [cluster] is not supported by this version of "
 	    "echochatd");
+}
+END_TEST
+
+/* [metrics] bind: an address, not a tcp listener's; empty is off. */
+START_TEST(test_metrics_bind)
+{
+	struct config *c;
+	unsigned int nerrors;
+
+	expect_error(
+	    LISTENER_OK
+	    "[metrics]\n"
+	    "bind = localhost\n",
+	    6, "[metrics]: bad bind \"localhost\": expected HOST:PORT");
+	expect_error(
+	    LISTENER_OK
+	    "[metrics]\n"
+	    "bind = 127.0.0.1:7007\n",
+	    6, "[metrics]: tcp 127.0.0.1:7007 is already used by "
+	    "[listener echo] at line 1");
+	expect_error(
+	    LISTENER_OK
+	    "[metrics]\n"
+	    "bind = 127.0.0.1:9309\n"
+	    "bind = 127.0.0.1:9310\n",
+	    7, "duplicate key \"bind\" in [metrics]");
+	expect_error(
+	    LISTENER_OK
+	    "[metrics]\n"
+	    "port = 9309\n",
+	    6, "unknown key \"port\" in [metrics]");
+	c = load_text(LISTENER_OK "[metrics]\nbind =\n", &nerrors);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_null(c->metrics);
+	config_free(c);
+	c = load_text(LISTENER_OK "[metrics]\nbind = *:9309\n", &nerrors);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(c->metrics);
+	ck_assert_str_eq(c->metrics->bind, "*:9309");
+	ck_assert_int_eq(c->metrics->wildcard, 1);
+	config_free(c);
 }
 END_TEST
 
@@ -842,7 +883,7 @@ START_TEST(test_several_errors)
 	    "just some words\n"				/* 14 */
 	    "proto = tcp\n"				/* 15 */
 	    "[listener a]\n"				/* 16 */
-	    "[metrics]\n"				/* 17 */
+	    "[cluster]\n"				/* 17 */
 	    "[listener b]\n"				/* 18 */
 	    "proto = udp\n"				/* 19 */
 	    "handler = nope\n",				/* 20 */
@@ -857,7 +898,7 @@ START_TEST(test_several_errors)
 	check_msg(6, 14, "expected key = value");
 	check_msg(7, 15, "duplicate key \"proto\" in [listener a]");
 	check_msg(8, 16, "duplicate listener \"a\" (first defined at line 9)");
-	check_msg(9, 17, "section [metrics] is not supported by this version "
+	check_msg(9, 17, "section [cluster] is not supported by this version "
 	    "of echochatd");
 	check_msg(10, 18, "missing key \"bind\" in [listener b]");
 	/* A missing bind hides nothing else about the listener. */
@@ -1496,6 +1537,7 @@ config_suite(void)
 	tcase_add_test(tc, test_listener_room);
 	tcase_add_test(tc, test_tls_keys);
 	tcase_add_test(tc, test_unsupported_section);
+	tcase_add_test(tc, test_metrics_bind);
 	tcase_add_test(tc, test_banner_udp);
 	tcase_add_test(tc, test_idle_timeout_udp);
 	tcase_add_test(tc, test_bad_section_header);

@@ -136,6 +136,7 @@ cmd_msg(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 		room_tell(&p->m, "*** error: usage: /msg NAME TEXT");
 		return;
 	}
+	hcount(HCOUNT_CHAT_MESSAGES, 1);
 	room_msg(chat->rooms, &p->m, cmd->arg.ptr, cmd->arg.len, cmd->text.ptr,
 	    cmd->text.len);
 }
@@ -194,6 +195,7 @@ cmd_quit(struct chat *chat, struct participant *p, const struct chat_cmd *cmd)
 	snprintf(reason, sizeof reason, "%.*s", (int)cmd->text.len,
 	    cmd->text.ptr);
 	room_leave(chat->rooms, &p->m, reason);	/* the others first */
+	hcount(HCOUNT_CHAT_PARTICIPANTS, -1);
 	room_tell(&p->m, "*** Bye");
 	if (p->conn != NULL) {
 		conn_set_data(p->conn, NULL);	/* gone: close says nothing */
@@ -239,6 +241,7 @@ within_budget(struct chat *chat, struct participant *p)
 		    "dropping its lines (from %s)", p->m.nick,
 		    participant_addr(p));
 	}
+	hcount(HCOUNT_CHAT_DROPPED_RATE, 1);
 	return 0;
 }
 
@@ -258,14 +261,17 @@ chat_line(struct chat *chat, struct participant *p, char *line, size_t len)
 	case CHAT_EMPTY:
 		break;
 	case CHAT_TEXT:
+		hcount(HCOUNT_CHAT_MESSAGES, 1);
 		room_say(chat->rooms, &p->m, cmd.text.ptr, cmd.text.len);
 		break;
 	case CHAT_ME:
 		if (cmd.text.len == 0)
 			room_tell(&p->m, "*** error: usage: /me ACTION");
-		else
+		else {
+			hcount(HCOUNT_CHAT_MESSAGES, 1);
 			room_act(chat->rooms, &p->m, cmd.text.ptr,
 			    cmd.text.len);
+		}
 		break;
 	case CHAT_NICK:
 		cmd_nick(chat, p, &cmd);
@@ -320,6 +326,7 @@ chat_open(struct conn *c)
 	p->m.ep = conn_endpoint(c);
 	endpoint_ref(p->m.ep);		/* ours until the participant goes */
 	conn_set_data(c, p);
+	hcount(HCOUNT_CHAT_PARTICIPANTS, 1);
 	set_home(p, conn_room(c));
 	room_arrive(chat->rooms, &p->m);
 	participant_joined(p);
@@ -346,6 +353,7 @@ chat_close(struct conn *c, const char *reason)
 	/* Only "too slow" is worth telling; a timeout is a plain leave. */
 	room_leave(chat->rooms, &p->m,
 	    reason != NULL && strcmp(reason, "too slow") == 0 ? reason : NULL);
+	hcount(HCOUNT_CHAT_PARTICIPANTS, -1);
 	conn_set_data(c, NULL);
 	participant_free(p);
 }
@@ -469,6 +477,7 @@ udp_stranger(struct chat *chat, const struct dgram_src *src, char *data,
 		return;
 	}
 	if (chat->udp_count >= chat->cfg.udp_peers_max) {
+		dgram_count_full(src);
 		dgram_reply(src, "*** error: server full\n", 23);
 		return;
 	}
@@ -481,6 +490,7 @@ udp_stranger(struct chat *chat, const struct dgram_src *src, char *data,
 	p->udp_next = chat->udp[n];
 	chat->udp[n] = p;
 	chat->udp_count++;
+	hcount(HCOUNT_CHAT_PARTICIPANTS, 1);
 	set_home(p, dgram_room(src));
 	room_arrive(chat->rooms, &p->m);
 	participant_joined(p);
@@ -504,10 +514,11 @@ chat_datagram(void *state, const struct dgram_src *src, char *data,
 	while (len > 0 && p != NULL) {
 		lf = memchr(data, '\n', len);
 		n = lf ? (size_t)(lf - data) + 1 : len;
-		if (strip_eol(data, n) > max_line)
+		if (strip_eol(data, n) > max_line) {
+			hcount(HCOUNT_CHAT_DROPPED_TOO_LONG, 1);
 			room_tell(&p->m, "*** error: line too long (max %zu "
 			    "bytes)", max_line);
-		else
+		} else
 			chat_line(chat, p, data, strip_eol(data, n));
 		data += n;
 		len -= n;
@@ -533,6 +544,7 @@ chat_sweep(void *arg)
 			    "udp_peer_timeout", participant_addr(p), p->m.nick);
 			udp_forget(chat, p);
 			room_leave(chat->rooms, &p->m, NULL);
+			hcount(HCOUNT_CHAT_PARTICIPANTS, -1);
 			participant_free(p);
 		}
 	}
@@ -604,6 +616,7 @@ chat_stop(void *state)
 	for (i = 0; i < UDP_BUCKETS; i++) {
 		for (p = chat->udp[i]; p != NULL; p = next) {
 			next = p->udp_next;
+			hcount(HCOUNT_CHAT_PARTICIPANTS, -1);
 			participant_free(p);
 		}
 	}

@@ -188,6 +188,7 @@ room_create(struct rooms *rs, const char *name, size_t len)
 	rs->table[b] = r;
 	r->listed = 1;
 	rs->nrooms++;
+	hcount(HCOUNT_CHAT_ROOMS, 1);
 	return r;
 }
 
@@ -212,6 +213,7 @@ room_unlist_if_idle(struct rooms *rs, struct room *r)
 	}
 	r->listed = 0;
 	rs->nrooms--;
+	hcount(HCOUNT_CHAT_ROOMS, -1);
 	return 1;
 }
 
@@ -378,11 +380,15 @@ local_broadcast(struct room *r, unsigned int i, struct endpoint *except,
     struct shared_line *sl, uint32_t joins)
 {
 	struct room_member *m;
+	long n = 0;
 
 	TAILQ_FOREACH(m, &r->local[i], local) {
-		if (m->ep != except && (int32_t)(m->joined - joins) <= 0)
+		if (m->ep != except && (int32_t)(m->joined - joins) <= 0) {
 			endpoint_deliver(m->ep, sl, NULL);
+			n++;
+		}
 	}
+	hcount(HCOUNT_CHAT_DELIVERIES, n);
 }
 
 /* On one other loop: its share of a broadcast. */
@@ -529,6 +535,7 @@ tell_view(struct room_member *m, struct entry_view *v)
 		    v->nhist));
 		for (k = 0; k < v->nhist; k++)
 			tell_line(m, v->hist[k]);
+		hcount(HCOUNT_CHAT_DELIVERIES, v->nhist);
 		tell_line(m, shared_line_printf("*** End of recent "
 		    "messages\n"));
 	}
@@ -783,6 +790,7 @@ room_msg(struct rooms *rs, struct room_member *m, const char *to,
 	}
 	sl = shared_line_printf("*%s* %.*s\n", m->nick, (int)len, text);
 	endpoint_deliver(ep, sl, m->ep);
+	hcount(HCOUNT_CHAT_DELIVERIES, 1);
 	shared_line_unref(sl);
 	room_tell(m, "-> *%s* %.*s", to_nick, (int)len, text);
 	endpoint_unref(ep);
