@@ -7,7 +7,8 @@
  * a warning when it is not loopback) in one of five modes and reports
  * throughput and latency:
  *
- *   echo, upper  pipelined lines, every reply verified (echo.c);
+ *   echo, upper  pipelined lines, every reply verified (echo.c), over
+ *                TLS with --tls (tls.c);
  *   chat         a chat room: echochat's, a plain relay or Redis pub/sub
  *                (chat.c);
  *   udp          datagram round trips, loss after 1 s (udp.c);
@@ -42,7 +43,7 @@ static const char usage_text[] =
     "                      [-d SECONDS] [-w WARMUP_SECONDS] [-k SENDERS] [-u"
     " UNIX_PATH]\n"
     "                      [--pid PID] [--proto echochat|plain|redis]"
-    " [--redis]\n"
+    " [--redis] [--tls]\n"
     "modes:\n"
     "  echo    pipelined line round trips over C connections, replies"
     " verified\n"
@@ -81,6 +82,10 @@ static const char usage_text[] =
     "  --rooms R    chat (echochat): after its welcome, participant i goes to\n"
     "               room #bench(i mod R) with /join, so sender s is heard in\n"
     "               its room only\n"
+    "  --tls        echo, upper: speak TLS (1.2 or 1.3) to the server; each\n"
+    "               handshake is done before the clock starts.  The server's\n"
+    "               certificate is NOT verified: this is load for your own\n"
+    "               server, not a client to trust\n"
     "  -h, --help   show this text\n"
     "Ctrl-C stops a run early and prints the results so far.\n";
 
@@ -193,6 +198,9 @@ parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
 	case 'M':
 		o->rooms = (int)parse_num(arg, 1, 10000, "--rooms ROOMS");
 		break;
+	case 'T':
+		o->tls = 1;
+		break;
 	case 'h':
 		fputs(usage_text, stdout);
 		exit(0);
@@ -215,6 +223,12 @@ check_opts(struct opts *o, int conns_set)
 		    UDP_MAX_SIZE);
 	if (o->pid && o->mode != M_IDLE)
 		usage_error("--pid is only meaningful in idle mode");
+	if (o->tls && o->mode != M_ECHO && o->mode != M_UPPER)
+		usage_error("--tls is only for echo and upper");
+	/* Not a usage error: the same command works with another build. */
+	if (o->tls && !tls_supported)
+		fail2("--tls: this echochat-bench was built without OpenSSL "
+		      "(configure found no OpenSSL 3, or --without-openssl)");
 	if (o->proto != PR_ECHOCHAT && o->mode != M_CHAT)
 		usage_error("--proto/--redis are only meaningful in chat mode");
 	if (o->mode != M_CHAT)
@@ -253,6 +267,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	    {"proto", required_argument, NULL, 'R'},
 	    {"redis", no_argument, NULL, 'S'},
 	    {"rooms", required_argument, NULL, 'M'},
+	    {"tls", no_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"host", required_argument, NULL, 'H'},
 	    {NULL, 0, NULL, 0},
