@@ -58,6 +58,9 @@ struct echo_run {
 	uint64_t t_start, t_end;
 	struct hist h;
 	uint64_t count, mismatches, closed, unsolicited;
+	/* every round trip, priming and warm-up too: what a server's CPU time
+	 * over the whole run is divided by (scripts/bench) */
+	uint64_t total;
 	char tls_desc[80]; /* protocol and cipher, from the first handshake */
 };
 
@@ -172,6 +175,7 @@ echo_complete(struct echo_run *r, struct econn *c, uint64_t now)
 		r->count++;
 		hist_add(&r->h, now - sent);
 	}
+	r->total++;
 	if (c->bad)
 		r->mismatches++;
 	if (c->next_recv == 0)
@@ -434,8 +438,8 @@ echo_report(const struct echo_run *r, const struct target *t)
 		printf(" tls=1");
 	result_latency(&r->h);
 	printf(" errors=%" PRIu64 " mismatches=%" PRIu64 " closed=%" PRIu64
-	       " count=%" PRIu64 "\n",
-	    errors, r->mismatches, r->closed, r->count);
+	       " count=%" PRIu64 " total=%" PRIu64 "\n",
+	    errors, r->mismatches, r->closed, r->count, r->total);
 	return errors || r->count == 0 ? 1 : 0;
 }
 
