@@ -26,6 +26,7 @@
 #define NS_PER_MS 1000000ull
 #define CONNECT_TIMEOUT_NS (30 * NS_PER_S)
 #define MAX_EVENTS 1024
+#define MAX_PGIDS 8
 
 enum mode { M_ECHO, M_UPPER, M_CHAT, M_UDP, M_IDLE };
 extern const char *const mode_names[M_IDLE + 1];
@@ -44,6 +45,10 @@ struct opts {
 	int rooms; /* chat: spread participants over this many rooms (0: one) */
 	long pid;
 	int tls; /* echo, upper: over TLS (tls.c) */
+	/* echo, upper: the server's process groups, whose CPU time over the
+	 * window is reported (--cpu-pgid) */
+	long cpu_pgid[MAX_PGIDS];
+	int ncpu_pgid;
 };
 
 struct target {
@@ -99,6 +104,8 @@ int would_block(void);
 int in_window(uint64_t t, uint64_t start, uint64_t end);
 void ep_add(int ep, int fd, uint32_t events, uint32_t id);
 void ep_mod(int ep, int fd, uint32_t events, uint32_t id);
+long clock_ticks(void);
+uint64_t pgroups_cpu_ticks(const long *pgids, int n);
 
 /* Latency histogram.  Log-linear buckets (HdrHistogram style): values
  * below 256 ns are exact, above that each power of two is split into 128
