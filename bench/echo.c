@@ -392,8 +392,8 @@ echo_loop(struct echo_run *r, const struct target *t)
 	while ((now = now_ns()) < r->t_end && r->alive > 0 && !bench_stop) {
 		uint64_t next = now < r->t_start ? r->t_start : r->t_end;
 		if (r->o->ncpu_pgid && !r->cpu_started && now >= r->t_start) {
-			r->cpu0 = pgroups_cpu_ticks(
-			    r->o->cpu_pgid, r->o->ncpu_pgid);
+			r->cpu0 =
+			    pgroups_cpu_ticks(r->o->cpu_pgid, r->o->ncpu_pgid);
 			r->cpu_started = 1;
 		}
 		progress_tick(&pg, now, r->t_start, r->count);
