@@ -6,11 +6,14 @@
  * The tool is one program, split by mode so that each mode's state and
  * event loop can be read on its own: main.c parses the command line and
  * dispatches to run_echo (echo.c), run_chat (chat.c), run_udp (udp.c) or
- * run_idle (idle.c); common.c has everything more than one mode uses.
+ * run_idle (idle.c); common.c has everything more than one mode uses, and
+ * tls.c the client side of TLS (echo and upper, --tls).
  *
  * Build by hand: gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror \
  *     bench/main.c bench/common.c bench/echo.c bench/chat.c bench/udp.c \
- *     bench/idle.c -o echochat-bench -lm
+ *     bench/idle.c bench/tls.c -o echochat-bench -lm
+ * (with -DHAVE_OPENSSL ... -lssl -lcrypto for --tls; tls.c includes the
+ * autoconf.h that configure writes, an empty one will do).
  */
 #ifndef ECHOCHAT_BENCH_H
 #define ECHOCHAT_BENCH_H
@@ -23,6 +26,7 @@
 #define NS_PER_MS 1000000ull
 #define CONNECT_TIMEOUT_NS (30 * NS_PER_S)
 #define MAX_EVENTS 1024
+#define MAX_PGIDS 8
 
 enum mode { M_ECHO, M_UPPER, M_CHAT, M_UDP, M_IDLE };
 extern const char *const mode_names[M_IDLE + 1];
@@ -40,6 +44,11 @@ struct opts {
 	int port, conns, inflight, size, seconds, warmup, senders;
 	int rooms; /* chat: spread participants over this many rooms (0: one) */
 	long pid;
+	int tls; /* echo, upper: over TLS (tls.c) */
+	/* echo, upper: the server's process groups, whose CPU time over the
+	 * window is reported (--cpu-pgid) */
+	long cpu_pgid[MAX_PGIDS];
+	int ncpu_pgid;
 };
 
 struct target {
@@ -95,6 +104,8 @@ int would_block(void);
 int in_window(uint64_t t, uint64_t start, uint64_t end);
 void ep_add(int ep, int fd, uint32_t events, uint32_t id);
 void ep_mod(int ep, int fd, uint32_t events, uint32_t id);
+long clock_ticks(void);
+uint64_t pgroups_cpu_ticks(const long *pgids, int n);
 
 /* Latency histogram.  Log-linear buckets (HdrHistogram style): values
  * below 256 ns are exact, above that each power of two is split into 128
@@ -141,5 +152,21 @@ void resolve_target(const struct opts *o, struct target *t, int socktype);
 void connect_all(const struct target *t, int n, int *fds, struct conn_report *r,
     uint64_t deadline, void (*service)(void *), void *ctx);
 void print_header(const struct opts *o, const struct target *t);
+
+/* tls.c: the client side of TLS.  A tls_conn is an OpenSSL SSL, owned by
+ * the connection that opened it and freed (tls_free) when it closes.
+ * tls_read and tls_write return bytes (> 0), or one of these. */
+#define TLS_CLOSED 0	    /* closed, reset or failed: drop the connection */
+#define TLS_WANT_READ (-2)  /* call again once the socket is readable */
+#define TLS_WANT_WRITE (-3) /* call again once the socket is writable */
+struct tls_conn;
+extern const int tls_supported;
+void tls_init(void);
+struct tls_conn *tls_open(int fd);
+long tls_read(struct tls_conn *t, char *buf, size_t n);
+long tls_write(struct tls_conn *t, const char *buf, size_t n);
+void tls_free(struct tls_conn *t);
+void tls_describe(const struct tls_conn *t, char *out, size_t n);
+const char *tls_first_error(void);
 
 #endif

@@ -3,6 +3,16 @@
  * flight; every reply is checked byte for byte (upper: against the line
  * with a-z uppercased) and its round-trip time goes into a histogram.
  * Every connection has had one answer before the clock starts.
+ *
+ * --tls: the same loop over TLS (tls.c).  The handshake is made by the
+ * first line's write while priming, so it is done before the clock starts
+ * and is not in the figures.  A TLS read or write may want the other
+ * direction (the handshake, a key update): a write that wants to read
+ * waits for EPOLLIN, which is always on; a read that wants to write arms
+ * EPOLLOUT and is tried again when the socket is writable.  Decrypted
+ * bytes may wait inside OpenSSL with nothing left on the socket, so a TLS
+ * read goes on until OpenSSL itself wants more.  The plain path is the
+ * one it was: a test of c->tls per call.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,6 +35,9 @@
 
 struct econn {
 	int fd, want_out, bad;
+	int read_wants_out; /* TLS: a read is waiting for a writable socket */
+	/* NULL for plain TCP; owned, freed by echo_drop */
+	struct tls_conn *tls;
 	uint32_t id;
 	uint64_t next_send; /* seq of the next line to queue */
 	uint64_t next_recv; /* seq of the reply being received */
@@ -45,6 +58,10 @@ struct echo_run {
 	uint64_t t_start, t_end;
 	struct hist h;
 	uint64_t count, mismatches, closed, unsolicited;
+	/* --cpu-pgid: the servers' CPU ticks at the window's start and end */
+	uint64_t cpu0, cpu1;
+	int cpu_started;
+	char tls_desc[80]; /* protocol and cipher, from the first handshake */
 };
 
 /* upper: the reply expected is the line with a-z uppercased; lines hold
@@ -89,33 +106,64 @@ echo_fill(struct echo_run *r, struct econn *c, uint64_t now)
 	}
 }
 
+/* EPOLLOUT is wanted while a write is blocked or a TLS read waits for a
+ * writable socket; epoll is told only when that changes. */
+static void
+echo_want_out(struct echo_run *r, struct econn *c, int out)
+{
+	if (out == c->want_out)
+		return;
+	c->want_out = out;
+	ep_mod(r->ep, c->fd, out ? EPOLLIN | EPOLLOUT : EPOLLIN, c->id);
+}
+
+/* One write of the queued bytes: > 0 bytes taken, 0 to wait for EPOLLOUT,
+ * TLS_WANT_READ to wait for EPOLLIN, -1 if the connection died. */
+static ssize_t
+echo_write(struct econn *c)
+{
+	if (c->tls) {
+		long k =
+		    tls_write(c->tls, c->wbuf + c->woff, c->wlen - c->woff);
+		return k > 0 || k == TLS_WANT_READ ? k
+		       : k == TLS_WANT_WRITE	   ? 0
+						   : -1;
+	}
+	for (;;) {
+		ssize_t k = send(
+		    c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+		if (k > 0)
+			return k;
+		if (k < 0 && would_block())
+			return 0;
+		if (!(k < 0 && errno == EINTR))
+			return -1;
+	}
+}
+
 /* Write as much as the socket takes; returns -1 if the connection died. */
 static int
 echo_pump(struct echo_run *r, struct econn *c)
 {
 	uint64_t now = now_ns();
+	int blocked = 0;
 	if (now >= r->t_end)
 		return 0;
 	for (;;) {
 		echo_fill(r, c, now);
 		if (c->woff == c->wlen)
 			break;
-		ssize_t k = send(
-		    c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+		ssize_t k = echo_write(c);
 		if (k > 0) {
 			c->woff += (size_t)k;
-		} else if (k < 0 && would_block()) {
-			c->want_out = 1;
-			ep_mod(r->ep, c->fd, EPOLLIN | EPOLLOUT, c->id);
-			return 0;
-		} else if (!(k < 0 && errno == EINTR)) {
-			return -1;
+			continue;
 		}
+		if (k < 0 && k != TLS_WANT_READ)
+			return -1;
+		blocked = k == 0;
+		break;
 	}
-	if (c->want_out) {
-		c->want_out = 0;
-		ep_mod(r->ep, c->fd, EPOLLIN, c->id);
-	}
+	echo_want_out(r, c, blocked || c->read_wants_out);
 	return 0;
 }
 
@@ -174,6 +222,10 @@ echo_consume(
 static void
 echo_drop(struct echo_run *r, struct econn *c)
 {
+	if (c->tls) {
+		tls_free(c->tls);
+		c->tls = NULL;
+	}
 	epoll_ctl(r->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
@@ -182,12 +234,41 @@ echo_drop(struct echo_run *r, struct econn *c)
 		r->closed++;
 }
 
+/* TLS: read until OpenSSL wants more from the socket (or to write first);
+ * returns -1 if the connection ended. */
+static int
+echo_tls_read(struct echo_run *r, struct econn *c)
+{
+	c->read_wants_out = 0;
+	for (;;) {
+		long k = tls_read(c->tls, rbuf, sizeof rbuf);
+		if (k > 0) {
+			echo_consume(r, c, rbuf, (size_t)k, now_ns());
+			continue;
+		}
+		if (k == TLS_WANT_READ)
+			return 0;
+		if (k == TLS_WANT_WRITE) {
+			c->read_wants_out = 1;
+			return 0;
+		}
+		return -1;
+	}
+}
+
 static void
 echo_event(struct echo_run *r, struct econn *c, uint32_t events)
 {
 	if (c->fd < 0)
 		return;
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+	if (c->tls) {
+		if (((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
+			c->read_wants_out) &&
+		    echo_tls_read(r, c) < 0) {
+			echo_drop(r, c);
+			return;
+		}
+	} else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		ssize_t k = recv(c->fd, rbuf, sizeof rbuf, 0);
 		if (k == 0 || (k < 0 && !would_block() && errno != EINTR)) {
 			echo_drop(r, c);
@@ -262,6 +343,8 @@ echo_prime(struct echo_run *r, const struct target *t)
 				setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY,
 				    &one, sizeof one);
 			ep_add(r->ep, c->fd, EPOLLIN, c->id);
+			if (r->o->tls)
+				c->tls = tls_open(c->fd);
 			if (echo_pump(r, c) < 0)
 				echo_drop(r, c);
 		}
@@ -279,9 +362,17 @@ echo_prime(struct echo_run *r, const struct target *t)
 	if (r->primed < r->n)
 		fail2("only %d of %d connections were opened and answered "
 		      "their first line within %d s (%" PRIu64
-		      " closed by the server)",
+		      " closed by the server%s%s)",
 		    r->primed, r->n, (int)(PRIME_TIMEOUT_NS / NS_PER_S),
-		    r->closed);
+		    r->closed, tls_first_error() ? "; TLS " : "",
+		    tls_first_error() ? tls_first_error()
+		    : r->o->tls	      ? "; not a TLS port?"
+		    : r->closed	      ? "; a TLS port? try --tls"
+				      : "");
+	for (int i = 0; i < r->n && r->o->tls && !r->tls_desc[0]; i++)
+		if (r->c[i].tls)
+			tls_describe(
+			    r->c[i].tls, r->tls_desc, sizeof r->tls_desc);
 	r->window = (uint64_t)r->o->inflight;
 }
 
@@ -300,9 +391,18 @@ echo_loop(struct echo_run *r, const struct target *t)
 			echo_drop(r, &r->c[i]);
 	while ((now = now_ns()) < r->t_end && r->alive > 0 && !bench_stop) {
 		uint64_t next = now < r->t_start ? r->t_start : r->t_end;
+		if (r->o->ncpu_pgid && !r->cpu_started && now >= r->t_start) {
+			r->cpu0 =
+			    pgroups_cpu_ticks(r->o->cpu_pgid, r->o->ncpu_pgid);
+			r->cpu_started = 1;
+		}
 		progress_tick(&pg, now, r->t_start, r->count);
 		echo_poll(r, ms_until(now, next, 1000));
 	}
+	/* Before anything is closed: what a server forks per connection
+	 * (ncat --exec) is still there to be counted. */
+	if (r->cpu_started)
+		r->cpu1 = pgroups_cpu_ticks(r->o->cpu_pgid, r->o->ncpu_pgid);
 	if (bench_stop)
 		stop_window(&r->t_start, &r->t_end);
 }
@@ -314,9 +414,14 @@ echo_report(const struct echo_run *r, const struct target *t)
 	uint64_t errors = r->mismatches + r->closed + r->unsolicited;
 	double secs = measured_s(r->t_start, r->t_end);
 	double rate = secs > 0 ? (double)r->count / secs : 0.0;
+	double cpu_s = (double)(r->cpu1 - r->cpu0) / (double)clock_ticks();
 	(void)t;
 	printf("  connections:   %d, %d lines of %d bytes in flight each\n",
 	    o->conns, o->inflight, o->size);
+	if (o->tls)
+		printf("  tls:           %s (certificate not verified), "
+		       "handshakes before the clock\n",
+		    r->tls_desc);
 	printf("  time:          %d s warm-up, %.1f s measured\n", o->warmup,
 	    secs);
 	print_interrupted(secs);
@@ -324,6 +429,11 @@ echo_report(const struct echo_run *r, const struct target *t)
 	       " (%.1f lines/s, %.1f MB/s each way)\n",
 	    r->count, rate, rate * o->size / 1e6);
 	print_latency("latency (us):", &r->h);
+	if (o->ncpu_pgid)
+		printf("  server cpu:    %.2f s in the window (%.0f%% of one "
+		       "CPU), %.3f us per round trip\n",
+		    cpu_s, secs > 0 ? cpu_s * 100 / secs : 0.0,
+		    r->count ? cpu_s * 1e6 / (double)r->count : 0.0);
 	printf("  errors:        %" PRIu64 " (mismatched lines %" PRIu64
 	       ", connections closed %" PRIu64 ", unsolicited data %" PRIu64
 	       ")\n",
@@ -338,10 +448,16 @@ echo_report(const struct echo_run *r, const struct target *t)
 	    "RESULT mode=%s conns=%d inflight=%d size=%d seconds=%d rate=%.1f",
 	    mode_names[o->mode], o->conns, o->inflight, o->size, o->seconds,
 	    rate);
+	if (o->tls)
+		printf(" tls=1");
 	result_latency(&r->h);
 	printf(" errors=%" PRIu64 " mismatches=%" PRIu64 " closed=%" PRIu64
-	       " count=%" PRIu64 "\n",
+	       " count=%" PRIu64,
 	    errors, r->mismatches, r->closed, r->count);
+	if (o->ncpu_pgid)
+		printf(" server_cpu_s=%.2f cpu_us_per_rt=%.3f", cpu_s,
+		    r->count ? cpu_s * 1e6 / (double)r->count : 0.0);
+	printf("\n");
 	return errors || r->count == 0 ? 1 : 0;
 }
 
@@ -351,6 +467,8 @@ run_echo(const struct opts *o)
 	struct target t;
 	resolve_target(o, &t, SOCK_STREAM);
 	print_header(o, &t);
+	if (o->tls)
+		tls_init();
 	struct echo_run *r = xcalloc(1, sizeof *r);
 	echo_setup(r, o);
 	echo_loop(r, &t);

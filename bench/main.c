@@ -7,7 +7,8 @@
  * a warning when it is not loopback) in one of five modes and reports
  * throughput and latency:
  *
- *   echo, upper  pipelined lines, every reply verified (echo.c);
+ *   echo, upper  pipelined lines, every reply verified (echo.c), over
+ *                TLS with --tls (tls.c);
  *   chat         a chat room: echochat's, a plain relay or Redis pub/sub
  *                (chat.c);
  *   udp          datagram round trips, loss after 1 s (udp.c);
@@ -42,7 +43,8 @@ static const char usage_text[] =
     "                      [-d SECONDS] [-w WARMUP_SECONDS] [-k SENDERS] [-u"
     " UNIX_PATH]\n"
     "                      [--pid PID] [--proto echochat|plain|redis]"
-    " [--redis]\n"
+    " [--redis] [--tls]\n"
+    "                      [--cpu-pgid PGID,...]\n"
     "modes:\n"
     "  echo    pipelined line round trips over C connections, replies"
     " verified\n"
@@ -81,6 +83,14 @@ static const char usage_text[] =
     "  --rooms R    chat (echochat): after its welcome, participant i goes to\n"
     "               room #bench(i mod R) with /join, so sender s is heard in\n"
     "               its room only\n"
+    "  --tls        echo, upper: speak TLS (1.2 or 1.3) to the server; each\n"
+    "               handshake is done before the clock starts.  The server's\n"
+    "               certificate is NOT verified: this is load for your own\n"
+    "               server, not a client to trust\n"
+    "  --cpu-pgid G echo, upper: the CPU time (user + system, reaped children\n"
+    "               too) of the processes in these process groups (a server,\n"
+    "               what fronts it, what it forks) over the measured window,\n"
+    "               per round trip\n"
     "  -h, --help   show this text\n"
     "Ctrl-C stops a run early and prints the results so far.\n";
 
@@ -149,6 +159,24 @@ parse_proto(const char *s)
 	return PR_ECHOCHAT;
 }
 
+/* --cpu-pgid PGID[,PGID...] */
+static void
+parse_pgids(struct opts *o, const char *arg)
+{
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", arg);
+	o->ncpu_pgid = 0;
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (o->ncpu_pgid == MAX_PGIDS)
+			usage_error("--cpu-pgid: at most %d groups", MAX_PGIDS);
+		o->cpu_pgid[o->ncpu_pgid++] =
+		    parse_num(tok, 1, 1L << 30, "--cpu-pgid PGID");
+	}
+	if (!o->ncpu_pgid)
+		usage_error("--cpu-pgid needs a process group");
+}
+
 static void
 parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
 {
@@ -193,6 +221,12 @@ parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
 	case 'M':
 		o->rooms = (int)parse_num(arg, 1, 10000, "--rooms ROOMS");
 		break;
+	case 'T':
+		o->tls = 1;
+		break;
+	case 'G':
+		parse_pgids(o, arg);
+		break;
 	case 'h':
 		fputs(usage_text, stdout);
 		exit(0);
@@ -215,6 +249,14 @@ check_opts(struct opts *o, int conns_set)
 		    UDP_MAX_SIZE);
 	if (o->pid && o->mode != M_IDLE)
 		usage_error("--pid is only meaningful in idle mode");
+	if (o->tls && o->mode != M_ECHO && o->mode != M_UPPER)
+		usage_error("--tls is only for echo and upper");
+	if (o->ncpu_pgid && o->mode != M_ECHO && o->mode != M_UPPER)
+		usage_error("--cpu-pgid is only for echo and upper");
+	/* Not a usage error: the same command works with another build. */
+	if (o->tls && !tls_supported)
+		fail2("--tls: this echochat-bench was built without OpenSSL "
+		      "(configure found no OpenSSL 3, or --without-openssl)");
 	if (o->proto != PR_ECHOCHAT && o->mode != M_CHAT)
 		usage_error("--proto/--redis are only meaningful in chat mode");
 	if (o->mode != M_CHAT)
@@ -253,6 +295,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	    {"proto", required_argument, NULL, 'R'},
 	    {"redis", no_argument, NULL, 'S'},
 	    {"rooms", required_argument, NULL, 'M'},
+	    {"tls", no_argument, NULL, 'T'},
+	    {"cpu-pgid", required_argument, NULL, 'G'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"host", required_argument, NULL, 'H'},
 	    {NULL, 0, NULL, 0},

@@ -25,6 +25,9 @@ Scenarios and servers:
   udp         10 sockets x 16 datagrams of 64 B: echochatd, epoll-echo -u
   idle-10k    server RSS per idle connection, 10,000 connections:
               echochatd, epoll-echo, asyncio, redis
+  echo-100-tls  echo-100 over TLS (echochat-bench --tls, handshakes
+              before the clock), with the server's CPU time per round trip:
+              echochatd, stunnel4 in front of epoll-echo, ncat --ssl --exec
   idle-10k-tls  the same over TLS (handshake done, then idle), from
               Python's ssl module: echochatd, and stunnel4 in front of
               epoll-echo
@@ -219,6 +222,17 @@ class Echochatd(Server):
         self.daemon.stop()          # reaped by now: ends the harness's reader
 
 
+def server_pgids(srv):
+    """The process groups whose CPU time is the server's: each server runs
+    in a session of its own, with what it forks; stunnel4's epoll-echo is
+    its partner, in another."""
+    out = [srv.pid]
+    partner = getattr(srv, "partner", None)
+    if partner is not None:
+        out.append(partner.pid)
+    return out
+
+
 def group_alive(pgid):
     """Whether a process of group pgid still runs.  Zombies do not count:
     whether they are reaped soon is up to init."""
@@ -273,6 +287,15 @@ def make_cert(workdir):
     except (OSError, subprocess.SubprocessError) as e:
         raise Fail("openssl req: %s" % e)
     return crt, key
+
+
+def start_ncat_ssl(workdir, cpu):
+    """ncat --ssl --exec /bin/cat: a forked ncat and a cat per connection."""
+    crt, key = make_cert(workdir)
+    return start_on_free_port(
+        "ncat --ssl", lambda p: ["ncat", "-l", "127.0.0.1", str(p), "--keep-open",
+                                 "--max-conns", "20000", "--ssl", "--ssl-cert", crt,
+                                 "--ssl-key", key, "--exec", "/bin/cat"], workdir, cpu)
 
 
 def start_stunnel(workdir, cpu):
@@ -434,6 +457,7 @@ def make_servers(workers):
                             "ncat --chat", lambda p: ["ncat", "-l", "127.0.0.1", str(p),
                                                       "--keep-open", "--max-conns", "20000",
                                                       "--chat"], d, cpu)),
+        "ncat --ssl": ("ncat", "ncat", lambda mode, d, cpu: start_ncat_ssl(d, cpu)),
         "stunnel4": ("stunnel4", "stunnel4",
                      lambda mode, d, cpu: start_stunnel(d, cpu)),
         "redis": ("redis", "redis-server",
@@ -467,13 +491,17 @@ def fmt_mb(v):
     return "%.1f" % v
 
 
+def fmt_cpu(v):
+    return "%.2f" % v
+
+
 def fmt_bytes(v):
     return "{:,.0f}".format(v)
 
 
 class Scenario:
     def __init__(self, name, title, mode, servers, args, figures, ratio, reference,
-                 ratio_label, fixed_seconds=None, reference_scenario=None):
+                 ratio_label, fixed_seconds=None, reference_scenario=None, cpu=False):
         self.name = name
         self.title = title
         self.mode = mode            # the server's mode: echo, chat or udp
@@ -485,6 +513,7 @@ class Scenario:
         self.ratio_label = ratio_label
         self.fixed_seconds = fixed_seconds
         self.reference_scenario = reference_scenario    # reference's row is from there
+        self.cpu = cpu              # also the server's CPU time per round trip
 
 
 def mb_per_s(res):
@@ -503,6 +532,12 @@ SCENARIOS = [
              ECHO_SERVERS, ["echo", "-c", "100", "-P", "16", "-s", "64"],
              [("round trips/s", "rate", fmt_rate)] + LATENCY,
              "rate", "epoll-echo", "round trips/s vs epoll-echo"),
+    Scenario("echo-100-tls", "100 connections x 16 lines of 64 B in flight, over TLS",
+             "tls", [("echochatd", []), ("stunnel4", []), ("ncat --ssl", [])],
+             ["echo", "--tls", "-c", "100", "-P", "16", "-s", "64"],
+             [("round trips/s", "rate", fmt_rate),
+              ("server CPU us/round trip", "cpu_us_per_rt", fmt_cpu)] + LATENCY,
+             "rate", "stunnel4", "round trips/s vs stunnel4", cpu=True),
     Scenario("echo-1", "1 connection, 1 line of 64 B in flight (latency)", "echo",
              ECHO_SERVERS, ["echo", "-c", "1", "-P", "1", "-s", "64"],
              LATENCY + [("round trips/s", "rate", fmt_rate)],
@@ -563,6 +598,11 @@ SCENARIO_NOTES = {
     "idle-10k": "socat and ncat --exec fork a process per connection: one process's RSS "
                 "says nothing about them. VmRSS is user-space memory only; the kernel's "
                 "socket buffers are not in it.",
+    "echo-100-tls": "echochat-bench --tls (TLS 1.3 here, EC P-256 certificate, not "
+                    "verified) does the 100 handshakes before the clock. Server CPU is "
+                    "user + system time over the measured window of the server's process "
+                    "group (stunnel4: and of the epoll-echo behind it; ncat: with the ncat "
+                    "and cat it forks per connection), divided by the round trips.",
     "idle-10k-tls": "Handshakes by Python's ssl module (TLS 1.3, EC P-256), one at a time; "
                     "stunnel4's figure is its own process, the epoll-echo behind it not "
                     "counted.",
@@ -615,6 +655,8 @@ def run_once(scn, label, extra, servers, cpus, seconds, workdir):
         argv = cpus[1] + [TOOL] + scn.args + extra + ["-p", str(srv.port), "-d", str(secs)]
         if scn.args[0] == "idle":
             argv += ["--pid", str(srv.pid)]
+        if scn.cpu:
+            argv += ["--cpu-pgid", ",".join(str(g) for g in server_pgids(srv))]
         else:
             argv += ["-w", str(WARMUP)]
         try:

@@ -5,12 +5,17 @@ Covers (echochat-bench(1)): -h is help and -H/--host the host; upper
 pointed at an echo listener stops at once asking "wrong port?"; Ctrl-C
 (SIGINT) during the measurement ends the run with the results so far
 (exit 0, the RESULT line, a note saying it was interrupted); the header
-comes before any result.  Runs are short and against a daemon of the
-harness on a loopback port.
+comes before any result; echo --tls against a TLS listener verifies
+every echo (no mismatch), and against a plain one stops with the
+handshake's failure.  Runs are short and against a daemon of the harness
+on a loopback port; the TLS certificate is made by the test with
+`openssl req`.
 """
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -101,6 +106,53 @@ class Bench(unittest.TestCase):
         self.assertIn("interrupted (Ctrl-C)", out)
         self.assertRegex(out, r"(?m)^RESULT mode=echo .* errors=0 ")
         self.assertRegex(out, r"time: +0 s warm-up, \d+\.\d s measured")
+
+
+class BenchTLS(unittest.TestCase):
+    """echo --tls, when echochatd (and so the tool, of the same build) has
+    OpenSSL."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="echochat-bench-tls-")
+        crt, key = (os.path.join(cls.dir, n) for n in ("cert.pem", "key.pem"))
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                        "-out", crt, "-days", "2", "-subj", "/CN=bench"],
+                       check=True, capture_output=True, timeout=30)
+        config = CONFIG + ("\n[listener tls]\nproto = tcp\nbind = 127.0.0.1:0\n"
+                           "handler = echo\ntls_cert = %s\ntls_key = %s\n" % (crt, key))
+        rc, _, err = harness.run(["-t"], config)
+        cls.server = None
+        if rc != 0 and "not supported by this build" in err:
+            return
+        assert rc == 0, err
+        cls.server = harness.Server(config)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server:
+            cls.server.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def setUp(self):
+        if not self.server:
+            self.skipTest("echochatd was built without OpenSSL")
+
+    def test_echo_over_tls_verifies_every_echo(self):
+        rc, out, err = bench(["echo", "--tls", "-p", str(self.server.port("tls")),
+                              "-c", "4", "-P", "4", "-d", "1", "-w", "0"])
+        self.assertEqual(rc, 0, out + err)
+        self.assertRegex(out, r"(?m)^  tls: +TLSv1\.[23], \S+ \(certificate not verified\)")
+        self.assertRegex(out, r"(?m)^RESULT mode=echo .* tls=1 .* errors=0 mismatches=0 "
+                              r"closed=0 count=[1-9]")
+
+    def test_tls_against_a_plain_port_says_so(self):
+        rc, out, err = bench(["echo", "--tls", "-p", str(self.server.port("echo")),
+                              "-c", "2", "-d", "1", "-w", "0"])
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("TLS handshake", err)
+        self.assertNotIn("RESULT", out)
 
 
 if __name__ == "__main__":
