@@ -408,8 +408,17 @@ struct metrics_conn {
  * it frees a connection that never made a request (a slowloris timed
  * out), so each connection's bufferevent carries a reference of ours:
  * evhttp's bufferevent_free clears its callbacks, and the struct stays
- * until we drop ours here.  The descriptor is evhttp's (it closes it), so
- * ours is made without BEV_OPT_CLOSE_ON_FREE.
+ * until we drop ours here.
+ *
+ * Until then its read and write events are still registered for its
+ * descriptor, so the descriptor must stay open: were it closed (as
+ * evhttp closes descriptors it does not own), the next connection
+ * accepted would get the same number, and libevent, which still counts
+ * the old events for it, would never tell epoll about the new one -- that
+ * connection would never be read.  So the bufferevent owns it
+ * (BEV_OPT_CLOSE_ON_FREE: evhttp then only shuts down its writing side)
+ * and closes it once our reference is gone and the events with it.  The
+ * sweep runs every 100 ms, which bounds how long a dead connection lasts.
  */
 static void
 metrics_sweep_conns(struct metrics *m)
@@ -434,7 +443,7 @@ metrics_sweep_conns(struct metrics *m)
 		    m->bound));
 }
 
-/* Once a second, while connections are open. */
+/* Every 100 ms, while connections are open. */
 static void
 metrics_sweep(evutil_socket_t fd, short what, void *arg)
 {
@@ -455,13 +464,14 @@ metrics_sweep(evutil_socket_t fd, short what, void *arg)
 static struct bufferevent *
 metrics_bev(struct event_base *base, void *arg)
 {
-	static const struct timeval one_second = { 1, 0 };
+	static const struct timeval sweep_every = { 0, 100 * 1000 };
 	struct metrics *m = arg;
 	struct metrics_conn *mc;
 
 	metrics_sweep_conns(m);
 	mc = xcalloc(1, sizeof *mc);
-	if ((mc->bev = bufferevent_socket_new(base, -1, 0)) == NULL) {
+	if ((mc->bev = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		free(mc);
 		return NULL;	/* evhttp makes one itself */
 	}
@@ -471,7 +481,7 @@ metrics_bev(struct event_base *base, void *arg)
 		evconnlistener_disable(evhttp_bound_socket_get_listener(
 		    m->bound));
 	if (!evtimer_pending(m->sweep, NULL))
-		evtimer_add(m->sweep, &one_second);
+		evtimer_add(m->sweep, &sweep_every);
 	return mc->bev;
 }
 

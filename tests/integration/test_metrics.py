@@ -712,6 +712,27 @@ class TestUnderLoad(MetricsCase):
                                reason="client"), 6)
         self.finish()
 
+    def test_connections_right_after_http_ones_are_served(self):
+        # A closed HTTP connection's descriptor number, taken at once by
+        # a new client of another listener: that client must be served.
+        self.start(METRICS + listener("echo"))
+        host, port = self.metrics_addr()
+        for i in range(30):
+            h = socket.create_connection((host, port), timeout=5 * SLOW)
+            if i % 2:
+                h.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                          b"Connection: close\r\n\r\n")
+            else:
+                h.sendall(b"garbage\r\n\r\n")
+            harness.recv_until_closed(h)
+            h.close()
+            time.sleep(0.01)
+            c = self.server.connect("echo")
+            roundtrip(self, c, b"after http %d\n" % i)
+            c.close()
+        self.assertNotIn("libevent:", self.server.log())
+        self.finish()
+
     def test_malformed_and_slowloris_block_nothing(self):
         self.start(METRICS + listener("echo"))
         host, port = self.metrics_addr()
