@@ -76,6 +76,16 @@ conn_count(struct conn *c, enum stat_listener which, uint64_t n)
 		lstat_add(c->listener->stats, c->cl->loop->index, which, n);
 }
 
+/* n bytes left for c's client: for its disconnect line and the metrics. */
+static void
+conn_sent(struct conn *c, ssize_t n)
+{
+	if (n <= 0)
+		return;
+	c->bytes_out += (uint64_t)n;
+	conn_count(c, SL_SENT_BYTES, (uint64_t)n);
+}
+
 /*
  * Line drops of chat connections are the chat's (README "Metrics"); the
  * other handlers take bytes, and a plugin's lines are its own business.
@@ -420,10 +430,7 @@ conn_over_limit(struct conn *c)
 			conn_drop(c, NULL);
 			return 1;
 		}
-		if (n > 0) {
-			c->bytes_out += (uint64_t)n;
-			conn_count(c, SL_SENT_BYTES, (uint64_t)n);
-		}
+		conn_sent(c, n);
 		if (c->out->cost <= allowed)
 			return 0;
 	}
@@ -467,10 +474,7 @@ conn_send(struct conn *c, const void *data, size_t len)
 		iov.iov_base = (void *)(uintptr_t)data;
 		iov.iov_len = len;
 		n = io_writev(&c->io, &iov, 1);
-		if (n > 0) {
-			c->bytes_out += (uint64_t)n;
-			conn_count(c, SL_SENT_BYTES, (uint64_t)n);
-		}
+		conn_sent(c, n);
 		if (n == (ssize_t)len)
 			return;
 		if (n == -1 && errno != EAGAIN) {
@@ -834,8 +838,7 @@ conn_flush(struct conn *c)
 		return;
 	if (c->out != NULL && c->out->count != 0) {
 		n = outq_write(c->out, &c->io);
-		if (n > 0)
-			conn_count(c, SL_SENT_BYTES, (uint64_t)n);
+		conn_sent(c, n);
 		if (n == -1 && errno != EAGAIN) {
 			int error = errno;
 
@@ -845,8 +848,6 @@ conn_flush(struct conn *c)
 			conn_drop(c, NULL);
 			return;
 		}
-		if (n > 0)
-			c->bytes_out += (uint64_t)n;
 		if (c->out->count != 0) {
 			conn_wait_to_write(c);
 			return;
