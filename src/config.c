@@ -888,6 +888,10 @@ handle_key(void *user, const char *section, const char *name,
 			ctx->listener->bad |= 1u << index;
 		return 1;
 	}
+	if (ctx->section == SECTION_SERVER && strcmp(name, "user") == 0 &&
+	    *value != '\0' && getpwnam(value) == NULL)
+		/* Start-up would refuse it when switching; so does -t. */
+		config_error(ctx, ctx->line, "unknown user \"%s\"", value);
 	if (ctx->section == SECTION_LISTENER &&
 	    strcmp(name, "idle_timeout") == 0)
 		ctx->listener->has_idle_timeout = 1;

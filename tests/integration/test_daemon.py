@@ -450,9 +450,6 @@ class Daemonize(DaemonCase):
              + listener("busy", bind=lo(busy_port)),
              "listener busy: tcp 127.0.0.1:%d: Address already in use" %
              busy_port),
-            ("unknown user",
-             "user = %s\n" % UNKNOWN_USER + listener("echo"),
-             "user %s: no such user" % UNKNOWN_USER),
             ("pid file in a missing directory",
              "pidfile = @DIR@/missing/echochatd.pid\n" + listener("echo"),
              "pid file %s: No such file or directory" %
@@ -482,6 +479,21 @@ class Daemonize(DaemonCase):
                          "pid file left by a failed start")
         self.assertTrue(refuses(good), "a listener of a failed start "
                         "is still bound")
+
+    def test_unknown_user_is_refused_by_t_and_at_start(self):
+        # A user that does not exist is a mistake in the file: -t says
+        # so, and a start refuses it the same way, before binding.
+        port, = free_ports(1)
+        cfg = self.write("[server]\nuser = %s\n" % UNKNOWN_USER +
+                         listener("echo", bind=lo(port)), "user.ini")
+        want = '%s:2: unknown user "%s"' % (cfg, UNKNOWN_USER)
+        for args in (["-t", "-c", cfg], ["-d", "-c", cfg]):
+            with self.subTest(args=args[0]):
+                rc, out, err = self.run_daemon(args)
+                self.assertEqual(rc, 78, err)
+                self.assertIn("echochatd: " + want, err.splitlines())
+                self.assert_no_daemon_left(cfg)
+        self.assertTrue(refuses(port), "a refused start bound its port")
 
     def test_d_with_f_is_a_usage_error(self):
         for args in (["-d", "-f"], ["-f", "-d"],
