@@ -73,6 +73,11 @@ WELCOME_RE = re.compile(
     rb"\A\*\*\* Welcome to echochat, (guest[0-9]+)\. "
     rb"Type /help for help\.\n\Z")
 KIB = 1024
+# The forged-source tests watch fixed ports (1024, ...) on a loopback
+# address of their own; one per run, so that runs side by side (other
+# trees, other suites) never find them taken.
+PRIVATE_LOOPBACK = "127.77.%d.%d" % ((os.getpid() >> 8) & 255,
+                                     (os.getpid() & 254) + 1)
 
 
 def say(fmt, *args):
@@ -712,7 +717,7 @@ class UdpAbuse(unittest.TestCase):
         self.server = harness.Server(
             "[server]\nudp_rate = 0\n" + listener("echo", proto="udp") +
             listener("chat", "chat", proto="udp"))
-        ip = "127.0.0.77"
+        ip = PRIVATE_LOOPBACK
         watchers = {}
         with raw:
             for port in (1, 7, 19, 53, 123, 1023, 1024):
@@ -745,7 +750,7 @@ class UdpAbuse(unittest.TestCase):
             listener("chat", "chat") + listener("chat-udp", "chat",
                                                 proto="udp"))
         chat_udp = ("127.0.0.1", self.server.port("chat-udp"))
-        victim = observer("127.0.0.77")
+        victim = observer(PRIVATE_LOOPBACK)
         victim_addr = victim.getsockname()
         a = self.server.connect("chat")
         b = self.server.connect("chat")
