@@ -570,6 +570,18 @@ tell_view(struct room_member *m, struct entry_view *v)
 	free(v->hist);
 }
 
+/* A view a member behind the bridge has no use for. */
+static void
+view_drop(struct entry_view *v)
+{
+	unsigned int k;
+
+	for (k = 0; k < v->nhist; k++)
+		shared_line_unref(v->hist[k]);
+	free(v->topic);
+	free(v->hist);
+}
+
 /* The member whose nick matches, ignoring case (lock held). */
 static struct room_member *
 find_nick(struct rooms *rs, const char *nick, size_t len)
@@ -635,10 +647,8 @@ arrive(struct rooms *rs, struct room_member *m, int quiet)
 		room_tell(m, "*** Welcome to echochat, %s. Type /help for "
 		    "help.", m->nick);
 		tell_view(m, &v);
-	} else {
-		free(v.topic);
-		free(v.hist);
-	}
+	} else
+		view_drop(&v);
 	/* Only those who were in before m hear of it. */
 	if (!quiet)
 		broadcast_since(rs, r, m, shared_line_printf("*** %s has "
@@ -693,8 +703,7 @@ room_move(struct rooms *rs, struct room_member *m, const char *name,
 	broadcast_since(rs, to, m, shared_line_printf("*** %s has joined\n",
 	    m->nick), m->joined);
 	if (m->remote) {
-		free(v.topic);
-		free(v.hist);
+		view_drop(&v);
 		return;
 	}
 	room_tell(m, "*** You are now in %s (%u users)", to->name, v.count);
