@@ -99,19 +99,19 @@ name(struct wire_span *s, char *out, size_t max)
 	return 1;
 }
 
+/* A nick has what a participant may choose: A-Z a-z 0-9 _ - only. */
 static int
 nick(struct wire_span *s, char *out)
 {
-	return name(s, out, WIRE_NICK_MAX) && out[0] != '#' &&
-	    strchr(out, '.') == NULL && strchr(out, ':') == NULL;
+	return name(s, out, WIRE_NICK_MAX) &&
+	    strpbrk(out, "#.:") == NULL;
 }
 
 static int
 room(struct wire_span *s, char *out)
 {
-	return name(s, out, WIRE_ROOM_MAX) && out[0] == '#' && out[1] != '\0' &&
-	    strchr(out + 1, '#') == NULL && strchr(out, '.') == NULL &&
-	    strchr(out, ':') == NULL;
+	return name(s, out, WIRE_ROOM_MAX) && out[0] == '#' &&
+	    out[1] != '\0' && strpbrk(out + 1, "#.:") == NULL;
 }
 
 int
