@@ -24,6 +24,7 @@ participants on different nodes get:
 
 Under valgrind every wait scales with harness.SLOW and node_timeout grows.
 """
+import http.client
 import os
 import re
 import shutil
@@ -143,9 +144,13 @@ class ClusterTest(unittest.TestCase):
         for n in self.nodes:
             n.wait_log(r"cluster: connected to redis", 10)
 
+    metrics = False
+
     def start_node(self, name, password=None):
         redis = self.redis
-        conf = node_config(redis, name, self.channel, chat=self.chat)
+        extra = "[metrics]\nbind = 127.0.0.1:0\n" if self.metrics else ""
+        conf = node_config(redis, name, self.channel, chat=self.chat,
+                           extra=extra)
         if password is not None:
             conf = conf.replace("password = %s" % redis.password,
                                 "password = %s" % password)
@@ -355,7 +360,22 @@ class Departures(ClusterTest):
                         NODE_TIMEOUT * 2 + 2 * SLOW)
 
 
+def metric(node, name):
+    """One unlabelled sample of node's /metrics (None: absent)."""
+    m = node.wait_log(r"metrics: serving http on ([0-9.]+):([0-9]+)")
+    conn = http.client.HTTPConnection(m.group(1), int(m.group(2)),
+                                      timeout=10 * SLOW)
+    try:
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    found = re.search(r"^%s ([0-9.e+]+)$" % name, body, re.M)
+    return float(found.group(1)) if found else None
+
+
 class Outage(ClusterTest):
+    metrics = True
 
     def test_redis_restart(self):
         a, b, c = self.three()
@@ -363,10 +383,12 @@ class Outage(ClusterTest):
         self.until(a, rb"has joined")
         self.until(b, rb"has joined")
         self.until(c, rb"has joined")
+        self.assertEqual(metric(self.nodes[0], "echochat_cluster_up"), 1)
         self.redis.stop()
         for x in (a, a2, b, c):
             self.assertEqual(x.line(), b"*** other servers are "
                              b"unreachable\n")
+        self.assertEqual(metric(self.nodes[0], "echochat_cluster_up"), 0)
         a.send(b"local only\n")
         self.assertEqual(a2.line(), b"<%s> local only\n" % a.nick.encode())
         self.assertEqual(self.who(a2), ("*** Users (2): %s\n" % ", ".join(
@@ -385,9 +407,24 @@ class Outage(ClusterTest):
             nicks)).encode())
         for x in (a, a2, c):
             x.quiet()
+        self.assertEqual(metric(self.nodes[0], "echochat_cluster_up"), 1)
+        self.assertGreater(metric(self.nodes[0],
+                                  "echochat_cluster_dropped_total"), 0)
         for n in self.nodes:
             n.wait_log(r"cluster: redis \S+ reachable again")
             self.assertEqual(n.log().count("unreachable"), 1, n.log())
+
+
+class Reload(ClusterTest):
+
+    def test_sighup_keeps_the_link(self):
+        a, b, c = self.three()
+        self.nodes[1].reload()
+        a.send(b"still here\n")
+        self.assertEqual(b.line(), b"<%s> still here\n" % a.nick.encode())
+        self.assertEqual(c.line(), b"<%s> still here\n" % a.nick.encode())
+        b.send(b"me too\n")
+        self.assertEqual(c.line(), b"<%s> me too\n" % b.nick.encode())
 
 
 class Auth(ClusterTest):
