@@ -154,21 +154,20 @@ static void
 post_printf(struct bridge *b, struct room_member *m, const char *fmt, ...)
 {
 	struct posted *p;
+	char buf[REC_MAX];
 	va_list ap;
 	int n;
 
-	(void)m;
 	if (atomic_load(&b->closing))
 		return;
-	if ((p = malloc(sizeof *p + REC_MAX)) == NULL)
-		abort();
 	va_start(ap, fmt);
-	n = vsnprintf(p->data, REC_MAX, fmt, ap);
+	n = vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	if (n < 0 || n >= REC_MAX) {
-		free(p);
+	if (n < 0 || n >= REC_MAX)
 		return;
-	}
+	if ((p = malloc(sizeof *p + (size_t)n)) == NULL)
+		abort();
+	memcpy(p->data, buf, (size_t)n);
 	p->b = b;
 	p->len = (size_t)n;
 	hloop_run(0, posted_run, p, m->ep);
