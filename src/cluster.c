@@ -359,6 +359,106 @@ hcluster_reset(const char *why)
 		link_fail(the_link, why);
 }
 
+/* channel:key, the Redis key of a history. */
+static char *
+full_key(struct link *l, const char *key)
+{
+	size_t n = strlen(l->channel) + strlen(key) + 2;
+	char *k = xmalloc(n);
+
+	snprintf(k, n, "%s:%s", l->channel, key);
+	return k;
+}
+
+static void
+on_added(redisAsyncContext *ac, void *r, void *priv)
+{
+	(void)ac;
+	(void)r;
+	(void)priv;
+}
+
+void
+hcluster_log_add(const char *key, const char *line, size_t len,
+    unsigned int max)
+{
+	struct link *l = the_link;
+	char *k, cap[24];
+
+	if (l == NULL || l->state != LINK_UP || l->cmd == NULL ||
+	    l->inflight + len > OUTPUT_MAX) {
+		if (l != NULL)
+			count_drop(l);
+		return;
+	}
+	k = full_key(l, key);
+	snprintf(cap, sizeof cap, "%u", max);
+	redisAsyncCommand(l->cmd, on_added, NULL,
+	    "XADD %s MAXLEN ~ %s * l %b", k, cap, line, len);
+	free(k);
+}
+
+struct log_read {
+	hcluster_log_fn	*fn;
+	void		*arg;
+	char		*key;
+};
+
+/* XREVRANGE's answer: [[id, [field, value]], ...], newest first. */
+static void
+on_read(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *reply = r, *e, *fv;
+	struct log_read *lr = priv;
+	struct link *l = ac->data;
+	const char **lines = NULL;
+	size_t *lens = NULL, i, n = 0;
+
+	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY &&
+	    reply->elements > 0) {
+		lines = xcalloc(reply->elements, sizeof *lines);
+		lens = xcalloc(reply->elements, sizeof *lens);
+		for (i = reply->elements; i-- > 0;) {
+			e = reply->element[i];
+			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+				continue;
+			fv = e->element[1];
+			if (fv->type != REDIS_REPLY_ARRAY || fv->elements != 2 ||
+			    fv->element[1]->type != REDIS_REPLY_STRING)
+				continue;
+			lines[n] = fv->element[1]->str;
+			lens[n++] = fv->element[1]->len;
+		}
+	}
+	if (reply != NULL && l != NULL && l->ops != NULL)
+		lr->fn(lr->arg, lr->key, lines, lens, n);
+	free(lines);
+	free(lens);
+	free(lr->key);
+	free(lr);
+}
+
+void
+hcluster_log_read(const char *key, unsigned int max, hcluster_log_fn *fn,
+    void *arg)
+{
+	struct link *l = the_link;
+	struct log_read *lr;
+	char *k, count[24];
+
+	if (l == NULL || l->state != LINK_UP || l->cmd == NULL)
+		return;
+	lr = xmalloc(sizeof *lr);
+	lr->fn = fn;
+	lr->arg = arg;
+	lr->key = xstrdup(key);
+	k = full_key(l, key);
+	snprintf(count, sizeof count, "%u", max);
+	redisAsyncCommand(l->cmd, on_read, lr, "XREVRANGE %s + - COUNT %s", k,
+	    count);
+	free(k);
+}
+
 int
 cluster_supported(void)
 {
@@ -541,6 +641,26 @@ void
 hcluster_reset(const char *why)
 {
 	(void)why;
+}
+
+void
+hcluster_log_add(const char *key, const char *line, size_t len,
+    unsigned int max)
+{
+	(void)key;
+	(void)line;
+	(void)len;
+	(void)max;
+}
+
+void
+hcluster_log_read(const char *key, unsigned int max, hcluster_log_fn *fn,
+    void *arg)
+{
+	(void)key;
+	(void)max;
+	(void)fn;
+	(void)arg;
 }
 
 static void *the_link;

@@ -122,6 +122,18 @@ void	 hcluster_detach(void);
  * is down or its output is backed up; returns 0 if taken.
  */
 int	 hcluster_send(const char *data, size_t len);
+/*
+ * Room history in Redis Streams, under the channel's prefix: append a
+ * line to key, keeping about max; and read the newest max lines of key,
+ * oldest first, into fn on loop 0 (not called once detached).  Both are
+ * dropped while the link is down.
+ */
+void	 hcluster_log_add(const char *key, const char *line, size_t len,
+	    unsigned int max);
+typedef void hcluster_log_fn(void *arg, const char *key,
+	    const char *const *lines, const size_t *lens, size_t n);
+void	 hcluster_log_read(const char *key, unsigned int max,
+	    hcluster_log_fn *fn, void *arg);
 /* The link looks dead (our own heartbeat went unheard): start again. */
 void	 hcluster_reset(const char *why);
 /* An endpoint on loop 0 that takes lines and drops them: one reference. */

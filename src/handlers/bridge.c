@@ -131,6 +131,7 @@ send_printf(struct bridge *b, const char *fmt, ...)
 /* A record made on another loop, on its way to loop 0. */
 struct posted {
 	struct bridge	*b;
+	char		 key[48];	/* a history line for it; "": a record */
 	size_t		 len;
 	char		 data[];
 };
@@ -140,9 +141,55 @@ posted_run(void *arg)
 {
 	struct posted *p = arg;
 
-	if (!atomic_load(&p->b->closing))
+	if (atomic_load(&p->b->closing))
+		;
+	else if (p->key[0] != '\0')
+		hcluster_log_add(p->key, p->data, p->len,
+		    rooms_history(p->b->rooms));
+	else
 		send_rec(p->b, p->data, p->len);
 	free(p);
+}
+
+/* The Redis key of a room's history: its name, ignoring case. */
+static void
+history_key(const char *room, char out[48])
+{
+	size_t i;
+
+	snprintf(out, 48, "hist:%s", room);
+	for (i = 0; out[i] != '\0'; i++) {
+		if (out[i] >= 'A' && out[i] <= 'Z')
+			out[i] = (char)(out[i] - 'A' + 'a');
+	}
+}
+
+/* From a member's loop: its line, stamped, into its room's history. */
+static void
+post_history(struct bridge *b, struct room_member *m, const char *fmt,
+    const char *text, size_t len)
+{
+	struct posted *p;
+	char buf[REC_MAX], stamp[16];
+	time_t now = time(NULL);
+	struct tm tm;
+	int n;
+
+	if (rooms_history(b->rooms) == 0 || atomic_load(&b->closing))
+		return;
+	if (gmtime_r(&now, &tm) == NULL)
+		memset(&tm, 0, sizeof tm);
+	snprintf(stamp, sizeof stamp, "[%02d:%02d] ", tm.tm_hour, tm.tm_min);
+	n = snprintf(buf, sizeof buf, fmt, stamp, m->nick, (int)len, text);
+	if (n < 0 || n >= REC_MAX)
+		return;
+	if ((p = malloc(sizeof *p + (size_t)n)) == NULL)
+		abort();
+	memcpy(p->data, buf, (size_t)n);
+	p->b = b;
+	p->len = (size_t)n;
+	history_key(room_name_of(m), p->key);
+	hloop_run(0, posted_run, p, m->ep);
 }
 
 /* From a member's loop: encode now, send on loop 0. */
@@ -169,6 +216,7 @@ post_printf(struct bridge *b, struct room_member *m, const char *fmt, ...)
 		abort();
 	memcpy(p->data, buf, (size_t)n);
 	p->b = b;
+	p->key[0] = '\0';
 	p->len = (size_t)n;
 	hloop_run(0, posted_run, p, m->ep);
 }
@@ -201,6 +249,7 @@ on_say(void *arg, struct room_member *m, const char *text, size_t len)
 {
 	post_printf(arg, m, "m %llu %.*s\n", (unsigned long long)m->id,
 	    (int)len, text);
+	post_history(arg, m, "%s<%s> %.*s", text, len);
 }
 
 static void
@@ -208,6 +257,7 @@ on_act(void *arg, struct room_member *m, const char *text, size_t len)
 {
 	post_printf(arg, m, "c %llu %.*s\n", (unsigned long long)m->id,
 	    (int)len, text);
+	post_history(arg, m, "%s* %s %.*s", text, len);
 }
 
 static void
@@ -513,6 +563,57 @@ heard(void *arg, const char *data, size_t len)
 		drop_stale(b, p);
 }
 
+/* A room's history as Redis kept it, for a room that has none yet. */
+static void
+history_read(void *arg, const char *key, const char *const *lines,
+    const size_t *lens, size_t n)
+{
+	struct bridge *b = arg;
+	char room[WIRE_ROOM_MAX + 1];
+
+	if (n == 0 || strncmp(key, "hist:", 5) != 0)
+		return;
+	snprintf(room, sizeof room, "%s", key + 5);
+	room_history_fill(b->rooms, room, lines, lens, n);
+}
+
+struct names {
+	char	(*v)[WIRE_ROOM_MAX + 1];
+	size_t	 n, cap;
+};
+
+static void
+collect_room(void *arg, const char *name)
+{
+	struct names *ns = arg;
+
+	if (ns->n == ns->cap) {
+		ns->cap = ns->cap ? ns->cap * 2 : 16;
+		if ((ns->v = realloc(ns->v, ns->cap * sizeof *ns->v)) == NULL)
+			abort();
+	}
+	snprintf(ns->v[ns->n++], sizeof ns->v[0], "%s", name);
+}
+
+/* After a (re)connect: each room here takes what Redis kept. */
+static void
+load_histories(struct bridge *b)
+{
+	struct names ns = { NULL, 0, 0 };
+	char key[48];
+	size_t i;
+
+	if (rooms_history(b->rooms) == 0)
+		return;
+	rooms_each_room(b->rooms, collect_room, &ns);
+	for (i = 0; i < ns.n; i++) {
+		history_key(ns.v[i], key);
+		hcluster_log_read(key, rooms_history(b->rooms), history_read,
+		    b);
+	}
+	free(ns.v);
+}
+
 static void
 link_up(void *arg)
 {
@@ -526,6 +627,7 @@ link_up(void *arg)
 	}
 	send_printf(b, "Y\n");
 	send_state(b);
+	load_histories(b);
 }
 
 static void

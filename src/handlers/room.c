@@ -1213,6 +1213,64 @@ rooms_each_topic(struct rooms *rs,
 	hlock_release(rs->lock);
 }
 
+/* A line another may have written: no control bytes, no 0xFF. */
+static int
+plain_text(const char *p, size_t len)
+{
+	size_t i;
+	unsigned char c;
+
+	if (len == 0 || len > 8192)
+		return 0;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)p[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f || c == 0xff)
+			return 0;
+	}
+	return 1;
+}
+
+unsigned int
+rooms_history(struct rooms *rs)
+{
+	return rs->history;
+}
+
+void
+rooms_each_room(struct rooms *rs, void (*fn)(void *, const char *),
+    void *arg)
+{
+	struct room *r;
+	size_t b;
+
+	hlock_acquire(rs->lock);
+	for (b = 0; b < ROOM_BUCKETS; b++) {
+		for (r = rs->table[b]; r != NULL; r = r->next)
+			fn(arg, r->name);
+	}
+	hlock_release(rs->lock);
+}
+
+void
+room_history_fill(struct rooms *rs, const char *name,
+    const char *const *lines, const size_t *lens, size_t n)
+{
+	struct room *r;
+	size_t i;
+
+	hlock_acquire(rs->lock);
+	if ((r = room_find(rs, name, strlen(name))) != NULL &&
+	    r->hist_len == 0) {
+		for (i = 0; i < n; i++) {
+			if (!plain_text(lines[i], lens[i]))
+				continue;
+			history_push(rs, r, shared_line_printf("%.*s\n",
+			    (int)lens[i], lines[i]));
+		}
+	}
+	hlock_release(rs->lock);
+}
+
 /*
  * Tell everyone the server is going; no more notices after that.  Called
  * with every loop held, so each member is written to directly.

@@ -149,6 +149,18 @@ void		 rooms_notice(struct rooms *, const char *line);
 void		 rooms_each_topic(struct rooms *,
 		    void (*fn)(void *, const char *, const char *), void *arg);
 
+/* [chat] history: lines kept per room (0: none). */
+unsigned int	 rooms_history(struct rooms *);
+/* Each room: fn(arg, name) (lock held: fn must not call the rooms). */
+void		 rooms_each_room(struct rooms *,
+		    void (*fn)(void *, const char *), void *arg);
+/*
+ * A room's history as kept elsewhere (stamped lines, oldest first), if
+ * the room exists and has none of its own yet.
+ */
+void		 room_history_fill(struct rooms *, const char *room,
+		    const char *const *lines, const size_t *lens, size_t n);
+
 /* The server is going: tell everyone, and no notices after that. */
 void		 rooms_shutdown(struct rooms *);
 

@@ -338,6 +338,28 @@ class History(ClusterTest):
         self.assertEqual(d.line(), b"*** End of recent messages\n")
 
 
+    def test_history_survives_every_node_restarting(self):
+        a = self.connect(self.nodes[0], "a")
+        a.send(b"/me was here\nremember me\n")
+        time.sleep(0.5 * SETTLE)
+        a.close()
+        self.clients.remove(a)
+        for n in self.nodes:
+            harness.finish(n, quiet=False)
+        self.nodes = []
+        for name in ("n1", "n2", "n3"):
+            self.start_node(name)
+        for n in self.nodes:
+            n.wait_log(r"cluster: connected to redis", 10)
+        time.sleep(0.3 * SETTLE)
+        d = self.connect(self.nodes[1], "d")
+        self.assertEqual(d.line(), b"*** Recent messages (2):\n")
+        self.assertEqual(d.line()[8:], b"* %s was here\n" % a.nick.encode())
+        self.assertEqual(d.line()[8:], b"<%s> remember me\n" %
+                         a.nick.encode())
+        self.assertEqual(d.line(), b"*** End of recent messages\n")
+
+
 class Departures(ClusterTest):
 
     def test_sigterm_leaves_shutting_down(self):
