@@ -19,6 +19,10 @@ participants on different nodes get:
   is told once that the others are unreachable and once that they are
   back, and cross-node lines resume without duplicates;
 - AUTH over a Unix socket, and a wrong password refused;
+- garbage and forged payloads published to the channel: skipped field by
+  field (no control byte reaches anyone), a repeated payload dropped, and
+  a forged node that never beats is gone within node_timeout;
+- history kept in Redis across a restart of every node; a SIGHUP;
 - `echochatd -t` refusing bad [cluster] values, and a build without
   hiredis refusing [cluster] with "not supported by this build".
 
@@ -435,6 +439,43 @@ class Outage(ClusterTest):
         for n in self.nodes:
             n.wait_log(r"cluster: redis \S+ reachable again")
             self.assertEqual(n.log().count("unreachable"), 1, n.log())
+
+
+def publish(redis, channel, payload):
+    """PUBLISH raw bytes, as anyone with access to Redis could."""
+    s = socket.create_connection(("127.0.0.1", redis.port))
+    parts = [b"PUBLISH", channel.encode(), payload]
+    s.sendall(b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(x), x)
+                                    for x in parts))
+    s.settimeout(5)
+    s.recv(100)
+    s.close()
+
+
+class Abuse(ClusterTest):
+
+    def test_garbage_and_forged_payloads(self):
+        a = self.connect(self.nodes[0], "a")
+        b = self.connect(self.nodes[1], "b")
+        self.joined((a, b.nick))
+        for junk in (b"", b"\xff" * 1000, b"E1\n", b"E1 n9 x 1\nm 1 x\n",
+                     b"E9 n9 1 1\nA 1 1 v9 #lobby\n", os.urandom(4096)):
+            publish(self.redis, self.channel, junk)
+        publish(self.redis, self.channel,
+                b"E1 n9 1 1\nA 1 1 evil #lobby\nA 2 1 bad\x01nick #lobby\n"
+                b"m 1 hi\x1b[2J\nm 1 \xff\xfb\x01\nm 1 ok\nL 77\n")
+        for x in (a, b):
+            self.assertEqual(x.line(), b"*** evil has joined\n")
+            self.assertEqual(x.line(), b"<evil> ok\n")
+        a.send(b"still fine\n")
+        self.assertEqual(b.line(), b"<%s> still fine\n" % a.nick.encode())
+        # A payload heard again (same node, run and count) is dropped.
+        publish(self.redis, self.channel, b"E1 n9 1 1\nm 1 again\n")
+        publish(self.redis, self.channel, b"E1 n9 1 2\nm 1 next\n")
+        self.assertEqual(a.line(), b"<evil> next\n")
+        # evil's node never beats: gone within node_timeout.
+        self.until(a, rb"\*\*\* evil has left \(server gone\)\n",
+                   timeout=NODE_TIMEOUT * 3)
 
 
 class Reload(ClusterTest):
