@@ -163,6 +163,9 @@ class ClusterTest(unittest.TestCase):
         return node
 
     def tearDown(self):
+        """Every node and the Redis go, whatever fails; then the first
+        failure is reported."""
+        failure = None
         for c in self.clients:
             c.close()
         for n in self.nodes:
@@ -171,10 +174,12 @@ class ClusterTest(unittest.TestCase):
                     harness.finish(n, quiet=False)
                 else:
                     harness.release(n)
-            except AssertionError:
+            except AssertionError as e:
                 harness.release(n)
-                raise
+                failure = failure or e
         self.redis.close()
+        if failure is not None:
+            raise failure
 
     def connect(self, node, label=None):
         c = Client(node.connect("chat"), label or "client")
