@@ -28,9 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "loop.h"
 #include "parse.h"
@@ -48,7 +50,7 @@
 
 enum section_kind { SECTION_NONE, SECTION_SERVER, SECTION_LISTENER,
 	SECTION_HANDLER, SECTION_PLUGINS, SECTION_PENDING, SECTION_METRICS,
-	SECTION_SKIP, SECTION_BAD };
+	SECTION_SKIP, SECTION_BAD, SECTION_CLUSTER };
 
 /* A key of a [handler NAME] section, kept until the plugin is loaded. */
 struct pending_key {
@@ -84,6 +86,7 @@ struct load_ctx {
 	unsigned int		 server_seen;
 	unsigned int		 plugins_seen;
 	unsigned int		 metrics_seen;
+	unsigned int		 cluster_seen;
 	int			 defaults_only;	/* no listeners, please */
 	int			 read_errno;	/* the file could not be read */
 };
@@ -138,6 +141,16 @@ static const struct key_def metrics_keys[] = {
 	{ NULL, 0, 0, 0, 0 }
 };
 
+static const struct key_def cluster_keys[] = {
+	{ "redis", KEY_OPTIONAL, CFG(cluster_redis), 0, 0 },
+	{ "channel", KEY_STRING, CFG(cluster_channel), 0, 0 },
+	{ "node", KEY_OPTIONAL, CFG(cluster_node), 0, 0 },
+	{ "password", KEY_OPTIONAL, CFG(cluster_password), 0, 0 },
+	{ "node_timeout", KEY_DURATION, CFG(cluster_node_timeout_ms), 1000,
+	    3600 * 1000 },
+	{ NULL, 0, 0, 0, 0 }
+};
+
 static const struct key_def listener_keys[] = {
 	{ "proto", KEY_PROTO, LST(proto), 0, 0 },
 	{ "bind", KEY_STRING, LST(bind), 0, 0 },
@@ -166,7 +179,7 @@ static const struct { const char *section, *key; } later_keys[] = {
 };
 
 /* Sections of features this version does not have yet. */
-static const char *later_sections[] = { "cluster", NULL };
+static const char *later_sections[] = { NULL };
 
 static const char *proto_names[] = { "tcp", "udp", "unix" };
 
@@ -232,6 +245,8 @@ config_new_empty(void)
 	int i;
 
 	c->file = xstrdup("(defaults)");
+	c->cluster_channel = xstrdup("echochat");
+	c->cluster_node_timeout_ms = 15000;
 	TAILQ_INIT(&c->listeners);
 	TAILQ_INIT(&c->handler_settings);
 	for (i = 0; (h = handler_at(i)) != NULL; i++) {
@@ -306,6 +321,10 @@ config_free(struct config *c)
 	if (c->metrics != NULL)
 		listener_conf_free(c->metrics);
 	free(c->metrics_bind);
+	free(c->cluster_redis);
+	free(c->cluster_channel);
+	free(c->cluster_node);
+	free(c->cluster_password);
 	free(c->file);
 	free(c->log);
 	free(c->pidfile);
@@ -422,6 +441,10 @@ begin_section(struct load_ctx *ctx, char *name)
 	}
 	if (strcmp(name, "metrics") == 0) {
 		ctx->section = SECTION_METRICS;
+		return;
+	}
+	if (strcmp(name, "cluster") == 0) {
+		ctx->section = SECTION_CLUSTER;
 		return;
 	}
 	TAILQ_FOREACH(ctx->hsettings, &ctx->config->handler_settings, entry) {
@@ -707,6 +730,8 @@ section_label(struct load_ctx *ctx, char *buf, size_t size)
 		return "[plugins]";
 	case SECTION_METRICS:
 		return "[metrics]";
+	case SECTION_CLUSTER:
+		return "[cluster]";
 	case SECTION_HANDLER:
 		snprintf(buf, size, "[%s]", ctx->hsettings->handler->section);
 		return buf;
@@ -846,6 +871,17 @@ handle_key(void *user, const char *section, const char *name,
 		base = ctx->config;
 		ctx->config->metrics_line = ctx->line;
 		break;
+	case SECTION_CLUSTER:
+		if (!cluster_supported()) {
+			config_error(ctx, ctx->line, "key \"%s\" in [cluster] "
+			    "is not supported by this build (no hiredis)",
+			    name);
+			return 1;
+		}
+		table = cluster_keys;
+		seen = &ctx->cluster_seen;
+		base = ctx->config;
+		break;
 	case SECTION_LISTENER:
 		table = listener_keys;
 		seen = &ctx->listener->seen;
@@ -867,6 +903,8 @@ handle_key(void *user, const char *section, const char *name,
 		return 1;
 	}
 	*seen |= 1u << index;
+	if (ctx->section == SECTION_CLUSTER)
+		ctx->config->cluster_lines[index] = ctx->line;
 	if (ctx->section == SECTION_LISTENER &&
 	    index < sizeof ctx->listener->key_line /
 	    sizeof ctx->listener->key_line[0])
@@ -1335,6 +1373,56 @@ check_metrics(struct load_ctx *ctx)
 	}
 }
 
+/* A channel or node name: what a key and the wire can carry. */
+static int
+cluster_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return 0;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_.:-") == n;
+}
+
+/* [cluster]: names the wire can carry; the node defaults. */
+static void
+check_cluster(struct load_ctx *ctx)
+{
+	struct config *c = ctx->config;
+	struct listener_conf *lc;
+	char host[256], node[300];
+	const char *port;
+
+	if (c->cluster_redis == NULL)
+		return;
+	if (!cluster_name_ok(c->cluster_channel))
+		config_error(ctx, c->cluster_lines[1], "[cluster]: bad channel "
+		    "\"%s\": 1-64 of A-Z a-z 0-9 _ . : -", c->cluster_channel);
+	if (c->cluster_node != NULL && !cluster_name_ok(c->cluster_node))
+		config_error(ctx, c->cluster_lines[2], "[cluster]: bad node "
+		    "\"%s\": 1-64 of A-Z a-z 0-9 _ . : -", c->cluster_node);
+	if (strchr(c->cluster_redis, '/') == NULL &&
+	    ((port = strrchr(c->cluster_redis, ':')) == NULL ||
+	    atoi(port + 1) <= 0 || atoi(port + 1) > 65535 ||
+	    port == c->cluster_redis))
+		config_error(ctx, c->cluster_lines[0], "[cluster]: bad redis "
+		    "\"%s\": expected HOST:PORT or a socket path",
+		    c->cluster_redis);
+	if (c->cluster_node != NULL)
+		return;
+	if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	lc = TAILQ_FIRST(&c->listeners);
+	port = lc != NULL && lc->bind != NULL && strrchr(lc->bind, ':') ?
+	    strrchr(lc->bind, ':') + 1 : "0";
+	snprintf(node, sizeof node, "%.60s:%s", host, port);
+	node[strspn(node, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_.:-")] = '\0';
+	c->cluster_node = xstrdup(node);
+}
+
 /* Whole-file checks: each listener, then every pair for clashes. */
 static void
 check_config(struct load_ctx *ctx)
@@ -1363,6 +1451,7 @@ check_config(struct load_ctx *ctx)
 		check_listener(ctx, a);
 	check_pending(ctx);
 	check_metrics(ctx);
+	check_cluster(ctx);
 	TAILQ_FOREACH(b, &ctx->config->listeners, entry) {
 		if (b->invalid)
 			continue;
@@ -1596,6 +1685,16 @@ config_print(const struct config *c, FILE *f)
 	if (c->metrics_bind != NULL) {
 		fprintf(f, "\n[metrics]\n");
 		print_typed(f, &metrics_keys[0], c);
+	}
+	if (c->cluster_redis != NULL) {
+		fprintf(f, "\n[cluster]\n");
+		for (i = 0; cluster_keys[i].name != NULL; i++) {
+			if (strcmp(cluster_keys[i].name, "password") == 0)
+				print_key(f, "password", c->cluster_password ?
+				    "(set)" : "");
+			else
+				print_typed(f, &cluster_keys[i], c);
+		}
 	}
 	TAILQ_FOREACH(lc, &c->listeners, entry)
 		print_listener(f, lc);

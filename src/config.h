@@ -40,6 +40,12 @@ struct config {
 	char			*metrics_bind;	/* [metrics] bind; NULL: off */
 	struct listener_conf	*metrics;	/* it, parsed as a listener */
 	unsigned int		 metrics_line;	/* of bind, for messages */
+	char			*cluster_redis;	/* [cluster]; NULL: off */
+	char			*cluster_channel;
+	char			*cluster_node;	/* NULL: host name and port */
+	char			*cluster_password;	/* NULL: no AUTH */
+	uint64_t		 cluster_node_timeout_ms;
+	unsigned int		 cluster_lines[5];	/* where each was set */
 	struct hsettings_list	 handler_settings;	/* [chat], ... */
 	struct listener_conf_list listeners;
 };

@@ -97,6 +97,48 @@ unsigned int hloop_here(void);
 void	 hloop_run(unsigned int i, void (*fn)(void *), void *arg,
 	    struct endpoint *on_behalf);
 
+/*
+ * --- The cluster link (README "Several servers"): bytes to and from the
+ * other servers over Redis pub/sub, on loop 0 only. ---
+ */
+struct hcluster_ops {
+	/* What each payload starts with: its length, written into buf. */
+	size_t	(*header)(void *arg, char *buf, size_t size);
+	/* One payload another server (or we) published. */
+	void	(*heard)(void *arg, const char *data, size_t len);
+	/* Subscribed again (after each connect); and the link is lost. */
+	void	(*up)(void *arg);
+	void	(*down)(void *arg);
+};
+/* Is [cluster] redis set?  Then the rest may be called. */
+int	 hcluster_enabled(void);
+const char *hcluster_node(void);
+uint64_t hcluster_node_timeout_ms(void);
+void	 hcluster_attach(const struct hcluster_ops *, void *arg);
+void	 hcluster_detach(void);
+/*
+ * Add a record (one or more lines) to what goes out at the end of this
+ * turn of loop 0, as one PUBLISH.  Dropped and counted while the link
+ * is down or its output is backed up; returns 0 if taken.
+ */
+int	 hcluster_send(const char *data, size_t len);
+/*
+ * Room history in Redis Streams, under the channel's prefix: append a
+ * line to key, keeping about max; and read the newest max lines of key,
+ * oldest first, into fn on loop 0 (not called once detached).  Both are
+ * dropped while the link is down.
+ */
+void	 hcluster_log_add(const char *key, const char *line, size_t len,
+	    unsigned int max);
+typedef void hcluster_log_fn(void *arg, const char *key,
+	    const char *const *lines, const size_t *lens, size_t n);
+void	 hcluster_log_read(const char *key, unsigned int max,
+	    hcluster_log_fn *fn, void *arg);
+/* The link looks dead (our own heartbeat went unheard): start again. */
+void	 hcluster_reset(const char *why);
+/* An endpoint on loop 0 that takes lines and drops them: one reference. */
+struct endpoint *hendpoint_null(void);
+
 /* SipHash-2-4 of data under a 16-byte key (unguessable tokens, tables). */
 uint64_t hsiphash(const uint8_t key[16], const void *data, size_t len);
 

@@ -33,6 +33,7 @@
 #include <event2/listener.h>
 
 #include "autoconf.h"
+#include "cluster.h"
 #include "log.h"
 #include "metrics.h"
 #include "sock.h"
@@ -254,6 +255,13 @@ write_global_families(struct evbuffer *b, const struct snapshot *s)
 	global_sample(b, "echochat_output_queued_bytes", "gauge",
 	    "bytes waiting in output queues for clients that read slower "
 	    "than they are sent to", s->g[SG_OUTPUT_QUEUED]);
+	if (cluster_enabled()) {
+		global_sample(b, "echochat_cluster_up", "gauge", "1 when "
+		    "connected to the cluster's broker", s->g[SG_CLUSTER_UP]);
+		global_sample(b, "echochat_cluster_dropped_total", "counter",
+		    "records for other servers dropped (broker unreachable "
+		    "or backed up)", s->g[SG_CLUSTER_DROPPED]);
+	}
 	family(b, "echochat_reloads_total", "counter", "SIGHUP reloads");
 	evbuffer_add_printf(b, "echochat_reloads_total{result=\"ok\"} %llu\n"
 	    "echochat_reloads_total{result=\"failed\"} %llu\n",

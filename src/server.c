@@ -16,6 +16,7 @@
 
 #include <event2/buffer.h>
 
+#include "cluster.h"
 #include "hapi.h"
 #include "log.h"
 #include "parse.h"
@@ -490,6 +491,17 @@ server_init(struct server *s, struct config *config, struct event_base *base,
 	    cause) == -1)
 		return -1;
 	hapi_init(&s->loops);
+	if (config->cluster_redis != NULL) {
+		struct cluster_conf cc = {
+			.redis = config->cluster_redis,
+			.channel = config->cluster_channel,
+			.node = config->cluster_node,
+			.password = config->cluster_password,
+			.node_timeout_ms = config->cluster_node_timeout_ms,
+		};
+
+		cluster_start(&s->loops.v[0], &cc);
+	}
 	stats_init(s->loops.n);
 	s->metrics = metrics_new(base);
 	s->cls = xcalloc(s->loops.n, sizeof *s->cls);
@@ -504,6 +516,8 @@ server_init(struct server *s, struct config *config, struct event_base *base,
 int
 server_start_workers(struct server *s, char **cause)
 {
+	/* After the fork of -d: the link's sockets are the daemon's. */
+	cluster_connect();
 	return loops_start(&s->loops, cause);
 }
 
@@ -777,6 +791,7 @@ server_free(struct server *s)
 		conn_loop_free(&s->cls[i]);
 	server_close_listeners(s);
 	handlers_stop(&s->handlers);
+	cluster_stop();
 	metrics_free(s->metrics);
 	s->metrics = NULL;
 	udp_set_free(&s->udp);

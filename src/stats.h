@@ -59,6 +59,8 @@ enum stat_global {
 	SG_CHAT_DROPPED_LINE_TIMEOUT,
 	SG_RELOADS_OK, SG_RELOADS_FAILED,
 	SG_OUTPUT_QUEUED,		/* bytes in output queues (outq.c) */
+	SG_CLUSTER_UP,			/* 1 while subscribed (cluster.c) */
+	SG_CLUSTER_DROPPED,		/* records not sent to the cluster */
 	SG_MAX
 };
 

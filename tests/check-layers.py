@@ -20,10 +20,11 @@ LAYERS = [
     ("loop", "loop stats"),
     ("lines and transports", "line io tls outq framing telnet"),
     ("sockets and admission", "sock admit"),
-    ("seams", "handler listener endpoint hapi"),
+    ("seams", "handler listener endpoint hapi cluster"),
     ("connections and datagrams", "conn udp"),
     ("handlers", "handlers/echo handlers/upper handlers/chat "
-                 "handlers/chat_cmd handlers/chat_settings handlers/room"),
+                 "handlers/chat_cmd handlers/chat_settings handlers/room "
+                 "handlers/wire handlers/bridge"),
     ("registry", "handlers plugins"),
     ("composition root", "config server metrics daemon systemd main "
                          "defaults"),

@@ -23,6 +23,7 @@
 
 #include <check.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "parse.h"
 #include "tls.h"
@@ -736,20 +737,31 @@ START_TEST(test_tls_keys)
 }
 END_TEST
 
+/* [cluster]: checked with hiredis, refused key by key without. */
 START_TEST(test_unsupported_section)
 {
+	if (cluster_supported()) {
+		expect_error(
+		    "[cluster]\n"
+		    "redis = nowhere\n"
+		    LISTENER_OK,
+		    2, "[cluster]: bad redis \"nowhere\": expected HOST:PORT "
+		    "or a socket path");
+		expect_error(
+		    LISTENER_OK
+		    "[cluster]\n"
+		    "redis = 127.0.0.1:6379\n"
+		    "node = a/b\n",
+		    7, "[cluster]: bad node \"a/b\": 1-64 of A-Z a-z 0-9 _ . "
+		    ": -");
+		return;
+	}
 	expect_error(
 	    "[cluster]\n"
-	    "redis = 127.0.0.1:6379\n"	/* not reported again */
+	    "redis = 127.0.0.1:6379\n"
 	    LISTENER_OK,
-	    1, "section [cluster] is not supported by this version of "
-	    "echochatd");
-	expect_error(
-	    LISTENER_OK
-	    "[cluster]\n"
-	    "redis = 127.0.0.1:6379\n",
-	    5, "section [cluster] is not supported by this version of "
-	    "echochatd");
+	    2, "key \"redis\" in [cluster] is not supported by this build "
+	    "(no hiredis)");
 }
 END_TEST
 
@@ -883,7 +895,7 @@ START_TEST(test_several_errors)
 	    "just some words\n"				/* 14 */
 	    "proto = tcp\n"				/* 15 */
 	    "[listener a]\n"				/* 16 */
-	    "[cluster]\n"				/* 17 */
+	    "[later]\n"				/* 17 */
 	    "[listener b]\n"				/* 18 */
 	    "proto = udp\n"				/* 19 */
 	    "handler = nope\n",				/* 20 */
@@ -898,8 +910,7 @@ START_TEST(test_several_errors)
 	check_msg(6, 14, "expected key = value");
 	check_msg(7, 15, "duplicate key \"proto\" in [listener a]");
 	check_msg(8, 16, "duplicate listener \"a\" (first defined at line 9)");
-	check_msg(9, 17, "section [cluster] is not supported by this version "
-	    "of echochatd");
+	check_msg(9, 17, "unknown section [later]");
 	check_msg(10, 18, "missing key \"bind\" in [listener b]");
 	/* A missing bind hides nothing else about the listener. */
 	check_msg(11, 20, "[listener b]: unknown handler \"nope\": not built "

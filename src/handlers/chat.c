@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bridge.h"
 #include "chat.h"
 #include "chat_cmd.h"
 #include "handler.h"
@@ -52,6 +53,7 @@ struct chat_settings {
 
 struct chat {
 	struct rooms		*rooms;
+	struct bridge		*bridge;	/* [cluster]; NULL: none */
 	struct chat_settings	 cfg;
 	uint8_t			 key[16];
 	struct participant	*udp[UDP_BUCKETS];	/* main thread */
@@ -566,6 +568,8 @@ chat_start(const char **cause)
 		return NULL;
 	}
 	chat->rooms = rooms_new();
+	if (hcluster_enabled())
+		chat->bridge = bridge_new(chat->rooms);
 	chat->sweep = htimer_every(1000, chat_sweep, chat);
 	return chat;
 }
@@ -603,6 +607,8 @@ chat_shutdown(void *state)
 	struct chat *chat = state;
 
 	rooms_shutdown(chat->rooms);
+	if (chat->bridge != NULL)
+		bridge_shutdown(chat->bridge);
 }
 
 /* Every stream participant is gone by now; the UDP ones go here. */
@@ -621,6 +627,8 @@ chat_stop(void *state)
 		}
 	}
 	htimer_free(chat->sweep);
+	if (chat->bridge != NULL)
+		bridge_free(chat->bridge);
 	rooms_free(chat->rooms);
 	free(chat);
 }

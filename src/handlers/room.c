@@ -70,7 +70,16 @@ struct rooms {
 	atomic_uint		 joins;		/* ever; set under the lock */
 	unsigned long		 next_guest;	/* lock */
 	int			 closing;	/* shutting down: no notices */
+	uint64_t		 next_id;	/* lock */
+	const struct room_bridge *bridge;	/* set before any member */
+	void			*bridge_arg;
 };
+
+/* Tell the bridge of a change a member here made. */
+#define BRIDGE(rs, m, op, ...) do {					\
+	if ((rs)->bridge != NULL && !(m)->remote)			\
+		(rs)->bridge->op((rs)->bridge_arg, (m), ##__VA_ARGS__);	\
+} while (0)
 
 /* A broadcast on its way to one other loop. */
 struct room_post {
@@ -346,6 +355,23 @@ rooms_configure(struct rooms *rs, unsigned long rooms_max,
 	}
 }
 
+void
+rooms_set_bridge(struct rooms *rs, const struct room_bridge *b, void *arg)
+{
+	rs->bridge = b;
+	rs->bridge_arg = arg;
+}
+
+/* Wall-clock milliseconds: when a nick was claimed, across servers. */
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* printf a line (adding "\n") to one member, wherever it is. */
 void
 room_tell(struct room_member *m, const char *fmt, ...)
@@ -383,7 +409,8 @@ local_broadcast(struct room *r, unsigned int i, struct endpoint *except,
 	long n = 0;
 
 	TAILQ_FOREACH(m, &r->local[i], local) {
-		if (m->ep != except && (int32_t)(m->joined - joins) <= 0) {
+		if (m->ep != except && !m->remote &&
+		    (int32_t)(m->joined - joins) <= 0) {
 			endpoint_deliver(m->ep, sl, NULL);
 			n++;
 		}
@@ -543,6 +570,18 @@ tell_view(struct room_member *m, struct entry_view *v)
 	free(v->hist);
 }
 
+/* A view a member behind the bridge has no use for. */
+static void
+view_drop(struct entry_view *v)
+{
+	unsigned int k;
+
+	for (k = 0; k < v->nhist; k++)
+		shared_line_unref(v->hist[k]);
+	free(v->topic);
+	free(v->hist);
+}
+
 /* The member whose nick matches, ignoring case (lock held). */
 static struct room_member *
 find_nick(struct rooms *rs, const char *nick, size_t len)
@@ -567,29 +606,66 @@ name_guest(struct rooms *rs, struct room_member *m)
 	} while (find_nick(rs, m->nick, strlen(m->nick)) != NULL);
 }
 
+/* A guestN from elsewhere: ours start past it (lock held). */
+static void
+saw_guest(struct rooms *rs, const char *nick)
+{
+	unsigned long n;
+	char *end;
+
+	if (strncmp(nick, "guest", 5) != 0 || nick[5] < '1' || nick[5] > '9')
+		return;
+	n = strtoul(nick + 5, &end, 10);
+	if (*end == '\0' && n > rs->next_guest)
+		rs->next_guest = n;
+}
+
 /* --- The changes. --- */
 
-void
-room_arrive(struct rooms *rs, struct room_member *m)
+/* In, to its home; a newcomer here is named and welcomed. */
+static void
+arrive(struct rooms *rs, struct room_member *m, int quiet)
 {
 	size_t len = strlen(m->home);
 	struct entry_view v;
 	struct room *r;
 
 	hlock_acquire(rs->lock);
-	name_guest(rs, m);
+	if (!m->remote) {
+		name_guest(rs, m);
+		m->id = ++rs->next_id;
+		m->nick_ms = wall_ms();
+	} else
+		saw_guest(rs, m->nick);
 	TAILQ_INSERT_TAIL(&rs->all, m, all);
 	/* A listener's room exists; past a reload it is made again. */
 	if ((r = room_find(rs, m->home, len)) == NULL)
 		r = room_create(rs, m->home, len);
 	enter_locked(rs, r, m, &v);
 	hlock_release(rs->lock);
-	room_tell(m, "*** Welcome to echochat, %s. Type /help for help.",
-	    m->nick);
-	tell_view(m, &v);
+	if (!m->remote) {
+		room_tell(m, "*** Welcome to echochat, %s. Type /help for "
+		    "help.", m->nick);
+		tell_view(m, &v);
+	} else
+		view_drop(&v);
 	/* Only those who were in before m hear of it. */
-	broadcast_since(rs, r, m, shared_line_printf("*** %s has joined\n",
-	    m->nick), m->joined);
+	if (!quiet)
+		broadcast_since(rs, r, m, shared_line_printf("*** %s has "
+		    "joined\n", m->nick), m->joined);
+	BRIDGE(rs, m, arrive);
+}
+
+void
+room_arrive(struct rooms *rs, struct room_member *m)
+{
+	arrive(rs, m, 0);
+}
+
+void
+room_arrive_remote(struct rooms *rs, struct room_member *m, int quiet)
+{
+	arrive(rs, m, quiet);
 }
 
 void
@@ -608,7 +684,8 @@ room_move(struct rooms *rs, struct room_member *m, const char *name,
 		room_tell(m, "*** error: you are already in %s", to->name);
 		return;
 	}
-	if (to == NULL && rs->nrooms >= rs->rooms_max) {
+	/* Elsewhere the room was allowed: it exists here too. */
+	if (to == NULL && rs->nrooms >= rs->rooms_max && !m->remote) {
 		hlock_release(rs->lock);
 		room_tell(m, "*** error: too many rooms");
 		return;
@@ -625,12 +702,17 @@ room_move(struct rooms *rs, struct room_member *m, const char *name,
 	room_unref(from);
 	broadcast_since(rs, to, m, shared_line_printf("*** %s has joined\n",
 	    m->nick), m->joined);
+	if (m->remote) {
+		view_drop(&v);
+		return;
+	}
 	room_tell(m, "*** You are now in %s (%u users)", to->name, v.count);
 	tell_view(m, &v);
+	BRIDGE(rs, m, move);
 }
 
-void
-room_leave(struct rooms *rs, struct room_member *m, const char *reason)
+static void
+leave(struct rooms *rs, struct room_member *m, const char *reason, int quiet)
 {
 	struct room *r = m->room;
 	uint32_t joins;
@@ -640,8 +722,9 @@ room_leave(struct rooms *rs, struct room_member *m, const char *reason)
 	TAILQ_REMOVE(&rs->all, m, all);
 	joins = leave_locked(rs, m, &gone);
 	hlock_release(rs->lock);
+	BRIDGE(rs, m, leave, reason);
 	/* Only those who were in while m was hear of it. */
-	if (!gone && !rs->closing) {
+	if (!gone && !rs->closing && !quiet) {
 		if (reason != NULL && *reason != '\0')
 			broadcast_since(rs, r, NULL, shared_line_printf("*** "
 			    "%s has left (%s)\n", m->nick, reason), joins);
@@ -650,6 +733,18 @@ room_leave(struct rooms *rs, struct room_member *m, const char *reason)
 			    "%s has left\n", m->nick), joins);
 	}
 	room_unref(r);
+}
+
+void
+room_leave(struct rooms *rs, struct room_member *m, const char *reason)
+{
+	leave(rs, m, reason, 0);
+}
+
+void
+room_leave_quiet(struct rooms *rs, struct room_member *m)
+{
+	leave(rs, m, NULL, 1);
 }
 
 /* "[HH:MM] " of now, UTC: what history lines start with. */
@@ -700,6 +795,7 @@ room_say(struct rooms *rs, struct room_member *m, const char *text,
 	}
 	say_kept(rs, m, shared_line_printf("<%s> %.*s\n", m->nick, (int)len,
 	    text), kept);
+	BRIDGE(rs, m, say, text, len);
 }
 
 void
@@ -716,6 +812,7 @@ room_act(struct rooms *rs, struct room_member *m, const char *text,
 	}
 	say_kept(rs, m, shared_line_printf("* %s %.*s\n", m->nick, (int)len,
 	    text), kept);
+	BRIDGE(rs, m, act, text, len);
 }
 
 /* Everyone in the room, the setter too, sees who set it. */
@@ -736,6 +833,24 @@ room_topic(struct rooms *rs, struct room_member *m, const char *text,
 	hlock_release(rs->lock);
 	broadcast(rs, r, NULL, shared_line_printf("*** %s set the topic: "
 	    "%.*s\n", m->nick, (int)len, text));
+	BRIDGE(rs, m, topic, text, len);
+}
+
+void
+room_topic_quiet(struct rooms *rs, const char *name, const char *text)
+{
+	struct room *r;
+	char *topic;
+
+	hlock_acquire(rs->lock);
+	if ((r = room_find(rs, name, strlen(name))) != NULL &&
+	    (r->topic == NULL || strcmp(r->topic, text) != 0)) {
+		if ((topic = strdup(text)) == NULL)
+			abort();
+		free(r->topic);
+		r->topic = topic;
+	}
+	hlock_release(rs->lock);
 }
 
 /* Nicks are validated by the caller; the set decides who has which. */
@@ -748,7 +863,8 @@ room_nick(struct rooms *rs, struct room_member *m, const char *nick,
 
 	hlock_acquire(rs->lock);
 	other = find_nick(rs, nick, len);
-	if (other != NULL && other != m) {
+	/* Behind the bridge the claim was checked where it was made. */
+	if (other != NULL && other != m && !m->remote) {
 		hlock_release(rs->lock);
 		room_tell(m, "*** error: nick %.*s is already in use",
 		    (int)len, nick);
@@ -757,6 +873,10 @@ room_nick(struct rooms *rs, struct room_member *m, const char *nick,
 	memcpy(old, m->nick, sizeof old);
 	memcpy(m->nick, nick, len);
 	m->nick[len] = '\0';
+	if (!m->remote)
+		m->nick_ms = wall_ms();
+	else
+		saw_guest(rs, m->nick);
 	hlock_release(rs->lock);
 	/*
 	 * The others first: once m reads its answer, the notice is on its
@@ -765,7 +885,11 @@ room_nick(struct rooms *rs, struct room_member *m, const char *nick,
 	if (strcmp(old, m->nick) != 0)
 		broadcast(rs, m->room, m, shared_line_printf("*** %s is now "
 		    "known as %s\n", old, m->nick));
+	if (m->remote)
+		return;
 	room_tell(m, "*** You are now %s", m->nick);
+	if (strcmp(old, m->nick) != 0)
+		BRIDGE(rs, m, nick);
 }
 
 void
@@ -776,16 +900,28 @@ room_msg(struct rooms *rs, struct room_member *m, const char *to,
 	struct endpoint *ep = NULL;
 	struct shared_line *sl;
 	char to_nick[CHAT_NICK_MAX + 1];
+	unsigned int remote = 0;
+	uint64_t id = 0;
 
 	hlock_acquire(rs->lock);
 	if ((target = find_nick(rs, to, tolen)) != NULL) {
 		ep = target->ep;
 		endpoint_ref(ep);	/* it may leave on its own loop */
 		memcpy(to_nick, target->nick, sizeof to_nick);
+		remote = target->remote;
+		id = target->id;
 	}
 	hlock_release(rs->lock);
 	if (ep == NULL) {
 		room_tell(m, "*** error: no such user %.*s", (int)tolen, to);
+		return;
+	}
+	if (remote != 0) {
+		/* Its own server delivers it. */
+		if (!m->remote)
+			BRIDGE(rs, m, msg, remote, id, text, len);
+		room_tell(m, "-> *%s* %.*s", to_nick, (int)len, text);
+		endpoint_unref(ep);
 		return;
 	}
 	sl = shared_line_printf("*%s* %.*s\n", m->nick, (int)len, text);
@@ -915,6 +1051,226 @@ room_show_topic(struct rooms *rs, struct room_member *m)
 	free(topic);
 }
 
+/* --- For the bridge. --- */
+
+const char *
+room_name_of(const struct room_member *m)
+{
+	return m->room->name;
+}
+
+int
+room_nick_holder(struct rooms *rs, const char *nick,
+    const struct room_member *except, uint64_t *id, uint64_t *nick_ms,
+    unsigned int *remote)
+{
+	struct room_member *m;
+	int found = 0;
+
+	hlock_acquire(rs->lock);
+	TAILQ_FOREACH(m, &rs->all, all) {
+		if (m != except && strcasecmp(m->nick, nick) == 0) {
+			*id = m->id;
+			*nick_ms = m->nick_ms;
+			*remote = m->remote;
+			found = 1;
+			break;
+		}
+	}
+	hlock_release(rs->lock);
+	return found;
+}
+
+/* The member here with that id (lock held). */
+static struct room_member *
+find_local(struct rooms *rs, uint64_t id)
+{
+	struct room_member *m;
+
+	TAILQ_FOREACH(m, &rs->all, all) {
+		if (!m->remote && m->id == id)
+			return m;
+	}
+	return NULL;
+}
+
+/* On the member's loop, so it cannot go meanwhile. */
+struct rename {
+	struct rooms	*rs;
+	uint64_t	 id;
+};
+
+static void
+rename_run(void *arg)
+{
+	struct rename *rn = arg;
+	struct rooms *rs = rn->rs;
+	struct room_member *m;
+	char guest[CHAT_NICK_MAX + 1], old[CHAT_NICK_MAX + 1];
+	struct room_member tmp;
+
+	hlock_acquire(rs->lock);
+	m = find_local(rs, rn->id);
+	if (m != NULL && endpoint_loop(m->ep) != hloop_here())
+		m = NULL;	/* not ours to change from here */
+	if (m != NULL) {
+		memcpy(old, m->nick, sizeof old);
+		name_guest(rs, &tmp);
+		memcpy(guest, tmp.nick, sizeof guest);
+	}
+	hlock_release(rs->lock);
+	free(rn);
+	if (m == NULL)
+		return;
+	room_tell(m, "*** error: nick %s is already in use on another server",
+	    old);
+	room_nick(rs, m, guest, strlen(guest));
+}
+
+void
+room_rename_local(struct rooms *rs, uint64_t id)
+{
+	struct rename *rn = malloc(sizeof *rn);
+	struct room_member *m;
+	unsigned int loop = 0;
+	int found;
+
+	if (rn == NULL)
+		abort();
+	rn->rs = rs;
+	rn->id = id;
+	hlock_acquire(rs->lock);
+	if ((found = (m = find_local(rs, id)) != NULL))
+		loop = endpoint_loop(m->ep);
+	hlock_release(rs->lock);
+	if (!found) {
+		free(rn);
+		return;
+	}
+	hloop_run(loop, rename_run, rn, NULL);
+}
+
+void
+room_tell_local(struct rooms *rs, uint64_t id, const char *line, size_t len)
+{
+	struct room_member *m;
+	struct endpoint *ep = NULL;
+
+	hlock_acquire(rs->lock);
+	if ((m = find_local(rs, id)) != NULL) {
+		ep = m->ep;
+		endpoint_ref(ep);
+	}
+	hlock_release(rs->lock);
+	if (ep == NULL)
+		return;
+	endpoint_send(ep, line, len);
+	hcount(HCOUNT_CHAT_DELIVERIES, 1);
+	endpoint_unref(ep);
+}
+
+void
+rooms_each_local(struct rooms *rs, void (*fn)(void *, struct room_member *),
+    void *arg)
+{
+	struct room_member *m;
+
+	hlock_acquire(rs->lock);
+	TAILQ_FOREACH(m, &rs->all, all) {
+		if (!m->remote)
+			fn(arg, m);
+	}
+	hlock_release(rs->lock);
+}
+
+static void
+notice_one(void *arg, struct room_member *m)
+{
+	room_tell(m, "%s", (const char *)arg);
+}
+
+void
+rooms_notice(struct rooms *rs, const char *line)
+{
+	if (!rs->closing)
+		rooms_each_local(rs, notice_one, (void *)line);
+}
+
+void
+rooms_each_topic(struct rooms *rs,
+    void (*fn)(void *, const char *, const char *), void *arg)
+{
+	struct room *r;
+	size_t b;
+
+	hlock_acquire(rs->lock);
+	for (b = 0; b < ROOM_BUCKETS; b++) {
+		for (r = rs->table[b]; r != NULL; r = r->next) {
+			if (r->topic != NULL)
+				fn(arg, r->name, r->topic);
+		}
+	}
+	hlock_release(rs->lock);
+}
+
+/* A line another may have written: no control bytes, no 0xFF. */
+static int
+plain_text(const char *p, size_t len)
+{
+	size_t i;
+	unsigned char c;
+
+	if (len == 0 || len > 8192)
+		return 0;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)p[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f || c == 0xff)
+			return 0;
+	}
+	return 1;
+}
+
+unsigned int
+rooms_history(struct rooms *rs)
+{
+	return rs->history;
+}
+
+void
+rooms_each_room(struct rooms *rs, void (*fn)(void *, const char *),
+    void *arg)
+{
+	struct room *r;
+	size_t b;
+
+	hlock_acquire(rs->lock);
+	for (b = 0; b < ROOM_BUCKETS; b++) {
+		for (r = rs->table[b]; r != NULL; r = r->next)
+			fn(arg, r->name);
+	}
+	hlock_release(rs->lock);
+}
+
+void
+room_history_fill(struct rooms *rs, const char *name,
+    const char *const *lines, const size_t *lens, size_t n)
+{
+	struct room *r;
+	size_t i;
+
+	hlock_acquire(rs->lock);
+	if ((r = room_find(rs, name, strlen(name))) != NULL &&
+	    r->hist_len == 0) {
+		for (i = 0; i < n; i++) {
+			if (!plain_text(lines[i], lens[i]))
+				continue;
+			history_push(rs, r, shared_line_printf("%.*s\n",
+			    (int)lens[i], lines[i]));
+		}
+	}
+	hlock_release(rs->lock);
+}
+
 /*
  * Tell everyone the server is going; no more notices after that.  Called
  * with every loop held, so each member is written to directly.
@@ -925,8 +1281,10 @@ rooms_shutdown(struct rooms *rs)
 	struct room_member *m;
 
 	hlock_acquire(rs->lock);
-	TAILQ_FOREACH(m, &rs->all, all)
-		room_tell(m, "*** server shutting down");
+	TAILQ_FOREACH(m, &rs->all, all) {
+		if (!m->remote)
+			room_tell(m, "*** server shutting down");
+	}
 	hlock_release(rs->lock);
 	rs->closing = 1;
 }
