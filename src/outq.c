@@ -19,7 +19,10 @@
 #include "stats.h"
 #include "xmalloc.h"
 
+/* Capacities are powers of two, so a ring index is a mask, not a
+ * division: outq_push and outq_write run once per line per recipient. */
 #define OUTQ_FIRST_CAP	8
+#define OUTQ_AT(q, i)	((q)->ring[((q)->head + (i)) & ((q)->cap - 1)])
 #define OUTQ_IOV	64
 
 /* A new, empty queue. */
@@ -40,7 +43,7 @@ outq_free(struct outq *q)
 	if (q->bytes != 0)
 		gstat_add(SG_OUTPUT_QUEUED, -(int64_t)q->bytes);
 	for (i = 0; i < q->count; i++)
-		shared_line_unref(q->ring[(q->head + i) % q->cap]);
+		shared_line_unref(OUTQ_AT(q, i));
 	free(q->ring);
 	free(q);
 }
@@ -53,7 +56,7 @@ outq_grow(struct outq *q)
 	struct shared_line **ring = xcalloc(cap, sizeof *ring);
 
 	for (i = 0; i < q->count; i++)
-		ring[i] = q->ring[(q->head + i) % q->cap];
+		ring[i] = OUTQ_AT(q, i);
 	free(q->ring);
 	q->ring = ring;
 	q->cap = cap;
@@ -66,7 +69,7 @@ outq_push(struct outq *q, struct shared_line *sl)
 {
 	if (q->count == q->cap)
 		outq_grow(q);
-	q->ring[(q->head + q->count) % q->cap] = sl;
+	OUTQ_AT(q, q->count) = sl;
 	q->count++;
 	q->bytes += sl->len;
 	gstat_add(SG_OUTPUT_QUEUED, (int64_t)sl->len);
@@ -93,7 +96,7 @@ outq_consume(struct outq *q, size_t n)
 		n -= left;
 		q->cost -= left + OUTQ_ENTRY_COST;
 		q->offset = 0;
-		q->head = (q->head + 1) % q->cap;
+		q->head = (q->head + 1) & (q->cap - 1);
 		q->count--;
 		shared_line_unref(sl);
 	}
@@ -112,7 +115,7 @@ outq_write(struct outq *q, struct io *io)
 	ssize_t w;
 
 	for (i = 0; i < n; i++) {
-		sl = q->ring[(q->head + i) % q->cap];
+		sl = OUTQ_AT(q, i);
 		iov[i].iov_base = sl->data + (i == 0 ? q->offset : 0);
 		iov[i].iov_len = sl->len - (i == 0 ? q->offset : 0);
 	}
