@@ -15,8 +15,9 @@ Scenarios and servers:
               epoll-echo, asyncio, socat, ncat --exec
   echo-1      1 connection, 1 line in flight (latency): same servers
   echo-large  10 connections x 16 lines of 16 KiB: same servers
-  chat-100    100 participants, 10 senders: echochatd, redis pub/sub,
-              asyncio, ncat --chat
+  chat-100    100 participants, 10 senders: echochatd, naive-chat (the
+              simplest libevent broadcaster, bench/naive-chat.c), redis
+              pub/sub, asyncio, ncat --chat
   chat-1000   1,000 participants, 10 senders: same servers
   chat-rooms  1,000 participants in 10 rooms of 100, one sender in each,
               160 lines in flight per sender (as many on their way to each
@@ -33,6 +34,12 @@ Scenarios and servers:
               epoll-echo
   stalled-1k-tls  server RSS per TLS handshake stalled halfway through
               its ClientHello, 1,000 connections: same servers
+
+Every load-tool table (not the idle ones) has the server's CPU share
+(its process groups' utime + stime over the measured window) and its CPU
+ns per round trip, delivery or reply, with a ratio to the scenario's
+reference; a row where the load tool itself used >= 95% of its CPU is
+marked load-tool bound.
 
 Environment: BENCH_SECONDS (measured seconds per run, default 3),
 BENCH_WORKERS (echochatd's [server] workers; refused loudly if this
