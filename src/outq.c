@@ -23,7 +23,8 @@
  * division: outq_push and outq_write run once per line per recipient. */
 #define OUTQ_FIRST_CAP	8
 #define OUTQ_AT(q, i)	((q)->ring[((q)->head + (i)) & ((q)->cap - 1)])
-#define OUTQ_IOV	64
+/* Lines per writev: a turn's broadcast to a reader is often more than 64. */
+#define OUTQ_IOV	256
 
 /* A new, empty queue. */
 struct outq *
@@ -103,24 +104,47 @@ outq_consume(struct outq *q, size_t n)
 }
 
 /*
- * Write as much as the socket takes.  Returns bytes written, or -1 with
- * errno (EAGAIN: nothing could be written).
+ * One writev of up to OUTQ_IOV lines; *want is what it offered.
  */
-ssize_t
-outq_write(struct outq *q, struct io *io)
+static ssize_t
+outq_write_some(struct outq *q, struct io *io, size_t *want)
 {
 	struct iovec iov[OUTQ_IOV];
 	struct shared_line *sl;
 	unsigned int i, n = q->count < OUTQ_IOV ? q->count : OUTQ_IOV;
 	ssize_t w;
 
+	*want = 0;
 	for (i = 0; i < n; i++) {
 		sl = OUTQ_AT(q, i);
 		iov[i].iov_base = sl->data + (i == 0 ? q->offset : 0);
 		iov[i].iov_len = sl->len - (i == 0 ? q->offset : 0);
+		*want += iov[i].iov_len;
 	}
 	w = io_writev(io, iov, (int)n);
 	if (w > 0)
 		outq_consume(q, (size_t)w);
 	return w;
+}
+
+/*
+ * Write as much as the socket takes.  Returns bytes written, or -1 with
+ * errno (EAGAIN: nothing could be written).  A queue longer than one
+ * writev's worth goes on while the transport takes all it is offered:
+ * stopping after the first would leave the rest to a wait for
+ * writability (two epoll_ctl and a turn) with the socket still empty.
+ */
+ssize_t
+outq_write(struct outq *q, struct io *io)
+{
+	ssize_t w, total = 0;
+	size_t want;
+
+	do {
+		w = outq_write_some(q, io, &want);
+		if (w <= 0)
+			return total > 0 ? total : w;
+		total += w;
+	} while ((size_t)w == want && q->count != 0);
+	return total;
 }
