@@ -41,8 +41,8 @@ outq_free(struct outq *q)
 
 	if (q == NULL)
 		return;
-	if (q->bytes != 0)
-		gstat_add(SG_OUTPUT_QUEUED, -(int64_t)q->bytes);
+	if (q->reported != 0)
+		gstat_add(SG_OUTPUT_QUEUED, -(int64_t)q->reported);
 	for (i = 0; i < q->count; i++)
 		shared_line_unref(OUTQ_AT(q, i));
 	free(q->ring);
@@ -73,7 +73,6 @@ outq_push(struct outq *q, struct shared_line *sl)
 	OUTQ_AT(q, q->count) = sl;
 	q->count++;
 	q->bytes += sl->len;
-	gstat_add(SG_OUTPUT_QUEUED, (int64_t)sl->len);
 	q->cost += sl->len + OUTQ_ENTRY_COST;
 }
 
@@ -85,7 +84,6 @@ outq_consume(struct outq *q, size_t n)
 	size_t left;
 
 	q->bytes -= n;
-	gstat_add(SG_OUTPUT_QUEUED, -(int64_t)n);
 	while (n > 0) {
 		sl = q->ring[q->head];
 		left = sl->len - q->offset;
@@ -101,6 +99,21 @@ outq_consume(struct outq *q, size_t n)
 		q->count--;
 		shared_line_unref(sl);
 	}
+}
+
+/*
+ * Bring the process-wide gauge of queued bytes to this queue's figure.
+ * Done once per write attempt rather than per line pushed and written
+ * (twice per line per recipient): every queue that grew is tried at the
+ * end of its turn, so the gauge is exact between turns, when it is read.
+ */
+static void
+outq_report(struct outq *q)
+{
+	if (q->bytes == q->reported)
+		return;
+	gstat_add(SG_OUTPUT_QUEUED, (int64_t)q->bytes - (int64_t)q->reported);
+	q->reported = q->bytes;
 }
 
 /*
@@ -139,12 +152,20 @@ outq_write(struct outq *q, struct io *io)
 {
 	ssize_t w, total = 0;
 	size_t want;
+	int error;
 
 	do {
 		w = outq_write_some(q, io, &want);
 		if (w <= 0)
-			return total > 0 ? total : w;
+			break;
 		total += w;
 	} while ((size_t)w == want && q->count != 0);
-	return total;
+	if (total > 0) {
+		outq_report(q);
+		return total;
+	}
+	error = errno;
+	outq_report(q);
+	errno = error;
+	return w;
 }
