@@ -45,8 +45,8 @@ struct opts {
 	int rooms; /* chat: spread participants over this many rooms (0: one) */
 	long pid;
 	int tls; /* echo, upper: over TLS (tls.c) */
-	/* echo, upper: the server's process groups, whose CPU time over the
-	 * window is reported (--cpu-pgid) */
+	/* the server's process groups, whose CPU time over the window is
+	 * reported (--cpu-pgid) */
 	long cpu_pgid[MAX_PGIDS];
 	int ncpu_pgid;
 };
@@ -106,6 +106,24 @@ void ep_add(int ep, int fd, uint32_t events, uint32_t id);
 void ep_mod(int ep, int fd, uint32_t events, uint32_t id);
 long clock_ticks(void);
 uint64_t pgroups_cpu_ticks(const long *pgids, int n);
+
+/* The CPU time spent over the measured window: the server's (its process
+ * groups, --cpu-pgid) and the tool's own, so that a run where the tool is
+ * the bottleneck can say so.  cpuwin_start at the window's start,
+ * cpuwin_end at its end; then the report line and the RESULT keys
+ * server_cpu_s, server_cpu_pct, server_ns_per (server CPU ns per unit:
+ * round trip, delivery, reply) and tool_cpu_pct. */
+struct cpuwin {
+	int started, ended;
+	uint64_t srv0, srv1; /* clock ticks */
+	uint64_t tool0, tool1; /* ns of this process's CPU time */
+};
+void cpuwin_start(struct cpuwin *w, const struct opts *o);
+void cpuwin_end(struct cpuwin *w, const struct opts *o);
+void cpuwin_print(const struct cpuwin *w, const struct opts *o, double secs,
+    uint64_t units, const char *unit);
+void cpuwin_result(const struct cpuwin *w, const struct opts *o, double secs,
+    uint64_t units);
 
 /* Latency histogram.  Log-linear buckets (HdrHistogram style): values
  * below 256 ns are exact, above that each power of two is split into 128

@@ -76,6 +76,8 @@ struct chat_run {
 	int *obs; /* per sender: who it is paced by (a non-sender in its room) */
 	enum chat_phase phase;
 	uint64_t t_start, t_end, sync_round;
+	/* the server's (--cpu-pgid) and the tool's CPU time in the window */
+	struct cpuwin cpu;
 	struct hist h;
 	uint64_t deliveries, sent, losses, dups, self, unparsed, closed, stalls,
 	    refused;
@@ -518,10 +520,15 @@ chat_run_phase(struct chat_run *r)
 	progress_init(&pg, "deliveries");
 	while ((now = now_ns()) < r->t_end && !bench_stop) {
 		uint64_t step = now + 100 * NS_PER_MS;
+		if (now >= r->t_start)
+			cpuwin_start(&r->cpu, r->o);
+		else if (step > r->t_start)
+			step = r->t_start;
 		progress_tick(&pg, now, r->t_start, r->deliveries);
 		chat_poll_until(r, step < r->t_end ? step : r->t_end, 0);
 		chat_check_stalls(r, now_ns());
 	}
+	cpuwin_end(&r->cpu, r->o);
 	if (bench_stop)
 		stop_window(&r->t_start, &r->t_end);
 }
@@ -717,6 +724,7 @@ chat_report(const struct chat_run *r, const struct target *t)
 		printf("  rooms:         %d (participant i in #bench(i mod %d))"
 		       "\n", o->rooms, o->rooms);
 	print_latency("latency (us):", &r->h);
+	cpuwin_print(&r->cpu, o, secs, r->deliveries, "delivery");
 	printf("  losses:        %" PRIu64 "\n", r->losses);
 	printf("  dups/reorder:  %" PRIu64 "\n", r->dups);
 	if (redis)
@@ -748,8 +756,10 @@ chat_report(const struct chat_run *r, const struct target *t)
 	result_latency(&r->h);
 	printf(" losses=%" PRIu64 " dups=%" PRIu64 " errors=%" PRIu64
 	       " sent_rate=%.1f"
-	       " unparsed=%" PRIu64 " stalls=%" PRIu64 "\n",
+	       " unparsed=%" PRIu64 " stalls=%" PRIu64,
 	    r->losses, r->dups, errors, srate, r->unparsed, r->stalls);
+	cpuwin_result(&r->cpu, o, secs, r->deliveries);
+	printf("\n");
 	return r->losses || r->dups || errors || r->deliveries == 0 ? 1 : 0;
 }
 

@@ -229,6 +229,78 @@ pgroups_cpu_ticks(const long *pgids, int n)
 	return sum;
 }
 
+static uint64_t
+self_cpu_ns(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+void
+cpuwin_start(struct cpuwin *w, const struct opts *o)
+{
+	if (w->started)
+		return;
+	w->started = 1;
+	w->tool0 = self_cpu_ns();
+	if (o->ncpu_pgid)
+		w->srv0 = pgroups_cpu_ticks(o->cpu_pgid, o->ncpu_pgid);
+}
+
+/* Before anything is closed: what a server forks per connection (ncat
+ * --exec) is still there to be counted. */
+void
+cpuwin_end(struct cpuwin *w, const struct opts *o)
+{
+	if (!w->started || w->ended)
+		return;
+	w->ended = 1;
+	w->tool1 = self_cpu_ns();
+	if (o->ncpu_pgid)
+		w->srv1 = pgroups_cpu_ticks(o->cpu_pgid, o->ncpu_pgid);
+}
+
+static double
+cpuwin_server_s(const struct cpuwin *w)
+{
+	return w->ended ? (double)(w->srv1 - w->srv0) / (double)clock_ticks()
+			: 0.0;
+}
+
+static double
+cpuwin_tool_s(const struct cpuwin *w)
+{
+	return w->ended ? (double)(w->tool1 - w->tool0) / 1e9 : 0.0;
+}
+
+void
+cpuwin_print(const struct cpuwin *w, const struct opts *o, double secs,
+    uint64_t units, const char *unit)
+{
+	double srv = cpuwin_server_s(w), tool = cpuwin_tool_s(w);
+	if (o->ncpu_pgid)
+		printf("  server cpu:    %.2f s in the window (%.0f%% of one "
+		       "CPU), %.0f ns per %s\n",
+		    srv, secs > 0 ? srv * 100 / secs : 0.0,
+		    units ? srv * 1e9 / (double)units : 0.0, unit);
+	printf("  tool cpu:      %.2f s in the window (%.0f%% of one CPU)\n",
+	    tool, secs > 0 ? tool * 100 / secs : 0.0);
+}
+
+void
+cpuwin_result(const struct cpuwin *w, const struct opts *o, double secs,
+    uint64_t units)
+{
+	double srv = cpuwin_server_s(w), tool = cpuwin_tool_s(w);
+	if (o->ncpu_pgid)
+		printf(" server_cpu_s=%.2f server_cpu_pct=%.1f server_ns_per=%.1f",
+		    srv, secs > 0 ? srv * 100 / secs : 0.0,
+		    units ? srv * 1e9 / (double)units : 0.0);
+	printf(" tool_cpu_pct=%.1f", secs > 0 ? tool * 100 / secs : 0.0);
+}
+
 /* Whether a sample taken at `t` falls in the measured window: warm-up and
  * what comes after the end are not counted. */
 int

@@ -59,9 +59,8 @@ struct echo_run {
 	uint64_t t_start, t_end;
 	struct hist h;
 	uint64_t count, mismatches, closed, unsolicited;
-	/* --cpu-pgid: the servers' CPU ticks at the window's start and end */
-	uint64_t cpu0, cpu1;
-	int cpu_started;
+	/* the server's (--cpu-pgid) and the tool's CPU time in the window */
+	struct cpuwin cpu;
 	char tls_desc[80]; /* protocol and cipher, from the first handshake */
 };
 
@@ -396,18 +395,12 @@ echo_loop(struct echo_run *r, const struct target *t)
 			echo_drop(r, &r->c[i]);
 	while ((now = now_ns()) < r->t_end && r->alive > 0 && !bench_stop) {
 		uint64_t next = now < r->t_start ? r->t_start : r->t_end;
-		if (r->o->ncpu_pgid && !r->cpu_started && now >= r->t_start) {
-			r->cpu0 =
-			    pgroups_cpu_ticks(r->o->cpu_pgid, r->o->ncpu_pgid);
-			r->cpu_started = 1;
-		}
+		if (now >= r->t_start)
+			cpuwin_start(&r->cpu, r->o);
 		progress_tick(&pg, now, r->t_start, r->count);
 		echo_poll(r, ms_until(now, next, 1000));
 	}
-	/* Before anything is closed: what a server forks per connection
-	 * (ncat --exec) is still there to be counted. */
-	if (r->cpu_started)
-		r->cpu1 = pgroups_cpu_ticks(r->o->cpu_pgid, r->o->ncpu_pgid);
+	cpuwin_end(&r->cpu, r->o);
 	if (bench_stop)
 		stop_window(&r->t_start, &r->t_end);
 }
@@ -419,7 +412,9 @@ echo_report(const struct echo_run *r, const struct target *t)
 	uint64_t errors = r->mismatches + r->closed + r->unsolicited;
 	double secs = measured_s(r->t_start, r->t_end);
 	double rate = secs > 0 ? (double)r->count / secs : 0.0;
-	double cpu_s = (double)(r->cpu1 - r->cpu0) / (double)clock_ticks();
+	double cpu_s = r->cpu.ended
+	    ? (double)(r->cpu.srv1 - r->cpu.srv0) / (double)clock_ticks()
+	    : 0.0;
 	(void)t;
 	printf("  connections:   %d, %d lines of %d bytes in flight each\n",
 	    o->conns, o->inflight, o->size);
@@ -434,11 +429,7 @@ echo_report(const struct echo_run *r, const struct target *t)
 	       " (%.1f lines/s, %.1f MB/s each way)\n",
 	    r->count, rate, rate * o->size / 1e6);
 	print_latency("latency (us):", &r->h);
-	if (o->ncpu_pgid)
-		printf("  server cpu:    %.2f s in the window (%.0f%% of one "
-		       "CPU), %.3f us per round trip\n",
-		    cpu_s, secs > 0 ? cpu_s * 100 / secs : 0.0,
-		    r->count ? cpu_s * 1e6 / (double)r->count : 0.0);
+	cpuwin_print(&r->cpu, o, secs, r->count, "round trip");
 	printf("  errors:        %" PRIu64 " (mismatched lines %" PRIu64
 	       ", connections closed %" PRIu64 ", unsolicited data %" PRIu64
 	       ")\n",
@@ -459,8 +450,9 @@ echo_report(const struct echo_run *r, const struct target *t)
 	printf(" errors=%" PRIu64 " mismatches=%" PRIu64 " closed=%" PRIu64
 	       " count=%" PRIu64,
 	    errors, r->mismatches, r->closed, r->count);
+	cpuwin_result(&r->cpu, o, secs, r->count);
 	if (o->ncpu_pgid)
-		printf(" server_cpu_s=%.2f cpu_us_per_rt=%.3f", cpu_s,
+		printf(" cpu_us_per_rt=%.3f",
 		    r->count ? cpu_s * 1e6 / (double)r->count : 0.0);
 	printf("\n");
 	return errors || r->count == 0 ? 1 : 0;

@@ -87,10 +87,11 @@ static const char usage_text[] =
     "               handshake is done before the clock starts.  The server's\n"
     "               certificate is NOT verified: this is load for your own\n"
     "               server, not a client to trust\n"
-    "  --cpu-pgid G echo, upper: the CPU time (user + system, reaped children\n"
-    "               too) of the processes in these process groups (a server,\n"
-    "               what fronts it, what it forks) over the measured window,\n"
-    "               per round trip\n"
+    "  --cpu-pgid G echo, upper, chat, udp: the CPU time (user + system,\n"
+    "               reaped children too) of the processes in these process\n"
+    "               groups (a server, what fronts it, what it forks) over the\n"
+    "               measured window, per round trip, delivery or reply (the\n"
+    "               tool's own CPU time is always reported)\n"
     "  -h, --help   show this text\n"
     "Ctrl-C stops a run early and prints the results so far.\n";
 
@@ -251,8 +252,8 @@ check_opts(struct opts *o, int conns_set)
 		usage_error("--pid is only meaningful in idle mode");
 	if (o->tls && o->mode != M_ECHO && o->mode != M_UPPER)
 		usage_error("--tls is only for echo and upper");
-	if (o->ncpu_pgid && o->mode != M_ECHO && o->mode != M_UPPER)
-		usage_error("--cpu-pgid is only for echo and upper");
+	if (o->ncpu_pgid && o->mode == M_IDLE)
+		usage_error("--cpu-pgid is not for idle");
 	/* Not a usage error: the same command works with another build. */
 	if (o->tls && !tls_supported)
 		fail2("--tls: this echochat-bench was built without OpenSSL "

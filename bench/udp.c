@@ -38,6 +38,8 @@ struct udp_run {
 	int n, ep;
 	char *scratch;
 	uint64_t t_start, t_end;
+	/* the server's (--cpu-pgid) and the tool's CPU time in the window */
+	struct cpuwin cpu;
 	struct hist h;
 	uint64_t replies, all_replies, losses, late, mismatches, refused;
 };
@@ -208,6 +210,8 @@ udp_loop(struct udp_run *r)
 		for (unsigned s = 0; s < (unsigned)r->o->inflight; s++)
 			udp_send_slot(r, (uint32_t)ci, s, now);
 	while ((now = now_ns()) < r->t_end && !bench_stop) {
+		if (now >= r->t_start)
+			cpuwin_start(&r->cpu, r->o);
 		progress_tick(&pg, now, r->t_start, r->replies);
 		if (now >= next_tick) {
 			udp_tick(r, now);
@@ -218,6 +222,7 @@ udp_loop(struct udp_run *r)
 		for (int j = 0; j < k; j++)
 			udp_event(r, evs[j].data.u32, evs[j].events);
 	}
+	cpuwin_end(&r->cpu, r->o);
 	if (bench_stop)
 		stop_window(&r->t_start, &r->t_end);
 }
@@ -242,6 +247,7 @@ udp_report(const struct udp_run *r, const struct target *t)
 	    r->losses, r->late);
 	printf("  errors:        %" PRIu64 " (mismatched replies)\n",
 	    r->mismatches);
+	cpuwin_print(&r->cpu, o, secs, r->replies, "reply");
 	/* Losses from one address at a steady, low rate: a server that
 	 * rations replies per source (echochatd's udp_rate) looks so. */
 	if (r->losses > 0 && rate < UDP_RATION_HINT)
@@ -256,8 +262,10 @@ udp_report(const struct udp_run *r, const struct target *t)
 	    "RESULT mode=udp conns=%d inflight=%d size=%d seconds=%d rate=%.1f",
 	    o->conns, o->inflight, o->size, o->seconds, rate);
 	result_latency(&r->h);
-	printf(" errors=%" PRIu64 " losses=%" PRIu64 " late=%" PRIu64 "\n",
+	printf(" errors=%" PRIu64 " losses=%" PRIu64 " late=%" PRIu64,
 	    r->mismatches, r->losses, r->late);
+	cpuwin_result(&r->cpu, o, secs, r->replies);
+	printf("\n");
 	return r->mismatches || r->replies == 0 ? 1 : 0;
 }
 

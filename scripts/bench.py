@@ -15,8 +15,9 @@ Scenarios and servers:
               epoll-echo, asyncio, socat, ncat --exec
   echo-1      1 connection, 1 line in flight (latency): same servers
   echo-large  10 connections x 16 lines of 16 KiB: same servers
-  chat-100    100 participants, 10 senders: echochatd, redis pub/sub,
-              asyncio, ncat --chat
+  chat-100    100 participants, 10 senders: echochatd, naive-chat (the
+              simplest libevent broadcaster, bench/naive-chat.c), redis
+              pub/sub, asyncio, ncat --chat
   chat-1000   1,000 participants, 10 senders: same servers
   chat-rooms  1,000 participants in 10 rooms of 100, one sender in each,
               160 lines in flight per sender (as many on their way to each
@@ -33,6 +34,12 @@ Scenarios and servers:
               epoll-echo
   stalled-1k-tls  server RSS per TLS handshake stalled halfway through
               its ClientHello, 1,000 connections: same servers
+
+Every load-tool table (not the idle ones) has the server's CPU share
+(its process groups' utime + stime over the measured window) and its CPU
+ns per round trip, delivery or reply, with a ratio to the scenario's
+reference; a row where the load tool itself used >= 95% of its CPU is
+marked load-tool bound.
 
 Environment: BENCH_SECONDS (measured seconds per run, default 3),
 BENCH_WORKERS (echochatd's [server] workers; refused loudly if this
@@ -75,6 +82,7 @@ import harness  # noqa: E402
 TOOL = os.path.join(TOP, "bench", "echochat-bench")
 ECHOCHATD = os.path.join(TOP, "src", "echochatd")
 EPOLL_ECHO = os.path.join(TOP, "bench", "epoll-echo")
+NAIVE_CHAT = os.path.join(TOP, "bench", "naive-chat")
 ASYNCIO_SERVER = os.path.join(TOP, "bench", "asyncio_server.py")
 BASELINE = os.environ.get("BENCH_BASELINE", "")
 VARIANT = os.environ.get("BENCH_VARIANT", "").replace("\\n", "\n")
@@ -438,6 +446,9 @@ def make_servers(workers):
         "epoll-echo -u": ("epoll-echo", EPOLL_ECHO,
                           lambda mode, d, cpu: start_printing_port(
                               "epoll-echo -u", [EPOLL_ECHO, "-u", "0"], d, cpu)),
+        "naive-chat": ("naive-chat", NAIVE_CHAT,
+                       lambda mode, d, cpu: start_printing_port(
+                           "naive-chat", [NAIVE_CHAT, "0"], d, cpu)),
         "asyncio": ("asyncio", py,
                     lambda mode, d, cpu: start_printing_port(
                         "asyncio", [py, ASYNCIO_SERVER, "--mode", mode, "--port", "0"], d, cpu)),
@@ -499,9 +510,20 @@ def fmt_bytes(v):
     return "{:,.0f}".format(v)
 
 
+def fmt_pct(v):
+    return "%.0f" % v
+
+
+# The unit the server's CPU time is divided by, per load-tool mode.
+CPU_UNITS = {"echo": "round trip", "chat": "delivery", "udp": "reply"}
+# The tool's share of its CPU above which a row is marked load-tool bound.
+TOOL_BOUND_PCT = 95
+
+
 class Scenario:
     def __init__(self, name, title, mode, servers, args, figures, ratio, reference,
-                 ratio_label, fixed_seconds=None, reference_scenario=None, cpu=False):
+                 ratio_label, fixed_seconds=None, reference_scenario=None, cpu=False,
+                 more_ratios=(), cpu_reference=None):
         self.name = name
         self.title = title
         self.mode = mode            # the server's mode: echo, chat or udp
@@ -513,7 +535,20 @@ class Scenario:
         self.ratio_label = ratio_label
         self.fixed_seconds = fixed_seconds
         self.reference_scenario = reference_scenario    # reference's row is from there
-        self.cpu = cpu              # also the server's CPU time per round trip
+        # Every load-tool scenario also shows the server's CPU time: the
+        # share of one CPU and the ns per unit (round trip, delivery,
+        # reply), and the tool's own share (a run where it is near 100% is
+        # load-tool bound: the server may have been able to do more).
+        self.unit = CPU_UNITS.get(args[0])
+        self.cpu = cpu or self.unit is not None
+        self.more_ratios = list(more_ratios)   # (column, figure, reference)
+        if self.unit:
+            self.figures = self.figures + [
+                ("server CPU %", "server_cpu_pct", fmt_pct),
+                ("server CPU ns/%s" % self.unit, "server_ns_per", fmt_rate)]
+            if cpu_reference:
+                self.more_ratios.append(("CPU/%s vs %s" % (self.unit, cpu_reference),
+                                         "server_ns_per", cpu_reference))
 
 
 def mb_per_s(res):
@@ -522,8 +557,8 @@ def mb_per_s(res):
 
 ECHO_SERVERS = [("echochatd", []), ("epoll-echo", []), ("asyncio", []), ("socat", []),
                 ("ncat --exec", [])]
-CHAT_SERVERS = [("echochatd", []), ("redis", ["--redis"]), ("asyncio", ["--proto", "plain"]),
-                ("ncat --chat", ["--proto", "plain"])]
+CHAT_SERVERS = [("echochatd", []), ("naive-chat", ["--proto", "plain"]), ("redis", ["--redis"]),
+                ("asyncio", ["--proto", "plain"]), ("ncat --chat", ["--proto", "plain"])]
 LATENCY = [("p50 us", "p50_us", fmt_us), ("p99 us", "p99_us", fmt_us),
            ("p99.9 us", "p999_us", fmt_us), ("max us", "max_us", fmt_us)]
 
@@ -531,32 +566,37 @@ SCENARIOS = [
     Scenario("echo-100", "100 connections x 16 lines of 64 B in flight", "echo",
              ECHO_SERVERS, ["echo", "-c", "100", "-P", "16", "-s", "64"],
              [("round trips/s", "rate", fmt_rate)] + LATENCY,
-             "rate", "epoll-echo", "round trips/s vs epoll-echo"),
+             "rate", "epoll-echo", "round trips/s vs epoll-echo",
+             cpu_reference="epoll-echo"),
     Scenario("echo-100-tls", "100 connections x 16 lines of 64 B in flight, over TLS",
              "tls", [("echochatd", []), ("stunnel4", []), ("ncat --ssl", [])],
              ["echo", "--tls", "-c", "100", "-P", "16", "-s", "64"],
-             [("round trips/s", "rate", fmt_rate),
-              ("server CPU us/round trip", "cpu_us_per_rt", fmt_cpu)] + LATENCY,
-             "rate", "stunnel4", "round trips/s vs stunnel4", cpu=True),
+             [("round trips/s", "rate", fmt_rate)] + LATENCY,
+             "rate", "stunnel4", "round trips/s vs stunnel4", cpu_reference="stunnel4"),
     Scenario("echo-1", "1 connection, 1 line of 64 B in flight (latency)", "echo",
              ECHO_SERVERS, ["echo", "-c", "1", "-P", "1", "-s", "64"],
              LATENCY + [("round trips/s", "rate", fmt_rate)],
-             "p50_us", "epoll-echo", "p50 vs epoll-echo (lower is better)"),
+             "p50_us", "epoll-echo", "p50 vs epoll-echo (lower is better)",
+             cpu_reference="epoll-echo"),
     Scenario("echo-large", "10 connections x 16 lines of 16 KiB in flight", "echo",
              ECHO_SERVERS, ["echo", "-c", "10", "-P", "16", "-s", "16384"],
              [("MB/s each way", mb_per_s, fmt_mb), ("p50 us", "p50_us", fmt_us),
               ("p99 us", "p99_us", fmt_us)],
-             mb_per_s, "epoll-echo", "MB/s vs epoll-echo"),
+             mb_per_s, "epoll-echo", "MB/s vs epoll-echo", cpu_reference="epoll-echo"),
     Scenario("chat-100", "100 participants, 10 senders, 16 lines in flight per sender",
              "chat", CHAT_SERVERS, ["chat", "-c", "100", "-k", "10", "-P", "16"],
              [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
              [("losses", "losses", fmt_rate)],
-             "rate", "redis", "deliveries/s vs redis"),
+             "rate", "naive-chat", "deliveries/s vs naive-chat",
+             more_ratios=[("deliveries/s vs redis", "rate", "redis")],
+             cpu_reference="naive-chat"),
     Scenario("chat-1000", "1,000 participants, 10 senders, 16 lines in flight per sender",
              "chat", CHAT_SERVERS, ["chat", "-c", "1000", "-k", "10", "-P", "16"],
              [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
              [("losses", "losses", fmt_rate)],
-             "rate", "redis", "deliveries/s vs redis"),
+             "rate", "naive-chat", "deliveries/s vs naive-chat",
+             more_ratios=[("deliveries/s vs redis", "rate", "redis")],
+             cpu_reference="naive-chat"),
     Scenario("chat-rooms", "1,000 participants in 10 rooms, one sender per room, 160 lines "
              "in flight per sender", "chat", [("echochatd", ["--rooms", "10"])],
              ["chat", "-c", "1000", "-k", "10", "-P", "160"],
@@ -569,7 +609,8 @@ SCENARIOS = [
              ["udp", "-c", "10", "-P", "16", "-s", "64"],
              [("replies/s", "rate", fmt_rate), ("p50 us", "p50_us", fmt_us),
               ("p99 us", "p99_us", fmt_us), ("lost", "losses", fmt_rate)],
-             "rate", "epoll-echo -u", "replies/s vs epoll-echo -u"),
+             "rate", "epoll-echo -u", "replies/s vs epoll-echo -u",
+             cpu_reference="epoll-echo -u"),
     Scenario("idle-10k", "server RSS per idle connection, 10,000 connections held 1 s",
              "echo", [("echochatd", []), ("epoll-echo", []), ("asyncio", []), ("redis", []),
                       ("socat", None), ("ncat --exec", None)],
@@ -639,6 +680,10 @@ def figure(res, key):
     return key(res) if callable(key) else float(res[key])
 
 
+def key_in(res, key):
+    return callable(key) or key in res
+
+
 def run_once(scn, label, extra, servers, cpus, seconds, workdir):
     """One run: start the server, run the tool, stop the server."""
     _, _, start = servers[label]
@@ -657,8 +702,7 @@ def run_once(scn, label, extra, servers, cpus, seconds, workdir):
             argv += ["--pid", str(srv.pid)]
         if scn.cpu:
             argv += ["--cpu-pgid", ",".join(str(g) for g in server_pgids(srv))]
-        else:
-            argv += ["-w", str(WARMUP)]
+        argv += ["-w", str(WARMUP)]
         try:
             p = subprocess.run(argv, capture_output=True, text=True,
                                timeout=secs + WARMUP + TOOL_SLACK)
@@ -753,24 +797,37 @@ def median_of(runs, key):
 
 def print_table(scn, table, rounds, results=None):
     cols = [c for c, _, _ in scn.figures]
+    ratios = [(scn.ratio_label, scn.ratio, scn.reference)] + scn.more_ratios
     print("### %s: %s" % (scn.name, scn.title))
     print()
-    print("| server | " + " | ".join(cols) + " | %s | notes |" % scn.ratio_label)
-    print("| --- | " + " | ".join("---:" for _ in cols) + " | ---: | --- |")
-    ref = table.get(scn.reference)
-    if scn.reference_scenario:
-        ref = (results or {}).get(scn.reference_scenario, {}).get(scn.reference)
-    ref_val = median_of(ref["runs"], scn.ratio) if ref and ref["runs"] else None
+    print("| server | " + " | ".join(cols + [r[0] for r in ratios]) + " | notes |")
+    print("| --- | " + " | ".join("---:" for _ in cols + ratios) + " | --- |")
+
+    def ref_value(key, reference):
+        ref = table.get(reference)
+        if scn.reference_scenario and key == scn.ratio:
+            ref = (results or {}).get(scn.reference_scenario, {}).get(reference)
+        try:
+            return median_of(ref["runs"], key) if ref and ref["runs"] else None
+        except KeyError:
+            return None
+    ref_vals = [ref_value(key, reference) for _, key, reference in ratios]
     for label, t in table.items():
         runs = t["runs"]
         notes = list(t["notes"])
         if not runs:
             cells = [t["fail"] or "failed"] + ["" for _ in cols[1:]]
-            ratio = "n/a"
+            ratio = " | ".join("n/a" for _ in ratios)
         else:
-            cells = [fmt(median_of(runs, key)) for _, key, fmt in scn.figures]
-            val = median_of(runs, scn.ratio)
-            ratio = "%.2fx" % (val / ref_val) if ref_val else "n/a"
+            cells = [fmt(median_of(runs, key)) if all(key_in(r, key) for r in runs) else "n/a"
+                     for _, key, fmt in scn.figures]
+            ratio = " | ".join(
+                "%.2fx" % (median_of(runs, key) / rv) if rv and all(key_in(r, key) for r in runs)
+                else "n/a" for (_, key, _), rv in zip(ratios, ref_vals))
+            if scn.unit and all("tool_cpu_pct" in r for r in runs):
+                tool = median_of(runs, "tool_cpu_pct")
+                if tool >= TOOL_BOUND_PCT:
+                    notes.insert(0, "load-tool bound (load tool at %.0f%% CPU)" % tool)
             if t["fail"]:
                 notes.append(t["fail"] + "; not retried")
             if len(runs) < rounds:

@@ -493,15 +493,16 @@ conn_send(struct conn *c, const void *data, size_t len)
 		conn_mark_dirty(c);
 }
 
-/* Queue a shared line without copying it. */
+/* Queue a shared line without copying it, taking over one reference. */
 static void
-conn_send_line(struct conn *c, struct shared_line *sl)
+conn_send_line_owned(struct conn *c, struct shared_line *sl)
 {
-	if (!conn_accepts_output(c) || sl->len == 0)
+	if (!conn_accepts_output(c) || sl->len == 0) {
+		shared_line_unref(sl);
 		return;
+	}
 	if (c->out == NULL)
 		c->out = outq_new();
-	shared_line_ref(sl);
 	outq_push(c->out, sl);
 	if (!conn_over_limit(c))
 		conn_mark_dirty(c);
@@ -600,7 +601,14 @@ conn_ep_send(void *impl, const void *data, size_t len)
 static void
 conn_ep_send_line(void *impl, struct shared_line *sl)
 {
-	conn_send_line(impl, sl);
+	shared_line_ref(sl);
+	conn_send_line_owned(impl, sl);
+}
+
+static void
+conn_ep_send_line_owned(void *impl, struct shared_line *sl)
+{
+	conn_send_line_owned(impl, sl);
 }
 
 static void
@@ -618,6 +626,7 @@ conn_ep_hold(void *impl)
 static const struct endpoint_ops conn_endpoint_ops = {
 	.send = conn_ep_send,
 	.send_line = conn_ep_send_line,
+	.send_line_owned = conn_ep_send_line_owned,
 	.finish = conn_ep_finish,
 	.hold = conn_ep_hold,
 };

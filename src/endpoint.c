@@ -108,6 +108,23 @@ endpoint_deliver(struct endpoint *to, struct shared_line *sl,
 	endpoint_hold_if_behind(from, to->loop);
 }
 
+/*
+ * As endpoint_deliver, but one of the caller's references to sl goes
+ * with it: a broadcast takes its recipients' references in one go.
+ */
+void
+endpoint_deliver_owned(struct endpoint *to, struct shared_line *sl,
+    struct endpoint *from)
+{
+	if (loop_is_here(to->loop) && to->impl != NULL &&
+	    to->ops->send_line_owned != NULL) {
+		to->ops->send_line_owned(to->impl, sl);
+		return;
+	}
+	endpoint_deliver(to, sl, from);
+	shared_line_unref(sl);
+}
+
 void
 endpoint_send(struct endpoint *ep, const void *data, size_t len)
 {

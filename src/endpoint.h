@@ -19,6 +19,8 @@ struct endpoint_ops {
 	/* Each runs on the endpoint's loop, with impl attached. */
 	void	(*send)(void *impl, const void *data, size_t len);
 	void	(*send_line)(void *impl, struct shared_line *);
+	/* optional: send_line taking over one of the caller's references */
+	void	(*send_line_owned)(void *impl, struct shared_line *);
 	void	(*finish)(void *impl);
 	void	(*hold)(void *impl);		/* optional: stop reading */
 	void	(*release)(void *impl);		/* last reference dropped */

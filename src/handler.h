@@ -58,6 +58,9 @@ void	 endpoint_send(struct endpoint *, const void *data, size_t len);
  */
 void	 endpoint_deliver(struct endpoint *to, struct shared_line *,
 	    struct endpoint *from);
+/* The same, handing over one of the caller's references to the line. */
+void	 endpoint_deliver_owned(struct endpoint *to, struct shared_line *,
+	    struct endpoint *from);
 /* On its loop: send what is queued, then close (a peer just stops). */
 void	 endpoint_finish(struct endpoint *);
 
@@ -67,6 +70,8 @@ struct shared_line *shared_line_new(const char *data, size_t len);
 struct shared_line *shared_line_printf(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 void	 shared_line_ref(struct shared_line *);
+/* n more references at once; n < 0 gives back unused ones, never the last */
+void	 shared_line_ref_n(struct shared_line *, int n);
 void	 shared_line_unref(struct shared_line *);
 
 /* --- Counters for the metrics (README "Metrics"): a plain add each. --- */

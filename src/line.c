@@ -52,6 +52,16 @@ shared_line_ref(struct shared_line *sl)
 	counter_add(&sl->refs, 1);
 }
 
+/*
+ * Take n more references at once (one atomic operation for a whole
+ * broadcast), or give back -n taken ahead and not used: never the last.
+ */
+void
+shared_line_ref_n(struct shared_line *sl, int n)
+{
+	counter_add(&sl->refs, n);
+}
+
 /* Drop a reference; the last one frees. */
 void
 shared_line_unref(struct shared_line *sl)

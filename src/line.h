@@ -19,6 +19,7 @@ struct shared_line *shared_line_new(const char *data, size_t len);
 struct shared_line *shared_line_printf(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 void	 shared_line_ref(struct shared_line *);
+void	 shared_line_ref_n(struct shared_line *, int);
 void	 shared_line_unref(struct shared_line *);
 
 #endif

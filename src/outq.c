@@ -19,8 +19,12 @@
 #include "stats.h"
 #include "xmalloc.h"
 
+/* Capacities are powers of two, so a ring index is a mask, not a
+ * division: outq_push and outq_write run once per line per recipient. */
 #define OUTQ_FIRST_CAP	8
-#define OUTQ_IOV	64
+#define OUTQ_AT(q, i)	((q)->ring[((q)->head + (i)) & ((q)->cap - 1)])
+/* Lines per writev: a turn's broadcast to a reader is often more than 64. */
+#define OUTQ_IOV	256
 
 /* A new, empty queue. */
 struct outq *
@@ -37,10 +41,10 @@ outq_free(struct outq *q)
 
 	if (q == NULL)
 		return;
-	if (q->bytes != 0)
-		gstat_add(SG_OUTPUT_QUEUED, -(int64_t)q->bytes);
+	if (q->reported != 0)
+		gstat_add(SG_OUTPUT_QUEUED, -(int64_t)q->reported);
 	for (i = 0; i < q->count; i++)
-		shared_line_unref(q->ring[(q->head + i) % q->cap]);
+		shared_line_unref(OUTQ_AT(q, i));
 	free(q->ring);
 	free(q);
 }
@@ -53,7 +57,7 @@ outq_grow(struct outq *q)
 	struct shared_line **ring = xcalloc(cap, sizeof *ring);
 
 	for (i = 0; i < q->count; i++)
-		ring[i] = q->ring[(q->head + i) % q->cap];
+		ring[i] = OUTQ_AT(q, i);
 	free(q->ring);
 	q->ring = ring;
 	q->cap = cap;
@@ -66,10 +70,9 @@ outq_push(struct outq *q, struct shared_line *sl)
 {
 	if (q->count == q->cap)
 		outq_grow(q);
-	q->ring[(q->head + q->count) % q->cap] = sl;
+	OUTQ_AT(q, q->count) = sl;
 	q->count++;
 	q->bytes += sl->len;
-	gstat_add(SG_OUTPUT_QUEUED, (int64_t)sl->len);
 	q->cost += sl->len + OUTQ_ENTRY_COST;
 }
 
@@ -81,7 +84,6 @@ outq_consume(struct outq *q, size_t n)
 	size_t left;
 
 	q->bytes -= n;
-	gstat_add(SG_OUTPUT_QUEUED, -(int64_t)n);
 	while (n > 0) {
 		sl = q->ring[q->head];
 		left = sl->len - q->offset;
@@ -93,31 +95,77 @@ outq_consume(struct outq *q, size_t n)
 		n -= left;
 		q->cost -= left + OUTQ_ENTRY_COST;
 		q->offset = 0;
-		q->head = (q->head + 1) % q->cap;
+		q->head = (q->head + 1) & (q->cap - 1);
 		q->count--;
 		shared_line_unref(sl);
 	}
 }
 
 /*
- * Write as much as the socket takes.  Returns bytes written, or -1 with
- * errno (EAGAIN: nothing could be written).
+ * Bring the process-wide gauge of queued bytes to this queue's figure.
+ * Done once per write attempt rather than per line pushed and written
+ * (twice per line per recipient): every queue that grew is tried at the
+ * end of its turn, so the gauge is exact between turns, when it is read.
  */
-ssize_t
-outq_write(struct outq *q, struct io *io)
+static void
+outq_report(struct outq *q)
+{
+	if (q->bytes == q->reported)
+		return;
+	gstat_add(SG_OUTPUT_QUEUED, (int64_t)q->bytes - (int64_t)q->reported);
+	q->reported = q->bytes;
+}
+
+/*
+ * One writev of up to OUTQ_IOV lines; *want is what it offered.
+ */
+static ssize_t
+outq_write_some(struct outq *q, struct io *io, size_t *want)
 {
 	struct iovec iov[OUTQ_IOV];
 	struct shared_line *sl;
 	unsigned int i, n = q->count < OUTQ_IOV ? q->count : OUTQ_IOV;
 	ssize_t w;
 
+	*want = 0;
 	for (i = 0; i < n; i++) {
-		sl = q->ring[(q->head + i) % q->cap];
+		sl = OUTQ_AT(q, i);
 		iov[i].iov_base = sl->data + (i == 0 ? q->offset : 0);
 		iov[i].iov_len = sl->len - (i == 0 ? q->offset : 0);
+		*want += iov[i].iov_len;
 	}
 	w = io_writev(io, iov, (int)n);
 	if (w > 0)
 		outq_consume(q, (size_t)w);
+	return w;
+}
+
+/*
+ * Write as much as the socket takes.  Returns bytes written, or -1 with
+ * errno (EAGAIN: nothing could be written).  A queue longer than one
+ * writev's worth goes on while the transport takes all it is offered:
+ * stopping after the first would leave the rest to a wait for
+ * writability (two epoll_ctl and a turn) with the socket still empty.
+ */
+ssize_t
+outq_write(struct outq *q, struct io *io)
+{
+	ssize_t w, total = 0;
+	size_t want;
+	int error;
+
+	do {
+		w = outq_write_some(q, io, &want);
+		if (w <= 0)
+			break;
+		total += w;
+	} while ((size_t)w == want && q->count != 0);
+	if (total > 0) {
+		outq_report(q);
+		return total;
+	}
+	error = errno;
+	outq_report(q);
+	errno = error;
 	return w;
 }

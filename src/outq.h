@@ -19,6 +19,7 @@ struct outq {
 	unsigned int		  head, count, cap;
 	size_t			  offset;	/* written of ring[head] */
 	size_t			  bytes;
+	size_t			  reported;	/* of bytes, in the gauge */
 	size_t			  cost;
 };
 

@@ -407,14 +407,31 @@ local_broadcast(struct room *r, unsigned int i, struct endpoint *except,
 {
 	struct room_member *m;
 	long n = 0;
+	/*
+	 * The recipients' references to the line in one atomic operation
+	 * instead of one each (with workers, a locked add on a line every
+	 * loop touches): as many as this loop has members, the unused ones
+	 * given back after.  The list is this loop's own, so its count
+	 * cannot change during the walk; past it, one reference each.
+	 */
+	int ahead = (int)atomic_load_explicit(&r->local_count[i],
+	    memory_order_relaxed);
 
+	if (ahead > 0)
+		shared_line_ref_n(sl, ahead);
 	TAILQ_FOREACH(m, &r->local[i], local) {
 		if (m->ep != except && !m->remote &&
 		    (int32_t)(m->joined - joins) <= 0) {
-			endpoint_deliver(m->ep, sl, NULL);
+			if (ahead > 0) {
+				ahead--;
+				endpoint_deliver_owned(m->ep, sl, NULL);
+			} else
+				endpoint_deliver(m->ep, sl, NULL);
 			n++;
 		}
 	}
+	if (ahead > 0)
+		shared_line_ref_n(sl, -ahead);
 	hcount(HCOUNT_CHAT_DELIVERIES, n);
 }
 

@@ -7,7 +7,8 @@ pointed at an echo listener stops at once asking "wrong port?"; Ctrl-C
 (exit 0, the RESULT line, a note saying it was interrupted); the header
 comes before any result; echo --tls against a TLS listener verifies
 every echo (no mismatch), and against a plain one stops with the
-handshake's failure.  Runs are short and against a daemon of the harness
+handshake's failure; bench/naive-chat passes chat --proto plain, whose
+--cpu-pgid gives the CPU columns.  Runs are short and against a daemon of the harness
 on a loopback port; the TLS certificate is made by the test with
 `openssl req`.
 """
@@ -59,6 +60,39 @@ class Bench(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.close()
+
+    def test_chat_cpu_against_naive_chat(self):
+        # bench/naive-chat, the chat peer of scripts/bench, passes the same
+        # verification as any relay, and --cpu-pgid gives chat the
+        # server's CPU share and ns per delivery, beside the tool's own.
+        naive = os.path.join(os.path.dirname(BENCH), "naive-chat")
+        proc = subprocess.Popen([naive, "0"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        try:
+            line = proc.stdout.readline()
+            self.assertIn("naive-chat: listening on tcp 127.0.0.1:", line)
+            port = line.rsplit(":", 1)[1].strip()
+            rc, out, err = bench(["chat", "--proto", "plain", "-c", "5", "-k",
+                                  "2", "-P", "4", "-p", port, "-d", "1",
+                                  "-w", "0", "--cpu-pgid", str(proc.pid)])
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        self.assertEqual(rc, 0, out + err)
+        res = [l for l in out.splitlines() if l.startswith("RESULT ")][-1]
+        kv = dict(f.split("=", 1) for f in res.split()[1:])
+        self.assertEqual(kv["losses"], "0", res)
+        self.assertEqual(kv["errors"], "0", res)
+        self.assertGreater(float(kv["rate"]), 0, res)
+        self.assertGreater(float(kv["server_ns_per"]), 0, res)
+        self.assertIn("tool_cpu_pct", kv)
+        self.assertIn("server cpu:", out)
+
+    def test_cpu_pgid_not_for_idle(self):
+        rc, out, err = bench(["idle", "-c", "1", "-p", "1", "--cpu-pgid", "1"])
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("--cpu-pgid is not for idle", err)
 
     def test_h_is_help(self):
         for opt in ("-h", "--help"):
