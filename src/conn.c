@@ -220,7 +220,7 @@ conn_set_why(struct conn *c, enum conn_why why, const char *detail,
 	c->flags |= CONN_WHY_SET;
 	c->why = (uint8_t)why;
 	c->detail = detail;
-	c->error = error;
+	c->error = (int16_t)error;	/* errno values are small */
 }
 
 /* A failed read or write: the client's doing (a reset) or an error. */

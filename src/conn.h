@@ -99,19 +99,23 @@ struct conn {
 	struct framer		 framer;	/* line handlers only */
 	struct outq		*out;		/* pending output, or NULL */
 	struct endpoint		*ep;		/* made on demand */
-	struct io		 io;
-	/* Small fields together, so that the struct has no holes. */
-	unsigned int		 flags;
-	int			 error;		/* errno of an error close */
-	struct telnet		 telnet;	/* handlers with .telnet */
-	uint8_t			 why;		/* enum conn_why, once set */
-	struct admit_ticket	 ticket;	/* the creator's */
-	struct peer_addr	 peer;
+	struct io		 io;		/* io.ctx: a transport's own */
 	const char		*detail;	/* static words for the log */
 	const char		*close_reason;	/* for the handler's close */
 	char			*user;		/* who, as the handler says */
 	uint64_t		 started_ms;	/* accepted; handshake timeout */
 	uint64_t		 bytes_in, bytes_out;
+	/*
+	 * Small fields together and narrow, so that the struct has no holes
+	 * and stays within a smaller malloc size class (README
+	 * "Performance": memory per idle connection).
+	 */
+	unsigned int		 flags;
+	int16_t			 error;		/* errno of an error close */
+	struct telnet		 telnet;	/* handlers with .telnet */
+	uint8_t			 why;		/* enum conn_why, once set */
+	struct admit_ticket	 ticket;	/* the creator's */
+	struct peer_addr	 peer;
 	struct event		 ev;
 	TAILQ_ENTRY(conn)	 entry;		/* cl->conns */
 	TAILQ_ENTRY(conn)	 dirty;		/* cl->dirty or cl->dead */
