@@ -93,8 +93,7 @@ struct conn_loop {
 struct conn {
 	struct conn_loop	*cl;
 	struct listener		*listener;
-	const struct handler	*handler;
-	void			*hstate;
+	const struct handler_binding *b;	/* its handler and state */
 	void			*hdata;
 	struct framer		 framer;	/* line handlers only */
 	struct outq		*out;		/* pending output, or NULL */
@@ -134,7 +133,7 @@ void	 conn_loop_drop_listener(struct conn_loop *, struct listener *,
  * conn_discard closes it unserved.
  */
 struct conn *conn_new(struct conn_loop *, int fd, const struct sockaddr *,
-	    struct listener *, const struct handler *, void *hstate);
+	    struct listener *, const struct handler_binding *);
 void	 conn_start(struct conn *);
 void	 conn_discard(struct conn *);
 /* Stop reading c until the other loops have caught up. */
