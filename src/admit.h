@@ -26,7 +26,7 @@ enum admit_result { ADMIT_OK, ADMIT_FULL, ADMIT_IP_FULL };
 
 /* What an admitted connection must give back; filled by admit_acquire. */
 struct admit_ticket {
-	int	ip_counted;
+	uint8_t	ip_counted;	/* one byte: it is in every connection */
 };
 
 void	 admit_init(struct admit *);

@@ -93,7 +93,7 @@ conn_sent(struct conn *c, ssize_t n)
 static void
 conn_count_chat_drop(struct conn *c, enum stat_global which)
 {
-	if (strcmp(c->handler->name, "chat") == 0)
+	if (strcmp(c->b->handler->name, "chat") == 0)
 		gstat_add(which, 1);
 }
 
@@ -220,7 +220,7 @@ conn_set_why(struct conn *c, enum conn_why why, const char *detail,
 	c->flags |= CONN_WHY_SET;
 	c->why = (uint8_t)why;
 	c->detail = detail;
-	c->error = error;
+	c->error = (int16_t)error;	/* errno values are small */
 }
 
 /* A failed read or write: the client's doing (a reset) or an error. */
@@ -254,7 +254,7 @@ conn_peer_name(struct conn *c)
  */
 struct conn *
 conn_new(struct conn_loop *cl, int fd, const struct sockaddr *sa,
-    struct listener *l, const struct handler *h, void *hstate)
+    struct listener *l, const struct handler_binding *b)
 {
 	struct conn *c = xcalloc(1, sizeof *c);
 	int one = 1;
@@ -262,8 +262,7 @@ conn_new(struct conn_loop *cl, int fd, const struct sockaddr *sa,
 	c->cl = cl;
 	counter_add(&cl->nconns, 1);
 	c->listener = l;
-	c->handler = h;
-	c->hstate = hstate;
+	c->b = b;
 	peer_addr_set(&c->peer, sa);
 	c->started_ms = monotonic_ms();
 	if (sa->sa_family != AF_UNIX)
@@ -283,7 +282,7 @@ conn_opened(struct conn *c)
 		conn_send(c, banner, strlen(banner));
 		conn_send(c, "\n", 1);
 	}
-	if (c->handler->open != NULL && c->handler->open(c) == -1) {
+	if (c->b->handler->open != NULL && c->b->handler->open(c) == -1) {
 		conn_set_why(c, CONN_WHY_ERROR, "refused by handler", 0);
 		conn_drop(c, "refused by handler");
 	}
@@ -566,7 +565,7 @@ conn_set_data(struct conn *c, void *data)
 void *
 conn_handler_state(struct conn *c)
 {
-	return c->hstate;
+	return c->b->state;
 }
 
 /* Still open for output? */
@@ -648,7 +647,7 @@ conn_frame_line(void *arg, char *line, size_t len)
 {
 	struct conn *c = arg;
 
-	c->handler->input(c, line, len);
+	c->b->handler->input(c, line, len);
 	return conn_accepts_output(c) ? 0 : -1;
 }
 
@@ -676,7 +675,7 @@ static void
 conn_peer_closed(struct conn *c)
 {
 	c->flags |= CONN_PEER_EOF;
-	if (c->handler->framing == FRAMING_LINES && c->framer.in != NULL &&
+	if (c->b->handler->framing == FRAMING_LINES && c->framer.in != NULL &&
 	    !(c->flags & CONN_FINISHING)) {
 		c->cl->current = c;
 		framer_finish(&c->framer, conn_max_line(c), &conn_frame_ops, c);
@@ -707,7 +706,7 @@ conn_read_size(struct conn *c)
 	 * queued for other loops before conn_hold can stop the next read:
 	 * smaller reads keep that bounded to a few thousand lines.
 	 */
-	if (sync_threaded() && c->handler->framing == FRAMING_LINES &&
+	if (sync_threaded() && c->b->handler->framing == FRAMING_LINES &&
 	    limit > THREADED_LINE_READ)
 		limit = THREADED_LINE_READ;
 	return limit < READ_CHUNK ? (size_t)limit : READ_CHUNK;
@@ -758,10 +757,10 @@ conn_read(struct conn *c)
 	if (c->flags & CONN_FINISHING)
 		return;		/* no longer listening */
 	cl->current = c;
-	if (c->handler->telnet)
+	if (c->b->handler->telnet)
 		telnet_scan(&c->telnet, buf, (size_t)n, conn_telnet_answer, c);
-	if (c->handler->framing == FRAMING_BYTES)
-		c->handler->input(c, buf, (size_t)n);
+	if (c->b->handler->framing == FRAMING_BYTES)
+		c->b->handler->input(c, buf, (size_t)n);
 	else
 		framer_feed(&c->framer, conn_max_line(c), monotonic_ms(), buf,
 		    (size_t)n, &conn_frame_ops, c);
@@ -908,8 +907,8 @@ conn_free(struct conn *c)
 {
 	struct conn_loop *cl = c->cl;
 
-	if (!(c->flags & CONN_HANDSHAKE) && c->handler->close != NULL)
-		c->handler->close(c, c->close_reason);
+	if (!(c->flags & CONN_HANDSHAKE) && c->b->handler->close != NULL)
+		c->b->handler->close(c, c->close_reason);
 	conn_log_disconnect(c);
 	if (c->ep != NULL)
 		endpoint_detach(c->ep);
@@ -971,7 +970,7 @@ conn_loop_sweep(evutil_socket_t fd, short what, void *arg)
 	if (limit == 0)
 		return;
 	TAILQ_FOREACH(c, &cl->conns, entry) {
-		if (c->framer.in == NULL || now - c->framer.started < limit ||
+		if (c->framer.in == NULL || framer_age(&c->framer, now) < limit ||
 		    !conn_accepts_output(c))
 			continue;
 		log_info("dropping a partial line from %s on listener %s: "

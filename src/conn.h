@@ -93,25 +93,28 @@ struct conn_loop {
 struct conn {
 	struct conn_loop	*cl;
 	struct listener		*listener;
-	const struct handler	*handler;
-	void			*hstate;
+	const struct handler_binding *b;	/* its handler and state */
 	void			*hdata;
 	struct framer		 framer;	/* line handlers only */
 	struct outq		*out;		/* pending output, or NULL */
 	struct endpoint		*ep;		/* made on demand */
-	struct io		 io;
-	/* Small fields together, so that the struct has no holes. */
-	unsigned int		 flags;
-	int			 error;		/* errno of an error close */
-	struct telnet		 telnet;	/* handlers with .telnet */
-	uint8_t			 why;		/* enum conn_why, once set */
-	struct admit_ticket	 ticket;	/* the creator's */
-	struct peer_addr	 peer;
+	struct io		 io;		/* io.ctx: a transport's own */
 	const char		*detail;	/* static words for the log */
 	const char		*close_reason;	/* for the handler's close */
 	char			*user;		/* who, as the handler says */
 	uint64_t		 started_ms;	/* accepted; handshake timeout */
 	uint64_t		 bytes_in, bytes_out;
+	/*
+	 * Small fields together and narrow, so that the struct has no holes
+	 * and stays within a smaller malloc size class (README
+	 * "Performance": memory per idle connection).
+	 */
+	unsigned int		 flags;
+	int16_t			 error;		/* errno of an error close */
+	struct telnet		 telnet;	/* handlers with .telnet */
+	uint8_t			 why;		/* enum conn_why, once set */
+	struct admit_ticket	 ticket;	/* the creator's */
+	struct peer_addr	 peer;
 	struct event		 ev;
 	TAILQ_ENTRY(conn)	 entry;		/* cl->conns */
 	TAILQ_ENTRY(conn)	 dirty;		/* cl->dirty or cl->dead */
@@ -130,7 +133,7 @@ void	 conn_loop_drop_listener(struct conn_loop *, struct listener *,
  * conn_discard closes it unserved.
  */
 struct conn *conn_new(struct conn_loop *, int fd, const struct sockaddr *,
-	    struct listener *, const struct handler *, void *hstate);
+	    struct listener *, const struct handler_binding *);
 void	 conn_start(struct conn *);
 void	 conn_discard(struct conn *);
 /* Stop reading c until the other loops have caught up. */

@@ -4,9 +4,9 @@
  * A line ends at LF; a CR right before the LF is part of the terminator.
  * Lines are cut straight out of the read buffer when they arrive whole, so
  * the common case copies nothing; only a line split across reads is kept,
- * in an evbuffer that exists just while that partial line does.  The scan
- * position is remembered, so a line trickled in byte by byte costs linear
- * time.  A line longer than max_line is reported once and the rest of it,
+ * in an evbuffer that exists just while that partial line does.  Only the
+ * new bytes are searched for LF, so a line trickled in byte by byte costs
+ * linear time.  A line longer than max_line is reported once and the rest of it,
  * up to its LF, is discarded.  A partial line still held when the peer
  * closes its side is delivered as the last line.
  */
@@ -35,8 +35,13 @@ framer_reset(struct framer *f)
 		evbuffer_free(f->in);
 		f->in = NULL;
 	}
-	f->scanned = 0;
 	f->discarding = 0;
+}
+
+uint64_t
+framer_age(const struct framer *f, uint64_t now)
+{
+	return (uint32_t)((uint32_t)now - f->started);
 }
 
 /* Hand one complete line (with its LF) to the right callback. */
@@ -82,12 +87,11 @@ keep_partial(struct framer *f, const struct frame_ops *ops, void *arg,
 {
 	if (f->in == NULL) {
 		f->in = evbuffer_new();
-		f->started = now;
+		f->started = (uint32_t)now;	/* framer_age reads it */
 	}
 	evbuffer_add(f->in, data, len);
-	f->scanned = (uint32_t)evbuffer_get_length(f->in);
 	/* max_line + 1: the last byte may be the CR of a coming CRLF. */
-	if (f->scanned > max_line + 1) {
+	if (evbuffer_get_length(f->in) > max_line + 1) {
 		framer_reset(f);
 		f->discarding = 1;
 		return ops->too_long(arg);
@@ -121,7 +125,8 @@ framer_finish(struct framer *f, size_t max_line, const struct frame_ops *ops,
 
 /*
  * Feed newly read bytes that arrived at time now (any monotonic unit: it
- * is only stored, as f->started, when a partial line begins).  Calls
+ * is only stored, as f->started, when a partial line begins; its low 32
+ * bits, see framer_age).  Calls
  * ops->line for each whole line and ops->too_long for each over-long one;
  * stops early and returns -1 when a callback returns -1 (the connection is
  * gone).

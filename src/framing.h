@@ -9,13 +9,17 @@
 
 struct evbuffer;
 
-/* A partial line between reads; in is NULL while there is none. */
+/*
+ * A partial line between reads; in is NULL while there is none.  Every
+ * connection has one, hence 16 bytes: the start time keeps its low 32
+ * bits only, which framer_age reads modulo 2^32 (in ms, 49 days: far
+ * beyond any line_timeout a partial line could wait for, since the
+ * sweep drops it as soon as its age reaches line_timeout).
+ */
 struct framer {
 	struct evbuffer	*in;
-	/* Both 32-bit: a held partial line is at most max_line + one read. */
-	uint32_t	 scanned;
+	uint32_t	 started;	/* when the partial line began */
 	uint32_t	 discarding;	/* rest of an over-long line */
-	uint64_t	 started;	/* when the partial line began */
 };
 
 /* Callbacks of framer_feed; each returns -1 to stop (connection gone). */
@@ -30,5 +34,7 @@ int	 framer_feed(struct framer *, size_t max_line, uint64_t now,
 int	 framer_finish(struct framer *, size_t max_line,
 	    const struct frame_ops *, void *arg);
 void	 framer_reset(struct framer *);
+/* How long ago (in the unit of now) the partial line began. */
+uint64_t framer_age(const struct framer *, uint64_t now);
 
 #endif

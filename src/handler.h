@@ -22,6 +22,17 @@
 
 /* ---- Internal: not in the plugin ABI. ---- */
 
+/*
+ * A handler with its running state: what a connection is bound to.  One
+ * per started handler, living until the handlers stop, so a connection
+ * keeps a pointer to it (one word, not two) through reloads that give its
+ * listener another handler.
+ */
+struct handler_binding {
+	const struct handler	*handler;
+	void			*state;
+};
+
 struct endpoint;	/* someone a handler can send lines to */
 struct shared_line;	/* immutable, refcounted text */
 

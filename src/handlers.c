@@ -183,9 +183,9 @@ instance_configure(struct handler_instance *hi,
 {
 	const struct hsettings *hs;
 
-	if (hi->handler->configure != NULL &&
-	    (hs = settings_of(list, hi->handler)) != NULL)
-		hi->handler->configure(hi->state, hs);
+	if (hi->b.handler->configure != NULL &&
+	    (hs = settings_of(list, hi->b.handler)) != NULL)
+		hi->b.handler->configure(hi->b.state, hs);
 }
 
 struct handler_instance *
@@ -197,7 +197,7 @@ handlers_get(struct handler_instances *set, const struct handler *h,
 	void *state = NULL;
 
 	TAILQ_FOREACH(hi, set, entry) {
-		if (hi->handler == h)
+		if (hi->b.handler == h)
 			return hi;
 	}
 	if (h->start != NULL && (state = h->start(&why)) == NULL) {
@@ -206,8 +206,8 @@ handlers_get(struct handler_instances *set, const struct handler *h,
 		return NULL;
 	}
 	hi = xcalloc(1, sizeof *hi);
-	hi->handler = h;
-	hi->state = state;
+	hi->b.handler = h;
+	hi->b.state = state;
 	TAILQ_INSERT_TAIL(set, hi, entry);
 	instance_configure(hi, list);
 	return hi;
@@ -231,8 +231,8 @@ handlers_shutdown(struct handler_instances *set)
 	struct handler_instance *hi;
 
 	TAILQ_FOREACH(hi, set, entry) {
-		if (!hi->told_shutdown && hi->handler->shutdown != NULL)
-			hi->handler->shutdown(hi->state);
+		if (!hi->told_shutdown && hi->b.handler->shutdown != NULL)
+			hi->b.handler->shutdown(hi->b.state);
 		hi->told_shutdown = 1;
 	}
 }
@@ -245,8 +245,8 @@ handlers_stop(struct handler_instances *set)
 
 	while ((hi = TAILQ_FIRST(set)) != NULL) {
 		TAILQ_REMOVE(set, hi, entry);
-		if (hi->handler->stop != NULL)
-			hi->handler->stop(hi->state);
+		if (hi->b.handler->stop != NULL)
+			hi->b.handler->stop(hi->b.state);
 		free(hi);
 	}
 }

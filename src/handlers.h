@@ -34,8 +34,7 @@ TAILQ_HEAD(hsettings_list, hsettings);
 
 /* A started handler: its process-wide state. */
 struct handler_instance {
-	const struct handler		*handler;
-	void				*state;
+	struct handler_binding		 b;		/* what conns point to */
 	int				 told_shutdown;
 	TAILQ_ENTRY(handler_instance)	 entry;
 };

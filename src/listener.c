@@ -280,6 +280,8 @@ listener_stop(struct listener *l)
 		l->ev = NULL;
 	}
 	if (l->fd != -1) {
+		if (l->ops->closing != NULL)
+			l->ops->closing(l->ops_arg, l);
 		close(l->fd);
 		l->fd = -1;
 	}

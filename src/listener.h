@@ -69,6 +69,8 @@ struct listener_ops {
 	void	(*accept)(void *arg, struct listener *, int fd,
 		    struct sockaddr *, socklen_t);
 	void	(*readable)(void *arg, struct listener *);
+	/* The socket is about to close: last words go now (may be NULL). */
+	void	(*closing)(void *arg, struct listener *);
 };
 
 struct listener {

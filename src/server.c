@@ -143,7 +143,7 @@ server_accept(void *arg, struct listener *l, int fd, struct sockaddr *sa,
 	}
 	lstat_add(l->stats, 0, SL_ACCEPTED, 1);
 	cl = server_pick_loop(s);
-	c = conn_new(cl, fd, sa, l, hi->handler, hi->state);
+	c = conn_new(cl, fd, sa, l, &hi->b);
 	c->ticket = ticket;
 	listener_ref(l);
 	if (loop_is_here(cl->loop))
@@ -213,7 +213,7 @@ server_listener_open(struct server *s, const struct config *config,
 		return -1;
 	}
 	if (lc->proto == PROTO_UDP) {
-		us = udp_socket_new(&s->udp, hi->handler, hi->state);
+		us = udp_socket_new(&s->udp, hi->b.handler, hi->b.state);
 		if (listener_open(lc, passed_fd, base, &udp_listener_ops, us,
 		    out, &why) == -1) {
 			udp_socket_detach(us);
@@ -579,10 +579,10 @@ reload_keep(struct server *s, struct config *new, struct listener *l,
 		free(why);
 	}
 	l->stats = server_listener_stats(lc);	/* it may have a new name */
-	if (lc->handler == old->handler)
+	if (lc->handler == old->b.handler)
 		return 0;
 	log_info("listener %s: handler %s -> %s; its connections are closed",
-	    lc->name, old->handler->name, lc->handler->name);
+	    lc->name, old->b.handler->name, lc->handler->name);
 	drop_listener_conns(s, l, "listener changed");
 	if ((hi = handlers_get(&s->handlers, lc->handler,
 	    &new->handler_settings, &why)) == NULL) {
@@ -592,7 +592,7 @@ reload_keep(struct server *s, struct config *new, struct listener *l,
 	}
 	l->owner = hi;
 	if (lc->proto == PROTO_UDP)
-		udp_socket_set_handler(l->ops_arg, hi->handler, hi->state);
+		udp_socket_set_handler(l->ops_arg, hi->b.handler, hi->b.state);
 	return 0;
 }
 

@@ -1,9 +1,13 @@
 /*
- * udp.c -- datagram listeners: each datagram read into the loop's scratch
- * buffer and handed to the handler with its source; answers go straight
- * back with sendto.  A source the handler trusts (a chat participant that
- * joined) becomes an endpoint, sent to like any stream connection.  Nothing is queued: a reply the socket cannot take is
- * dropped, as UDP allows.
+ * udp.c -- datagram listeners: datagrams read a batch at a time with
+ * recvmmsg and handed to the handler with their source; answers are
+ * gathered and sent a batch at a time with sendmmsg at the end of the
+ * loop's turn (or as soon as the batch is full).  One system call per
+ * batch instead of one per datagram is what lets a UDP listener outrun a
+ * plain recvfrom/sendto loop.  A source the handler trusts (a chat
+ * participant that joined) becomes an endpoint, sent to like any stream
+ * connection.  Nothing waits beyond the turn: a reply the socket cannot
+ * take is dropped, as UDP allows.
  *
  * Datagrams from source ports below 1024 are never answered: those are
  * other servers (echo, chargen, DNS, ...), and answering them is how
@@ -36,8 +40,16 @@
 #include "udp.h"
 #include "xmalloc.h"
 
-/* Datagrams taken per wakeup before others get a turn. */
+/*
+ * Datagrams taken per wakeup before others get a turn (one recvmmsg), and
+ * replies sent per sendmmsg.  Each datagram read has a slot of READ_CHUNK
+ * bytes, as large as any UDP payload, so none is cut short: 4 MiB of
+ * address space, of which only the pages datagrams actually filled are
+ * ever made resident.
+ */
 #define UDP_BATCH	64
+/* Reply bytes gathered before they must go out. */
+#define UDP_OUT_BYTES	(64 * 1024)
 /* The budget table: SETS x WAYS buckets, about 128 KiB. */
 #define BUDGET_SETS	1024
 #define BUDGET_WAYS	4
@@ -66,6 +78,22 @@ struct udp_socket {
 	void			*hstate;
 	atomic_uint		 refs;		/* the set's + its peers' */
 	TAILQ_ENTRY(udp_socket)	 entry;
+};
+
+/* Datagrams as they are read, and replies until they are sent. */
+struct udp_batch {
+	char			*in;		/* UDP_BATCH slots of READ_CHUNK */
+	struct mmsghdr		 inmsg[UDP_BATCH];
+	struct iovec		 iniov[UDP_BATCH];
+	struct dgram_src	 src[UDP_BATCH];
+
+	size_t			 nout;		/* replies gathered */
+	size_t			 outlen;	/* bytes of them in out */
+	struct udp_socket	*outsock[UDP_BATCH];
+	struct mmsghdr		 outmsg[UDP_BATCH];
+	struct iovec		 outiov[UDP_BATCH];
+	struct sockaddr_storage	 outaddr[UDP_BATCH];
+	char			 out[UDP_OUT_BYTES];
 };
 
 /* A proven peer: what its endpoint stands for. */
@@ -167,60 +195,178 @@ is_own_port(struct udp_set *set, uint16_t port)
 	return 0;
 }
 
-/* The UDP socket is readable: take up to a batch of datagrams. */
+static void	udp_flush(struct udp_set *);
+
+/* The set's batch, made on first use (a set may never see a datagram). */
+static struct udp_batch *
+udp_batch(struct udp_set *set)
+{
+	struct udp_batch *b;
+	size_t i;
+
+	if ((b = set->batch) != NULL)
+		return b;
+	b = set->batch = xcalloc(1, sizeof *b);
+	b->in = xmalloc((size_t)UDP_BATCH * READ_CHUNK);
+	for (i = 0; i < UDP_BATCH; i++) {
+		b->iniov[i].iov_base = b->in + i * READ_CHUNK;
+		b->iniov[i].iov_len = READ_CHUNK;
+		b->outmsg[i].msg_hdr.msg_name = &b->outaddr[i];
+		b->outmsg[i].msg_hdr.msg_iov = &b->outiov[i];
+		b->outmsg[i].msg_hdr.msg_iovlen = 1;
+	}
+	return b;
+}
+
+/* Is this datagram one to turn away unread?  Counts it if so. */
+static int
+udp_guarded(struct udp_socket *us, const struct dgram_src *src)
+{
+	uint16_t port = src_port(src);
+
+	if (port < 1024) {
+		udp_count(us, SL_DROPPED + DROP_LOW_PORT, 1);
+		udp_count_drop(&udp_drops.low_port, NULL);
+		return 1;
+	}
+	if (is_own_port(us->set, port)) {
+		udp_count(us, SL_DROPPED + DROP_OWN_PORT, 1);
+		udp_count_drop(&udp_drops.low_port, NULL);
+		return 1;
+	}
+	return 0;
+}
+
+/* The UDP socket is readable: take up to a batch of datagrams at once. */
 static void
 udp_readable(void *arg, struct listener *l)
 {
 	struct udp_socket *us = arg;
-	char *buf = us->set->loop->scratch;
-	struct dgram_src src;
-	ssize_t n;
-	int i;
+	struct udp_batch *b = udp_batch(us->set);
+	struct msghdr *h;
+	uint64_t bytes = 0;
+	int i, n;
 
-	src.origin = us;
-	for (i = 0; i < UDP_BATCH && l->fd != -1; i++) {
-		src.addrlen = sizeof src.addr;
-		n = recvfrom(l->fd, buf, READ_CHUNK, MSG_DONTWAIT,
-		    (struct sockaddr *)&src.addr, &src.addrlen);
-		if (n == -1) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_warn("listener %s: recvfrom",
-				    l->conf->name);
-			return;
-		}
-		udp_count(us, SL_DATAGRAMS, 1);
-		udp_count(us, SL_RECEIVED_BYTES, (uint64_t)n);
-		if (src_port(&src) < 1024) {
-			udp_count(us, SL_DROPPED + DROP_LOW_PORT, 1);
-			udp_count_drop(&udp_drops.low_port, NULL);
-			continue;
-		}
-		if (is_own_port(us->set, src_port(&src))) {
-			udp_count(us, SL_DROPPED + DROP_OWN_PORT, 1);
-			udp_count_drop(&udp_drops.low_port, NULL);
-			continue;
-		}
-		us->handler->datagram(us->hstate, &src, buf, (size_t)n);
+	for (i = 0; i < UDP_BATCH; i++) {
+		h = &b->inmsg[i].msg_hdr;
+		memset(h, 0, sizeof *h);
+		h->msg_name = &b->src[i].addr;
+		h->msg_namelen = sizeof b->src[i].addr;
+		h->msg_iov = &b->iniov[i];
+		h->msg_iovlen = 1;
 	}
+	n = recvmmsg(l->fd, b->inmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("listener %s: recvmmsg", l->conf->name);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		bytes += b->inmsg[i].msg_len;
+	udp_count(us, SL_DATAGRAMS, (uint64_t)n);
+	udp_count(us, SL_RECEIVED_BYTES, bytes);
+	for (i = 0; i < n && l->fd != -1; i++) {
+		b->src[i].origin = us;
+		b->src[i].addrlen = b->inmsg[i].msg_hdr.msg_namelen;
+		if (udp_guarded(us, &b->src[i]))
+			continue;
+		us->handler->datagram(us->hstate, &b->src[i],
+		    b->iniov[i].iov_base, b->inmsg[i].msg_len);
+	}
+}
+
+/* What was gathered for the socket goes before it closes. */
+static void
+udp_closing(void *arg, struct listener *l)
+{
+	struct udp_socket *us = arg;
+
+	(void)l;
+	if (us != NULL)		/* NULL: detached, and flushed then */
+		udp_flush(us->set);
 }
 
 const struct listener_ops udp_listener_ops = {
 	.readable = udp_readable,
+	.closing = udp_closing,
 };
 
-/* Send one datagram; a full socket buffer drops it. */
+/*
+ * Send the replies gathered, a run of those on one socket per sendmmsg.
+ * One the socket cannot take (a full buffer) drops it and the rest of
+ * its run, as sendto failing one by one would have.
+ */
+static void
+udp_flush(struct udp_set *set)
+{
+	struct udp_batch *b = set->batch;
+	struct udp_socket *us;
+	size_t i, j, k;
+	int n;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->nout; i = j) {
+		us = b->outsock[i];
+		for (j = i + 1; j < b->nout && b->outsock[j] == us; j++)
+			;
+		k = i;
+		while (k < j && us->listener != NULL && us->listener->fd != -1) {
+			n = sendmmsg(us->listener->fd, &b->outmsg[k],
+			    (unsigned int)(j - k), MSG_DONTWAIT);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && errno == EAGAIN)
+				break;
+			if (n == -1) {
+				log_debug("listener %s: sendmmsg: %s",
+				    us->listener->conf->name, strerror(errno));
+				k++;	/* that one cannot go: the next may */
+				continue;
+			}
+			for (; n > 0; n--, k++)
+				udp_count(us, SL_SENT_BYTES,
+				    b->outiov[k].iov_len);
+		}
+	}
+	b->nout = b->outlen = 0;
+}
+
+/* End of the loop's turn: what was gathered goes out. */
+static void
+udp_turn_end(void *arg)
+{
+	udp_flush(arg);
+}
+
+/* Gather one datagram to send at the end of the turn. */
 static void
 udp_send(struct udp_socket *us, const struct sockaddr_storage *addr,
     socklen_t addrlen, const void *data, size_t len)
 {
+	struct udp_set *set = us->set;
+	struct udp_batch *b = udp_batch(set);
+	size_t i;
+
 	if (us->listener == NULL || us->listener->fd == -1)
 		return;		/* the listener has stopped */
-	if (sendto(us->listener->fd, data, len, MSG_DONTWAIT,
-	    (const struct sockaddr *)addr, addrlen) != -1)
-		udp_count(us, SL_SENT_BYTES, len);
-	else if (errno != EAGAIN)
-		log_debug("listener %s: sendto: %s", us->listener->conf->name,
-		    strerror(errno));
+	if (len > UDP_OUT_BYTES) {
+		log_debug("listener %s: a reply of %zu bytes not sent",
+		    us->listener->conf->name, len);
+		return;		/* larger than any UDP payload */
+	}
+	if (b->nout == UDP_BATCH || UDP_OUT_BYTES - b->outlen < len)
+		udp_flush(set);
+	if (b->nout == 0)
+		loop_schedule(set->loop);
+	i = b->nout++;
+	b->outsock[i] = us;
+	memcpy(&b->outaddr[i], addr, addrlen);
+	b->outmsg[i].msg_hdr.msg_namelen = addrlen;
+	b->outiov[i].iov_base = b->out + b->outlen;
+	b->outiov[i].iov_len = len;
+	memcpy(b->out + b->outlen, data, len);
+	b->outlen += len;
 }
 
 /* The source IP of a datagram as 16 bytes (IPv4 in the first 4). */
@@ -348,6 +494,7 @@ udp_set_init(struct udp_set *set, struct loop *loop,
 	set->loop = loop;
 	set->limits = limits;
 	TAILQ_INIT(&set->sockets);
+	loop_add_hook(loop, udp_turn_end, set);
 }
 
 /* After every socket was detached; peers still out hold their own. */
@@ -356,6 +503,10 @@ udp_set_free(struct udp_set *set)
 {
 	free(set->budget);
 	set->budget = NULL;
+	if (set->batch != NULL)
+		free(set->batch->in);
+	free(set->batch);
+	set->batch = NULL;
 }
 
 struct udp_socket *
@@ -401,6 +552,7 @@ udp_socket_set_handler(struct udp_socket *us, const struct handler *h,
 void
 udp_socket_detach(struct udp_socket *us)
 {
+	udp_flush(us->set);	/* what it gathered still goes */
 	if (us->listener != NULL)
 		TAILQ_REMOVE(&us->set->sockets, us, entry);
 	us->listener = NULL;

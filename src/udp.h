@@ -21,6 +21,7 @@ struct udp_limits {
 	uint64_t	max_line;
 };
 
+struct udp_batch;
 struct udp_budget;
 struct udp_socket;
 TAILQ_HEAD(udp_socket_list, udp_socket);
@@ -30,6 +31,7 @@ struct udp_set {
 	struct loop			*loop;
 	const struct udp_limits		*limits;
 	struct udp_budget		*budget;	/* made on first use */
+	struct udp_batch		*batch;		/* made on first use */
 	struct udp_socket_list		 sockets;
 };
 

@@ -257,6 +257,7 @@ static struct {
 	struct listener_conf	 lconf;
 	struct listener		 listener;
 	struct handler		 handler;
+	struct handler_binding	 bind;
 	struct fake		 fake;
 	struct conn		*c;
 	int			 peer;		/* the far end */
@@ -358,8 +359,9 @@ setup(void)
 	w.peer = sv[0];
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
+	w.bind.handler = &w.handler;
 	w.c = conn_new(&w.cl, sv[1], (struct sockaddr *)&sun, &w.listener,
-	    &w.handler, NULL);
+	    &w.bind);
 	ck_assert_ptr_nonnull(w.c);
 }
 

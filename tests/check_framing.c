@@ -600,7 +600,7 @@ START_TEST(test_reset_frees)
 	/* framer_reset drops the partial line and its buffer. */
 	framer_reset(&f);
 	ck_assert_ptr_null(f.in);
-	ck_assert_uint_eq(f.scanned, 0);
+	ck_assert_uint_eq(f.discarding, 0);
 	ck_assert_int_eq(feed_str(&f, 100, "rs\n", &r), 0);
 	ck_assert_uint_eq(r.nevents, 5);
 	expect_line(&r, 3, "mno", 3);
@@ -674,6 +674,25 @@ START_TEST(test_partial_start_time)
 	ck_assert_uint_eq(r.nevents, 1);
 	expect_line(&r, 0, "abcd", 4);
 	ck_assert_uint_eq(f.started, 12);	/* a new partial line */
+	ck_assert_uint_eq(framer_age(&f, 20), 8);
+	framer_reset(&f);
+	rec_free(&r);
+}
+END_TEST
+
+/* Only the low 32 bits of the start are kept: the age wraps with them. */
+START_TEST(test_partial_age_across_wrap)
+{
+	struct framer f = { 0 };
+	struct recorder r;
+	char a[] = "ab";
+	uint64_t start = ((uint64_t)7 << 32) - 3;
+
+	rec_init(&r);
+	ck_assert_int_eq(framer_feed(&f, 100, start, a, 2, &rec_ops, &r), 0);
+	ck_assert_uint_eq(framer_age(&f, start), 0);
+	ck_assert_uint_eq(framer_age(&f, start + 10), 10);
+	ck_assert_uint_eq(framer_age(&f, start + 3000000000u), 3000000000u);
 	framer_reset(&f);
 	rec_free(&r);
 }
@@ -772,6 +791,7 @@ framing_suite(void)
 	tcase_add_test(tc, test_callback_stops);
 	tcase_add_test(tc, test_reset_frees);
 	tcase_add_test(tc, test_partial_start_time);
+	tcase_add_test(tc, test_partial_age_across_wrap);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reset_state");

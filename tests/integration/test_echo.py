@@ -485,6 +485,60 @@ class Udp(unittest.TestCase):
             self.assertEqual(a.recv(100), b"from a")
 
 
+class UdpBatch(unittest.TestCase):
+    """Datagrams are read and answered a batch at a time: a burst from
+    many sources, arriving faster than it is read, is answered whole."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.Server(
+            "[server]\nudp_rate = 0\n"
+            "[listener udp]\nproto = udp\nbind = 127.0.0.1:0\nhandler = echo\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def replies(self, sock, count):
+        return [sock.recv(65536) for _ in range(count)]
+
+    def test_burst_from_many_sources_all_answered(self):
+        # 120 datagrams: more than one batch, fewer than the daemon's
+        # socket buffer holds (the kernel drops what does not fit).
+        socks = [self.server.udp("udp") for _ in range(10)]
+        try:
+            for i in range(12):
+                for n, s in enumerate(socks):
+                    s.send(b"source %d datagram %d" % (n, i))
+            for n, s in enumerate(socks):
+                # Each source hears its own replies, in the order sent.
+                self.assertEqual(self.replies(s, 12),
+                                 [b"source %d datagram %d" % (n, i) for i in range(12)])
+        finally:
+            for s in socks:
+                s.close()
+
+    def test_largest_datagram_among_small_ones_whole(self):
+        big = os.urandom(65507)         # the most an IPv4 datagram carries
+        msgs = [b"a", big, b"b", b"", big[:40000], b"c"]
+        with self.server.udp("udp") as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            for m in msgs:
+                s.send(m)
+            self.assertEqual(self.replies(s, len(msgs)), msgs)
+
+    def test_sources_answered_apart_in_one_batch(self):
+        """Replies gathered from one batch go each to its own source."""
+        a, b = self.server.udp("udp"), self.server.udp("udp")
+        with a, b:
+            for i in range(30):
+                (a if i % 3 else b).send(b"%d" % i)
+            self.assertEqual(self.replies(a, 20),
+                             [b"%d" % i for i in range(30) if i % 3])
+            self.assertEqual(self.replies(b, 10),
+                             [b"%d" % i for i in range(30) if not i % 3])
+
+
 class Banner(unittest.TestCase):
 
     def test_banner_first_then_echo(self):

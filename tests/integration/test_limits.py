@@ -750,6 +750,25 @@ class UdpRate(unittest.TestCase):
         self.assertGreaterEqual(total, 6)
         self.assertLessEqual(total, 6 + 2)
 
+    def test_budget_holds_within_one_batch(self):
+        """A burst read in one go from many ports of one address still gets
+        only the address's burst of replies, however it is batched."""
+        self.server = harness.Server(
+            "[server]\nudp_rate = 1\nudp_burst = 8\n" +
+            listener("echo", proto="udp"))
+        socks = [self.server.udp("echo") for _ in range(8)]
+        try:
+            for i in range(12):
+                for s in socks:
+                    s.send(b"p%d" % i)
+            total = sum(self.burst_replies(s, 0) for s in socks)
+        finally:
+            for s in socks:
+                s.close()
+        self.assertGreaterEqual(total, 8)
+        self.assertLessEqual(total, 8 + 2)
+        self.server.wait_log(r"info: udp: dropped \d+ repl(y|ies) over udp_rate")
+
     def test_chat_challenges_are_rationed(self):
         self.server = harness.Server(
             "[server]\nudp_rate = 2\nudp_burst = 3\n" +
