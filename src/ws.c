@@ -652,7 +652,8 @@ ws_read(struct io *io, void *buf, size_t len)
 	struct ws *w = io->ctx;
 	struct ws_rd rd = { w, buf, 0 };
 	ssize_t n;
-	int r;
+	short want;
+	int r, saved;
 
 	ws_reason[0] = '\0';
 	if (len < 2) {
@@ -664,8 +665,17 @@ ws_read(struct io *io, void *buf, size_t len)
 	while (rd.n == 0 && !w->peer_closed) {
 		n = ws_read_raw(io, w, raw, len - 1 < sizeof raw ? len - 1 :
 		    sizeof raw);
-		if (n <= 0)
+		if (n <= 0) {
+			/* A pong may wait: it goes before the socket is left. */
+			saved = errno;
+			want = io->want;
+			if (w->out != NULL && ws_flush(io, w) == -1 &&
+			    errno != EAGAIN)
+				return -1;
+			errno = saved;
+			io->want = want;
 			return n;
+		}
 		r = ws_decode(&w->dec, WS_MESSAGE_MAX, raw, n, &ws_rd_ops, &rd);
 		if (r > 0) {
 			ws_send_close(w, r);
