@@ -23,8 +23,9 @@
  *     same status and reads as the end of input, a protocol error sends
  *     its close status and fails the read.
  *
- * Idle, a connection costs this struct (about 300 bytes) on top of the
- * plain one; the head buffer exists only during the handshake.
+ * Idle, a connection costs this struct (about 330 bytes) on top of the
+ * plain one; a head buffer of its own exists only while a head comes in
+ * pieces.
  */
 #include <sys/socket.h>
 #include <errno.h>
@@ -484,20 +485,26 @@ ws_parse_head(struct ws *w)
 	return 1;
 }
 
-/* Read the head: 1 a reply is queued, 0 wait (want set), -1 failed. */
+/*
+ * Read the head: 1 a reply is queued, 0 wait (want set), -1 failed.  A
+ * head that comes in one read is parsed where it was read (the thread's
+ * scratch buffer); only one that comes in pieces is kept in a buffer of
+ * the connection's own until it is whole.
+ */
 static int
 ws_read_head(struct io *io, struct ws *w)
 {
+	static _Thread_local char scratch[WS_HEAD_MAX];
+	char *buf = w->head != NULL ? w->head : scratch;
 	ssize_t n;
+	int done;
 
-	if (w->head == NULL)
-		w->head = xmalloc(WS_HEAD_MAX);
 	for (;;) {
-		n = io_read(&w->inner, w->head + w->headlen,
+		n = io_read(&w->inner, buf + w->headlen,
 		    WS_HEAD_MAX - w->headlen);
 		if (n == -1 && errno == EAGAIN) {
 			io->want = w->inner.want;
-			return 0;
+			break;
 		}
 		if (n <= 0) {
 			snprintf(ws_reason, sizeof ws_reason, "%s", n == 0 ?
@@ -506,12 +513,20 @@ ws_read_head(struct io *io, struct ws *w)
 			return -1;
 		}
 		w->headlen += n;
-		if (ws_parse_head(w))
-			break;
+		w->head = buf;
+		done = ws_parse_head(w);
+		w->head = buf == scratch ? NULL : buf;
+		if (done) {
+			free(w->head);
+			w->head = NULL;
+			return 1;
+		}
 	}
-	free(w->head);
-	w->head = NULL;
-	return 1;
+	if (w->head == NULL && w->headlen > 0) {
+		w->head = xmalloc(WS_HEAD_MAX);
+		memcpy(w->head, scratch, w->headlen);
+	}
+	return 0;
 }
 
 /* Send the reply and the page: 1 done, 0 wait, -1 failed. */
