@@ -28,7 +28,8 @@ Covers:
   Sec-WebSocket-Version for a wrong version); ws_origins: a wrong or
   missing Origin 403, a listed one upgrades.
 - Limits: a head larger than 8 KiB, and a slowloris head dribbled slower
-  than line_timeout, are refused; max_clients; idle_timeout; a WebSocket
+  than line_timeout, are refused; max_clients (an HTTP 503 with the
+  "server full" line); idle_timeout; a WebSocket
   chat user that never reads is cut at output_limit.
 - wss://: websocket = yes with a TLS certificate (made with openssl).
 - Configuration: websocket on a udp listener, ws_origins without
@@ -516,7 +517,11 @@ class Limits(Base):
         held = [self.raw("web") for _ in range(4)]
         time.sleep(0.3 * SLOW)
         d = self.raw("web")
-        self.assertIn(b"server full", harness.recv_until_closed(d))
+        r = harness.recv_until_closed(d)
+        self.assertTrue(r.startswith(b"HTTP/1.1 503 "), r)
+        head, _, body = r.partition(b"\r\n\r\n")
+        self.assertEqual(body, b"*** error: server full\n")
+        self.assertIn(b"Content-Length: %d\r\n" % len(body), head)
         for s in held:
             s.close()
         harness.wait_quiet(self.server)
