@@ -45,6 +45,7 @@ struct opts {
 	int rooms; /* chat: spread participants over this many rooms (0: one) */
 	long pid;
 	int tls; /* echo, upper: over TLS (tls.c) */
+	int ws;	 /* echo, upper: over WebSocket (ws.c) */
 	/* the server's process groups, whose CPU time over the window is
 	 * reported (--cpu-pgid) */
 	long cpu_pgid[MAX_PGIDS];
@@ -186,5 +187,19 @@ long tls_write(struct tls_conn *t, const char *buf, size_t n);
 void tls_free(struct tls_conn *t);
 void tls_describe(const struct tls_conn *t, char *out, size_t n);
 const char *tls_first_error(void);
+
+/* ws.c: the client side of WebSocket (--ws).  A ws_rx is a connection's
+ * reader state, zeroed with hneed = 2 before its first byte. */
+struct ws_rx {
+	unsigned char hdr[10];
+	unsigned hlen, hneed;
+	uint64_t left;
+	int fin, control;
+};
+#define WS_HEADER_MAX 14
+int ws_upgrade(int fd, char *why, size_t whylen);
+size_t ws_frame_header(char *out, size_t len);
+void ws_rx_feed(struct ws_rx *rx, const char *p, size_t n,
+    void (*sink)(void *, const char *, size_t), void *arg);
 
 #endif

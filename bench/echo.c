@@ -13,6 +13,10 @@
  * bytes may wait inside OpenSSL with nothing left on the socket, so a TLS
  * read goes on until OpenSSL itself wants more.  The plain path is the
  * one it was: a test of c->tls per call.
+ *
+ * --ws: the same loop over WebSocket (ws.c): each connection upgrades
+ * before its first line, each line goes out as a frame and the frames
+ * that come back are turned into the line stream that is checked.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,6 +42,7 @@ struct econn {
 	int read_wants_out; /* TLS: a read is waiting for a writable socket */
 	/* NULL for plain TCP; owned, freed by echo_drop */
 	struct tls_conn *tls;
+	struct ws_rx rx; /* --ws: the frames coming back */
 	uint32_t id;
 	uint64_t next_send; /* seq of the next line to queue */
 	uint64_t next_recv; /* seq of the reply being received */
@@ -92,17 +97,21 @@ echo_fill(struct echo_run *r, struct econn *c, uint64_t now)
 	uint64_t P = (uint64_t)r->o->inflight;
 	if (c->woff == c->wlen)
 		c->woff = c->wlen = 0;
-	if (r->wcap - c->wlen < S && c->woff > 0) {
+	size_t room = r->o->ws ? S + WS_HEADER_MAX : S;
+	if (r->wcap - c->wlen < room && c->woff > 0) {
 		memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
 		c->wlen -= c->woff;
 		c->woff = 0;
 	}
 	while (
-	    c->next_send < c->next_recv + r->window && r->wcap - c->wlen >= S) {
-		gen_line(&r->g, c->id, c->next_send, c->wbuf + c->wlen);
+	    c->next_send < c->next_recv + r->window &&
+	    r->wcap - c->wlen >= room) {
+		size_t h = r->o->ws ? ws_frame_header(c->wbuf + c->wlen, S - 1)
+				    : 0;
+		gen_line(&r->g, c->id, c->next_send, c->wbuf + c->wlen + h);
 		c->sent_ns[c->next_send % P] = now;
 		c->next_send++;
-		c->wlen += S;
+		c->wlen += r->o->ws ? h + S - 1 : S; /* the frame ends the line */
 	}
 }
 
@@ -222,6 +231,19 @@ echo_consume(
 	}
 }
 
+struct ws_sink {
+	struct echo_run *r;
+	struct econn *c;
+	uint64_t now;
+};
+
+static void
+echo_ws_sink(void *arg, const char *p, size_t n)
+{
+	struct ws_sink *k = arg;
+	echo_consume(k->r, k->c, p, n, k->now);
+}
+
 static void
 echo_drop(struct echo_run *r, struct econn *c)
 {
@@ -277,7 +299,10 @@ echo_event(struct echo_run *r, struct econn *c, uint32_t events)
 			echo_drop(r, c);
 			return;
 		}
-		if (k > 0)
+		if (k > 0 && r->o->ws) {
+			struct ws_sink sk = {r, c, now_ns()};
+			ws_rx_feed(&c->rx, rbuf, (size_t)k, echo_ws_sink, &sk);
+		} else if (k > 0)
 			echo_consume(r, c, rbuf, (size_t)k, now_ns());
 	}
 	if (echo_pump(r, c) < 0)
@@ -292,7 +317,7 @@ echo_setup(struct echo_run *r, const struct opts *o)
 	size_t lines = 65536 / S ? 65536 / S : 1;
 	r->o = o;
 	r->n = r->alive = o->conns;
-	r->wcap = S * (lines < P ? lines : P);
+	r->wcap = (o->ws ? S + WS_HEADER_MAX : S) * (lines < P ? lines : P);
 	gen_init(&r->g, S);
 	r->ep = epoll_create1(EPOLL_CLOEXEC);
 	r->c = xcalloc((size_t)r->n, sizeof *r->c);
@@ -303,6 +328,7 @@ echo_setup(struct echo_run *r, const struct opts *o)
 		c->wbuf = xcalloc(r->wcap, 1);
 		c->expect = xcalloc(S, 1);
 		c->sent_ns = xcalloc(P, sizeof *c->sent_ns);
+		c->rx.hneed = 2;
 		echo_expect(r, c);
 	}
 }
@@ -345,6 +371,11 @@ echo_prime(struct echo_run *r, const struct target *t)
 			if (t->family != AF_UNIX)
 				setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY,
 				    &one, sizeof one);
+			char why[120];
+			if (r->o->ws && ws_upgrade(c->fd, why, sizeof why) < 0)
+				fail2("%s: WebSocket: %s (a listener with "
+				      "websocket = yes?)",
+				    t->desc, why);
 			ep_add(r->ep, c->fd, EPOLLIN, c->id);
 			if (r->o->tls)
 				c->tls = tls_open(c->fd);
@@ -422,6 +453,9 @@ echo_report(const struct echo_run *r, const struct target *t)
 		printf("  tls:           %s (certificate not verified), "
 		       "handshakes before the clock\n",
 		    r->tls_desc);
+	if (o->ws)
+		printf("  websocket:     one text frame per line, upgrades "
+		       "before the clock\n");
 	printf("  time:          %d s warm-up, %.1f s measured\n", o->warmup,
 	    secs);
 	print_interrupted(secs);
@@ -446,6 +480,8 @@ echo_report(const struct echo_run *r, const struct target *t)
 	    rate);
 	if (o->tls)
 		printf(" tls=1");
+	if (o->ws)
+		printf(" ws=1");
 	result_latency(&r->h);
 	printf(" errors=%" PRIu64 " mismatches=%" PRIu64 " closed=%" PRIu64
 	       " count=%" PRIu64,

@@ -43,7 +43,7 @@ static const char usage_text[] =
     "                      [-d SECONDS] [-w WARMUP_SECONDS] [-k SENDERS] [-u"
     " UNIX_PATH]\n"
     "                      [--pid PID] [--proto echochat|plain|redis]"
-    " [--redis] [--tls]\n"
+    " [--redis] [--tls] [--ws]\n"
     "                      [--cpu-pgid PGID,...]\n"
     "modes:\n"
     "  echo    pipelined line round trips over C connections, replies"
@@ -83,6 +83,8 @@ static const char usage_text[] =
     "  --rooms R    chat (echochat): after its welcome, participant i goes to\n"
     "               room #bench(i mod R) with /join, so sender s is heard in\n"
     "               its room only\n"
+    "  --ws         echo, upper: speak WebSocket to a listener with\n"
+    "               websocket = yes; each line is one text frame\n"
     "  --tls        echo, upper: speak TLS (1.2 or 1.3) to the server; each\n"
     "               handshake is done before the clock starts.  The server's\n"
     "               certificate is NOT verified: this is load for your own\n"
@@ -225,6 +227,9 @@ parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
 	case 'T':
 		o->tls = 1;
 		break;
+	case 'W':
+		o->ws = 1;
+		break;
 	case 'G':
 		parse_pgids(o, arg);
 		break;
@@ -255,6 +260,12 @@ check_opts(struct opts *o, int conns_set)
 	if (o->ncpu_pgid && o->mode == M_IDLE)
 		usage_error("--cpu-pgid is not for idle");
 	/* Not a usage error: the same command works with another build. */
+	if (o->ws && o->mode != M_ECHO && o->mode != M_UPPER)
+		usage_error("--ws is only for echo and upper");
+	if (o->ws && (o->tls || o->unix_path))
+		usage_error("--ws is for a plain tcp listener");
+	if (o->ws && o->size < 2)
+		usage_error("--ws needs -s 2 or more (a line and its newline)");
 	if (o->tls && !tls_supported)
 		fail2("--tls: this echochat-bench was built without OpenSSL "
 		      "(configure found no OpenSSL 3, or --without-openssl)");
@@ -297,6 +308,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	    {"redis", no_argument, NULL, 'S'},
 	    {"rooms", required_argument, NULL, 'M'},
 	    {"tls", no_argument, NULL, 'T'},
+	    {"ws", no_argument, NULL, 'W'},
 	    {"cpu-pgid", required_argument, NULL, 'G'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"host", required_argument, NULL, 'H'},

@@ -37,6 +37,7 @@
 #include "loop.h"
 #include "parse.h"
 #include "tls.h"
+#include "ws.h"
 #include "plugins.h"
 #include "xmalloc.h"
 
@@ -165,6 +166,8 @@ static const struct key_def listener_keys[] = {
 	{ "tls_key", KEY_OPTIONAL, LST(tls_key), 0, 0 },
 	{ "tls_ca", KEY_OPTIONAL, LST(tls_ca), 0, 0 },
 	{ "tls_verify", KEY_BOOL, LST(tls_verify), 0, 0 },
+	{ "websocket", KEY_BOOL, LST(websocket), 0, 0 },
+	{ "ws_origins", KEY_OPTIONAL, LST(ws_origins), 0, 0 },
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -803,6 +806,18 @@ listener_tls_key(struct load_ctx *ctx, const char *name)
 	return 0;
 }
 
+/* websocket and ws_origins: refused by a build without WebSocket. */
+static int
+listener_ws_key(struct load_ctx *ctx, const char *name)
+{
+	if (ws_supported())
+		return 0;
+	config_error(ctx, ctx->line, "key \"%s\" is not supported by this "
+	    "build (echochatd was built without libhttp-parser or OpenSSL)",
+	    name);
+	return -1;
+}
+
 /* A key of a [handler NAME] section, for when its plugin is loaded. */
 static void
 keep_pending(struct load_ctx *ctx, const char *name, const char *value)
@@ -911,6 +926,12 @@ handle_key(void *user, const char *section, const char *name,
 		ctx->listener->key_line[index] = ctx->line;
 	if (ctx->section == SECTION_LISTENER && strncmp(name, "tls_", 4) == 0 &&
 	    listener_tls_key(ctx, name) == -1) {
+		ctx->listener->bad |= 1u << index;
+		return 1;
+	}
+	if (ctx->section == SECTION_LISTENER && (strcmp(name, "websocket") ==
+	    0 || strcmp(name, "ws_origins") == 0) &&
+	    listener_ws_key(ctx, name) == -1) {
 		ctx->listener->bad |= 1u << index;
 		return 1;
 	}
@@ -1262,6 +1283,15 @@ check_listener(struct load_ctx *ctx, struct listener_conf *lc)
 		check_room(ctx, lc);
 	if (proto_ok)
 		check_listener_tls(ctx, lc);
+	if (proto_ok && lc->proto != PROTO_TCP && (lc->websocket ||
+	    listener_has(lc, "ws_origins", &index)))
+		config_error(ctx, listener_key_line(lc, lc->websocket ?
+		    "websocket" : "ws_origins"), "[listener %s]: websocket "
+		    "is for tcp listeners", lc->name);
+	else if (proto_ok && !lc->websocket && lc->ws_origins != NULL)
+		config_error(ctx, listener_key_line(lc, "ws_origins"),
+		    "[listener %s]: ws_origins needs websocket = yes",
+		    lc->name);
 	for (i = 0; proto_ok && lc->proto != PROTO_UNIX && i < 3; i++) {
 		static const char *unix_keys[] = { "mode", "owner", "group" };
 
@@ -1662,7 +1692,9 @@ print_listener(FILE *f, const struct listener_conf *lc)
 		    (strcmp(listener_keys[i].name, "idle_timeout") == 0 &&
 		    !lc->has_idle_timeout) ||
 		    (strcmp(listener_keys[i].name, "room") == 0 &&
-		    lc->room == NULL))
+		    lc->room == NULL) ||
+		    (strcmp(listener_keys[i].name, "websocket") == 0 &&
+		    !lc->websocket))
 			continue;
 		print_typed(f, &listener_keys[i], lc);
 	}

@@ -49,6 +49,7 @@
 #include "stats.h"
 #include "sync.h"
 #include "tls.h"
+#include "ws.h"
 #include "xmalloc.h"
 
 static void	conn_event(evutil_socket_t, short, void *);
@@ -299,6 +300,11 @@ conn_handshake_left_ms(struct conn *c)
 	uint64_t limit = c->cl->limits->handshake_timeout_ms;
 	uint64_t spent = monotonic_ms() - c->started_ms;
 
+	/* An HTTP request head is a line as well: line_timeout bounds it. */
+	if (ws_io_is(&c->io) && c->cl->limits->line_timeout_ms != 0 &&
+	    (limit == 0 || c->cl->limits->line_timeout_ms < limit))
+		limit = c->cl->limits->line_timeout_ms;
+
 	if (limit == 0)
 		return conn_idle_ms(c);
 	return spent >= limit ? 1 : limit - spent;
@@ -367,6 +373,11 @@ conn_start(struct conn *c)
 		log_warnx("%s on listener %s: cannot start TLS",
 		    conn_peer_name(c), c->listener->conf->name);
 		conn_drop(c, "no TLS");
+		return;
+	}
+	if (c->listener->conf->websocket &&
+	    ws_io_start(&c->io, c->listener->conf->ws_origins) == -1) {
+		conn_drop(c, "no WebSocket");
 		return;
 	}
 	conn_handshake(c);

@@ -121,6 +121,7 @@ listener_conf_free(struct listener_conf *lc)
 	free(lc->tls_key);
 	free(lc->tls_ca);
 	tls_ctx_free(lc->tls);
+	free(lc->ws_origins);
 	free(lc->mode);
 	free(lc->owner);
 	free(lc->group);

@@ -52,6 +52,8 @@ struct listener_conf {
 	int			 tls_verify;
 	struct tls_ctx		*tls;		/* built from them, or NULL */
 	unsigned int		 tls_lines[3];	/* of tls_cert, _key, _ca */
+	int			 websocket;	/* HTTP, the page, WebSocket */
+	char			*ws_origins;	/* NULL: any Origin */
 	unsigned int		 line;		/* of the section header */
 	unsigned int		 seen;		/* which keys were given */
 	unsigned int		 bad;		/* which keys' values were wrong */

@@ -63,10 +63,17 @@ static void
 server_refuse(struct listener *l, int fd, struct sockaddr *sa,
     socklen_t len, const char *why)
 {
-	char line[128], *who = format_address(sa, len);
+	char line[256], *who = format_address(sa, len);
 	int n;
 
-	n = snprintf(line, sizeof line, "*** error: %s\n", why);
+	/* A plain WebSocket listener's clients speak HTTP: say it in HTTP. */
+	if (l->conf->websocket && l->conf->tls == NULL)
+		n = snprintf(line, sizeof line, "HTTP/1.1 503 Service "
+		    "Unavailable\r\nContent-Type: text/plain; charset=utf-8"
+		    "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n"
+		    "*** error: %s\n", strlen(why) + 12, why);
+	else
+		n = snprintf(line, sizeof line, "*** error: %s\n", why);
 	sock_refuse(fd, line, (size_t)n);
 	log_info("refused %s on listener %s: %s", who, l->conf->name, why);
 	free(who);

@@ -18,7 +18,7 @@ SRC = os.path.join(os.environ.get("ECHOCHAT_SRCDIR") or
 LAYERS = [
     ("util", "xmalloc log parse siphash clock sync tailq"),
     ("loop", "loop stats"),
-    ("lines and transports", "line io tls outq framing telnet"),
+    ("lines and transports", "line io tls outq framing telnet wsframe ws webpage"),
     ("sockets and admission", "sock admit"),
     ("seams", "handler listener endpoint hapi cluster"),
     ("connections and datagrams", "conn udp"),
