@@ -779,18 +779,24 @@ server_run(struct server *s)
 	event_base_dispatch(s->loops.v[0].base);
 }
 
+/* Late signals must not kill us mid-cleanup with default actions. */
+static void
+ignore_late_signals(void)
+{
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
+}
+
 /* Release everything the server holds (not the base or the config). */
 void
 server_free(struct server *s)
 {
 	unsigned int i;
 
-	/* Late signals must not kill us mid-cleanup with default actions. */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGUSR1, SIG_IGN);
-	signal(SIGUSR2, SIG_IGN);
+	ignore_late_signals();
 	/* Threads first; then connections: they point to their listeners. */
 	if (s->loops.v != NULL)
 		loops_stop(&s->loops);
@@ -809,6 +815,10 @@ server_free(struct server *s)
 	event_free(s->sig_usr1);
 	if (s->sig_usr2 != NULL)
 		event_free(s->sig_usr2);
+	/* Freeing a signal event puts back the action from before libevent's,
+	 * the default one: a SIGTERM sent now, while the exit is under way,
+	 * would kill the process instead of being the no-op it is. */
+	ignore_late_signals();
 	free(s->passed_claimed);
 	event_free(s->shutdown_timer);
 	free(s->cls);
