@@ -551,6 +551,18 @@ class TestDisconnects(MetricsCase):
                     stuck.send(chunk)
                 except BlockingIOError:
                     break
+        # The echo must wait in the daemon's own queue, not only in the
+        # kernel's buffers (which can grow and take it all), or the stop
+        # has nothing to wait for: feed it until the gauge says so.
+        deadline = time.monotonic() + 5 * SLOW
+        while time.monotonic() < deadline:
+            s = Scrape(self.request("GET", "/metrics", addr)[2].decode())
+            if s.get("echochat_output_queued_bytes") > 0:
+                break
+            try:
+                stuck.send(chunk)
+            except BlockingIOError:
+                time.sleep(0.1)
         self.server.send_signal(signal.SIGTERM)
         self.assertEqual(harness.recv_until_closed(quick), b"")
         deadline = time.monotonic() + 2 * SLOW
