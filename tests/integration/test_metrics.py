@@ -537,8 +537,11 @@ class TestDisconnects(MetricsCase):
         roundtrip(self, quick)
         # A client that never reads: its echo cannot drain, so the stop
         # waits for it and /healthz can be asked meanwhile.
-        stuck = self.server.connect("echo")
+        # Its receive buffer is made small before the connect, so that the
+        # window stays small and the kernel cannot take the echo for it.
+        stuck = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", self.server.port("echo")))
         stuck.setblocking(False)
         chunk = b"q" * 65536
         deadline = time.monotonic() + 5 * SLOW
