@@ -1344,7 +1344,7 @@ START_TEST(test_builtin_defaults)
 	ck_assert_uint_eq(nmsgs, 0);
 	ck_assert_str_eq(c->file, "(built-in defaults)");
 
-	/* §3.1 */
+	/* [server], as echochatd.ini(5) gives them */
 	ck_assert_str_eq(c->log, "stderr");
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_INFO);
 	ck_assert_uint_eq(c->max_clients, 10000);
@@ -1353,10 +1353,10 @@ START_TEST(test_builtin_defaults)
 	ck_assert_uint_eq(c->max_line, 4096);
 	ck_assert_uint_eq(c->output_limit, 1024 * 1024);
 	ck_assert_uint_eq(c->shutdown_timeout_ms, 2000);
-	/* §3.3 */
+	/* [chat] */
 	ck_assert_uint_eq(chat_setting(c, "udp_peer_timeout"), 5 * 60 * 1000);
 	ck_assert_uint_eq(chat_setting(c, "udp_peers_max"), 1000);
-	/* §3.4, in this order and no more. */
+	/* The listeners of README "Two commands", in this order and no more. */
 	lc = TAILQ_FIRST(&c->listeners);
 	check_listener(lc, "echo", PROTO_TCP, "127.0.0.1:7007", 7007, "echo");
 	lc = TAILQ_NEXT(lc, entry);

@@ -347,7 +347,7 @@ class ChatTest(unittest.TestCase):
 
 
 class TestBasics(ChatTest):
-    """§5 rows, one by one, with exact bytes."""
+    """The README "Chat" rows, one by one, with exact bytes."""
 
     def test_welcome_and_join_notice(self):
         s = self.server.connect("chat")
