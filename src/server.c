@@ -63,18 +63,19 @@ static void
 server_refuse(struct listener *l, int fd, struct sockaddr *sa,
     socklen_t len, const char *why)
 {
-	char line[256], *who = format_address(sa, len);
+	char body[96], line[256], *who = format_address(sa, len);
 	int n;
 
+	n = snprintf(body, sizeof body, "*** error: %s\n", why);
 	/* A plain WebSocket listener's clients speak HTTP: say it in HTTP. */
-	if (l->conf->websocket && l->conf->tls == NULL)
+	if (l->conf->websocket && l->conf->tls == NULL) {
 		n = snprintf(line, sizeof line, "HTTP/1.1 503 Service "
 		    "Unavailable\r\nContent-Type: text/plain; charset=utf-8"
-		    "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n"
-		    "*** error: %s\n", strlen(why) + 12, why);
-	else
-		n = snprintf(line, sizeof line, "*** error: %s\n", why);
-	sock_refuse(fd, line, (size_t)n);
+		    "\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+		    "%s", n, body);
+		sock_refuse(fd, line, (size_t)n);
+	} else
+		sock_refuse(fd, body, (size_t)n);
 	log_info("refused %s on listener %s: %s", who, l->conf->name, why);
 	free(who);
 }
@@ -779,24 +780,29 @@ server_run(struct server *s)
 	event_base_dispatch(s->loops.v[0].base);
 }
 
-/* Late signals must not kill us mid-cleanup with default actions. */
-static void
-ignore_late_signals(void)
-{
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGUSR1, SIG_IGN);
-	signal(SIGUSR2, SIG_IGN);
-}
-
 /* Release everything the server holds (not the base or the config). */
 void
 server_free(struct server *s)
 {
 	unsigned int i;
 
-	ignore_late_signals();
+	/*
+	 * Late signals must not kill us mid-cleanup with default actions.
+	 * The signal events go first: freeing one puts back the action from
+	 * before libevent's, the default one, so ignoring them before that
+	 * would not last to the exit.
+	 */
+	event_free(s->sig_term);
+	event_free(s->sig_int);
+	event_free(s->sig_hup);
+	event_free(s->sig_usr1);
+	if (s->sig_usr2 != NULL)
+		event_free(s->sig_usr2);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	/* Threads first; then connections: they point to their listeners. */
 	if (s->loops.v != NULL)
 		loops_stop(&s->loops);
@@ -809,16 +815,6 @@ server_free(struct server *s)
 	s->metrics = NULL;
 	udp_set_free(&s->udp);
 	admit_free(&s->admit);
-	event_free(s->sig_term);
-	event_free(s->sig_int);
-	event_free(s->sig_hup);
-	event_free(s->sig_usr1);
-	if (s->sig_usr2 != NULL)
-		event_free(s->sig_usr2);
-	/* Freeing a signal event puts back the action from before libevent's,
-	 * the default one: a SIGTERM sent now, while the exit is under way,
-	 * would kill the process instead of being the no-op it is. */
-	ignore_late_signals();
 	free(s->passed_claimed);
 	event_free(s->shutdown_timer);
 	free(s->cls);
