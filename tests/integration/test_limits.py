@@ -730,21 +730,25 @@ class UdpRate(unittest.TestCase):
             self.assertLessEqual(again, 10)
         self.server.wait_log(r"info: udp: dropped \d+ repl(y|ies) over udp_rate")
 
-    def test_all_ports_of_an_address_share_one_budget(self):
+    def replies_to_ports(self, burst, nsocks, rounds):
+        """udp_rate = 1, udp_burst = burst; rounds datagrams from each of
+        nsocks ports of one address, all sent before any is read (so the
+        run is short even when slowed); the replies all ports got."""
         self.server = harness.Server(
-            "[server]\nudp_rate = 1\nudp_burst = 6\n" +
+            "[server]\nudp_rate = 1\nudp_burst = %d\n" % burst +
             listener("echo", proto="udp"))
-        socks = [self.server.udp("echo") for _ in range(3)]
+        socks = [self.server.udp("echo") for _ in range(nsocks)]
         try:
-            # Everything is sent before anything is read, so the run is
-            # short even when slowed; then each port's replies are counted.
-            for i in range(6):
+            for i in range(rounds):
                 for s in socks:
                     s.send(b"p%d" % i)
-            total = sum(self.burst_replies(s, 0) for s in socks)
+            return sum(self.burst_replies(s, 0) for s in socks)
         finally:
             for s in socks:
                 s.close()
+
+    def test_all_ports_of_an_address_share_one_budget(self):
+        total = self.replies_to_ports(burst=6, nsocks=3, rounds=6)
         # One shared bucket: the burst of 6 (plus what udp_rate = 1 refills
         # while the daemon takes 18 datagrams in), not three bursts.
         self.assertGreaterEqual(total, 6)
@@ -752,19 +756,9 @@ class UdpRate(unittest.TestCase):
 
     def test_budget_holds_within_one_batch(self):
         """A burst read in one go from many ports of one address still gets
-        only the address's burst of replies, however it is batched."""
-        self.server = harness.Server(
-            "[server]\nudp_rate = 1\nudp_burst = 8\n" +
-            listener("echo", proto="udp"))
-        socks = [self.server.udp("echo") for _ in range(8)]
-        try:
-            for i in range(12):
-                for s in socks:
-                    s.send(b"p%d" % i)
-            total = sum(self.burst_replies(s, 0) for s in socks)
-        finally:
-            for s in socks:
-                s.close()
+        only the address's burst of replies, however it is batched: 96
+        datagrams, more than one read takes."""
+        total = self.replies_to_ports(burst=8, nsocks=8, rounds=12)
         self.assertGreaterEqual(total, 8)
         self.assertLessEqual(total, 8 + 2)
         self.server.wait_log(r"info: udp: dropped \d+ repl(y|ies) over udp_rate")
