@@ -17,14 +17,7 @@
 
 #include "framing.h"
 #include "handlers/chat_cmd.h"
-
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,	\
-		    __LINE__, #cond);					\
-		abort();						\
-	}								\
-} while (0)
+#include "fuzz.h"
 
 /* A copy of exactly len bytes (a valid pointer even for len 0). */
 static char *

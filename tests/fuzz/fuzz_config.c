@@ -31,14 +31,7 @@
 #include "config.h"
 #include "parse.h"
 #include "xmalloc.h"
-
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,	\
-		    __LINE__, #cond);					\
-		abort();						\
-	}								\
-} while (0)
+#include "fuzz.h"
 
 #define NAME	"fuzz.ini"
 

@@ -27,14 +27,7 @@
 #include <event2/buffer.h>
 
 #include "framing.h"
-
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,	\
-		    __LINE__, #cond);					\
-		abort();						\
-	}								\
-} while (0)
+#include "fuzz.h"
 
 /* One callback the model expects. */
 struct expect {

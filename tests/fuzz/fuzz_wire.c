@@ -16,14 +16,7 @@
 #include <string.h>
 
 #include "handlers/wire.h"
-
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,	\
-		    __LINE__, #cond);					\
-		abort();						\
-	}								\
-} while (0)
+#include "fuzz.h"
 
 static void
 check_name(const char *s, size_t max)

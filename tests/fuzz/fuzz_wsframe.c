@@ -21,14 +21,7 @@
 #include <string.h>
 
 #include "wsframe.h"
-
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,	\
-		    __LINE__, #cond);					\
-		abort();						\
-	}								\
-} while (0)
+#include "fuzz.h"
 
 struct run {
 	uint8_t		*log;		/* the events, serialized */
