@@ -453,6 +453,24 @@ class Server:
                                  (rc, self.log(), report))
 
 
+def free_ports(n=1, kind=socket.SOCK_STREAM):
+    """n distinct loopback ports that are free right now."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, kind)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    return free_ports(1, kind)[0]
+
+
 def wait_quiet(server, timeout=5):
     """For a daemon at -L debug: wait until every connect logged has its
     disconnect, i.e. the daemon has let go of every connection it took.

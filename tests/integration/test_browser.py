@@ -56,22 +56,13 @@ handler = chat
 """
 
 
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Browser(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if webdriver is None:
             raise RuntimeError("python3-selenium is needed "
                                "(scripts/deps test)")
-        cls.port = free_port()
+        cls.port = harness.free_port()
         cls.server = harness.Server(CONFIG % cls.port, valgrind=False)
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM

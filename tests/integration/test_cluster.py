@@ -62,20 +62,12 @@ def built_with_hiredis():
 HIREDIS = built_with_hiredis()
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Redis:
     """A redis-server of the test's own, stopped and started by pid."""
 
     def __init__(self, unix=False, password=None):
         self.dir = tempfile.mkdtemp(prefix="echochat-redis-")
-        self.port = 0 if unix else free_port()
+        self.port = 0 if unix else harness.free_port()
         self.path = os.path.join(self.dir, "redis.sock") if unix else None
         self.password = password
         self.proc = None

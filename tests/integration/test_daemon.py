@@ -88,22 +88,8 @@ def lo(port):
     return "127.0.0.1:%d" % port
 
 
-def free_ports(n=1, kind=socket.SOCK_STREAM):
-    """n distinct loopback ports that are free right now."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, kind)
-            socks.append(s)
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    return free_ports(1, kind)[0]
+free_ports = harness.free_ports
+free_port = harness.free_port
 
 
 def connect(port, family=socket.AF_INET):
