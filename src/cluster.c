@@ -139,29 +139,16 @@ timer_fired(evutil_socket_t fd, short what, void *arg)
 		link_connect(l);
 }
 
+/*
+ * One of the link's contexts failed or closed: hiredis frees it after the
+ * callback, so the link forgets it and fails.  A context the link no
+ * longer holds is one it let go itself.
+ */
 static void
-on_connect(const redisAsyncContext *ac, int status)
+context_lost(const redisAsyncContext *ac, const char *what)
 {
 	struct link *l = ac->data;
 
-	if (status == REDIS_OK || l == NULL)
-		return;
-	/* hiredis frees it after this call. */
-	if (ac == l->sub)
-		l->sub = NULL;
-	else if (ac == l->cmd)
-		l->cmd = NULL;
-	else
-		return;
-	link_fail(l, ac->errstr[0] ? ac->errstr : "connect failed");
-}
-
-static void
-on_disconnect(const redisAsyncContext *ac, int status)
-{
-	struct link *l = ac->data;
-
-	(void)status;
 	if (l == NULL)
 		return;
 	if (ac == l->sub)
@@ -169,8 +156,22 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	else if (ac == l->cmd)
 		l->cmd = NULL;
 	else
-		return;		/* one we let go ourselves */
-	link_fail(l, ac->errstr[0] ? ac->errstr : "connection closed");
+		return;
+	link_fail(l, ac->errstr[0] ? ac->errstr : what);
+}
+
+static void
+on_connect(const redisAsyncContext *ac, int status)
+{
+	if (status != REDIS_OK)
+		context_lost(ac, "connect failed");
+}
+
+static void
+on_disconnect(const redisAsyncContext *ac, int status)
+{
+	(void)status;
+	context_lost(ac, "connection closed");
 }
 
 static void

@@ -164,12 +164,33 @@ history_key(const char *room, char out[48])
 	}
 }
 
+/*
+ * From a member's loop: len bytes handed to loop 0, a record to publish,
+ * or with room a line for that room's history.
+ */
+static void
+post(struct bridge *b, struct room_member *m, const char *data, size_t len,
+    const char *room)
+{
+	struct posted *p;
+
+	if ((p = malloc(sizeof *p + len)) == NULL)
+		abort();
+	memcpy(p->data, data, len);
+	p->b = b;
+	p->len = len;
+	if (room != NULL)
+		history_key(room, p->key);
+	else
+		p->key[0] = '\0';
+	hloop_run(0, posted_run, p, m->ep);
+}
+
 /* From a member's loop: its line, stamped, into its room's history. */
 static void
 post_history(struct bridge *b, struct room_member *m, const char *fmt,
     const char *text, size_t len)
 {
-	struct posted *p;
 	char buf[REC_MAX], stamp[16];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -181,15 +202,8 @@ post_history(struct bridge *b, struct room_member *m, const char *fmt,
 		memset(&tm, 0, sizeof tm);
 	snprintf(stamp, sizeof stamp, "[%02d:%02d] ", tm.tm_hour, tm.tm_min);
 	n = snprintf(buf, sizeof buf, fmt, stamp, m->nick, (int)len, text);
-	if (n < 0 || n >= REC_MAX)
-		return;
-	if ((p = malloc(sizeof *p + (size_t)n)) == NULL)
-		abort();
-	memcpy(p->data, buf, (size_t)n);
-	p->b = b;
-	p->len = (size_t)n;
-	history_key(room_name_of(m), p->key);
-	hloop_run(0, posted_run, p, m->ep);
+	if (n >= 0 && n < REC_MAX)
+		post(b, m, buf, (size_t)n, room_name_of(m));
 }
 
 /* From a member's loop: encode now, send on loop 0. */
@@ -200,7 +214,6 @@ post_printf(struct bridge *b, struct room_member *m, const char *fmt, ...)
 static void
 post_printf(struct bridge *b, struct room_member *m, const char *fmt, ...)
 {
-	struct posted *p;
 	char buf[REC_MAX];
 	va_list ap;
 	int n;
@@ -210,15 +223,8 @@ post_printf(struct bridge *b, struct room_member *m, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	if (n < 0 || n >= REC_MAX)
-		return;
-	if ((p = malloc(sizeof *p + (size_t)n)) == NULL)
-		abort();
-	memcpy(p->data, buf, (size_t)n);
-	p->b = b;
-	p->key[0] = '\0';
-	p->len = (size_t)n;
-	hloop_run(0, posted_run, p, m->ep);
+	if (n >= 0 && n < REC_MAX)
+		post(b, m, buf, (size_t)n, NULL);
 }
 
 /* --- What the rooms report (on the member's loop). --- */
