@@ -443,9 +443,6 @@ echo_report(const struct echo_run *r, const struct target *t)
 	uint64_t errors = r->mismatches + r->closed + r->unsolicited;
 	double secs = measured_s(r->t_start, r->t_end);
 	double rate = secs > 0 ? (double)r->count / secs : 0.0;
-	double cpu_s = r->cpu.ended
-	    ? (double)(r->cpu.srv1 - r->cpu.srv0) / (double)clock_ticks()
-	    : 0.0;
 	(void)t;
 	printf("  connections:   %d, %d lines of %d bytes in flight each\n",
 	    o->conns, o->inflight, o->size);
@@ -487,9 +484,6 @@ echo_report(const struct echo_run *r, const struct target *t)
 	       " count=%" PRIu64,
 	    errors, r->mismatches, r->closed, r->count);
 	cpuwin_result(&r->cpu, o, secs, r->count);
-	if (o->ncpu_pgid)
-		printf(" cpu_us_per_rt=%.3f",
-		    r->count ? cpu_s * 1e6 / (double)r->count : 0.0);
 	printf("\n");
 	return errors || r->count == 0 ? 1 : 0;
 }
