@@ -26,6 +26,8 @@ Scenarios and servers:
   udp         10 sockets x 16 datagrams of 64 B: echochatd, epoll-echo -u
   idle-10k    server RSS per idle connection, 10,000 connections:
               echochatd, epoll-echo, asyncio, redis
+  ws-echo     echo-100 over WebSocket (echochat-bench --ws, upgrades
+              before the clock): echochatd, beside its echo-100 figure
   echo-100-tls  echo-100 over TLS (echochat-bench --tls, handshakes
               before the clock), with the server's CPU time per round trip:
               echochatd, stunnel4 in front of epoll-echo, ncat --ssl --exec
@@ -273,11 +275,14 @@ def free_port():
 
 def start_echochatd(mode, workdir, cpu, workers, name="echochatd", binary=ECHOCHATD,
                     extra=""):
-    """mode: echo, chat, udp or tls (echo); one listener on a port the kernel picks;
-    extra: more INI text (BENCH_VARIANT)."""
+    """mode: echo, chat, udp, tls (echo) or ws (echo over WebSocket); one listener
+    on a port the kernel picks; extra: more INI text (BENCH_VARIANT)."""
     proto, handler = {"echo": ("tcp", "echo"), "chat": ("tcp", "chat"),
-                      "udp": ("udp", "echo"), "tls": ("tcp", "echo")}[mode]
+                      "udp": ("udp", "echo"), "tls": ("tcp", "echo"),
+                      "ws": ("tcp", "echo")}[mode]
     ini = echochatd_ini(workers, proto, handler)
+    if mode == "ws":
+        ini += "websocket = yes\n"
     if mode == "tls":
         crt, key = make_cert(workdir)
         ini += "tls_cert = %s\ntls_key = %s\n" % (crt, key)
@@ -573,6 +578,12 @@ SCENARIOS = [
              ["echo", "--tls", "-c", "100", "-P", "16", "-s", "64"],
              [("round trips/s", "rate", fmt_rate)] + LATENCY,
              "rate", "stunnel4", "round trips/s vs stunnel4", cpu_reference="stunnel4"),
+    Scenario("ws-echo", "echo-100 over WebSocket: 100 connections x 16 lines of 64 B in "
+             "flight, one text frame each", "ws", [("echochatd", [])],
+             ["echo", "--ws", "-c", "100", "-P", "16", "-s", "64"],
+             [("round trips/s", "rate", fmt_rate)] + LATENCY,
+             "rate", "echochatd", "round trips/s vs echo-100's echochatd",
+             reference_scenario="echo-100"),
     Scenario("echo-1", "1 connection, 1 line of 64 B in flight (latency)", "echo",
              ECHO_SERVERS, ["echo", "-c", "1", "-P", "1", "-s", "64"],
              LATENCY + [("round trips/s", "rate", fmt_rate)],
