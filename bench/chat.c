@@ -14,6 +14,11 @@
  *             lines prove everybody is in;
  *   redis     SUBSCRIBE and PUBLISH over RESP, each sender publishing on
  *             an extra connection of its own.
+ *
+ * --ws (echochat, plain): every participant upgrades to WebSocket before
+ * the clock (ws.c), each line goes out as one masked text frame and the
+ * frames coming back are turned into the line stream first, so every
+ * delivery is checked as over TCP.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -53,6 +58,7 @@ struct part {
 	size_t llen;
 	char lbuf[CHAT_LBUF + 1];
 	uint32_t *exp; /* next seq expected from each sender */
+	struct ws_rx rx; /* --ws: the frames coming in */
 	/* redis: where this subscriber is in the current RESP array */
 	int resp_left; /* elements still to come */
 	int resp_idx;  /* index of the next element */
@@ -171,7 +177,19 @@ chat_drop(struct chat_run *r, int i)
 	chat_close(r, &pt->fd);
 }
 
-/* One line from sender s: a text line, or (redis) a PUBLISH command. */
+/* --ws: a line (without its '\n') as one client text frame; dst has room
+ * for WS_HEADER_MAX more bytes than the line. */
+static size_t
+chat_ws_format(const char *body, size_t len, char *dst)
+{
+	size_t h = ws_frame_header(dst, len);
+
+	memcpy(dst + h, body, len);
+	return h + len;
+}
+
+/* One line from sender s: a text line, a WebSocket frame (--ws) or
+ * (redis) a PUBLISH command. */
 static size_t
 chat_format(
     const struct chat_run *r, int s, uint64_t now, char *dst, size_t cap)
@@ -179,6 +197,8 @@ chat_format(
 	char body[80];
 	int n = snprintf(body, sizeof body, "T %d %" PRIu64 " %" PRIu64, s,
 	    r->p[s].sent, now);
+	if (r->o->ws)
+		return chat_ws_format(body, (size_t)n, dst);
 	if (r->o->proto != PR_REDIS)
 		return (size_t)snprintf(dst, cap, "%s\n", body);
 	return (size_t)snprintf(dst, cap,
@@ -414,6 +434,30 @@ chat_feed(struct chat_run *r, int i, const char *p, size_t n, uint64_t now)
 	}
 }
 
+/* --ws: the frames' payloads, one line per message, into chat_feed. */
+struct chat_ws_sink {
+	struct chat_run *r;
+	int i;
+	uint64_t now;
+};
+
+static void
+chat_ws_sink(void *arg, const char *p, size_t n)
+{
+	struct chat_ws_sink *k = arg;
+
+	if (k->r->p[k->i].fd >= 0)
+		chat_feed(k->r, k->i, p, n, k->now);
+}
+
+static void
+chat_ws_feed(struct chat_run *r, int i, const char *p, size_t n)
+{
+	struct chat_ws_sink k = {r, i, now_ns()};
+
+	ws_rx_feed(&r->p[i].rx, p, n, chat_ws_sink, &k);
+}
+
 /* redis publisher connection: every reply to PUBLISH must be an integer
  * (":N", the number of subscribers reached); anything else is an error. */
 static void
@@ -461,7 +505,9 @@ chat_event(struct chat_run *r, uint32_t id, uint32_t events)
 			chat_drop(r, i);
 			return;
 		}
-		if (k > 0)
+		if (k > 0 && r->o->ws)
+			chat_ws_feed(r, i, rbuf, (size_t)k);
+		else if (k > 0)
 			chat_feed(r, i, rbuf, (size_t)k, now_ns());
 	}
 	if ((events & EPOLLOUT) && pt->fd >= 0 && pt->wfd == pt->fd && i < r->k)
@@ -556,6 +602,7 @@ chat_setup(struct chat_run *r, const struct opts *o)
 	for (int i = 0; i < r->n; i++) {
 		struct part *pt = &r->p[i];
 		pt->fd = pt->wfd = -1;
+		pt->rx.hneed = 2;
 		pt->exp = xcalloc((size_t)r->k, sizeof *pt->exp);
 		if (i < r->k) {
 			pt->wbuf = xcalloc(CHAT_WBUF, 1);
@@ -593,6 +640,17 @@ chat_service(void *ctx)
 	} while (k == MAX_EVENTS);
 }
 
+/* --ws: the upgrade, before the connection is attached, so that nothing
+ * but its 101 is read from it here (ws_upgrade stops at the head's end). */
+static void
+chat_ws_upgrade(const struct target *t, int fd)
+{
+	char why[120];
+
+	if (ws_upgrade(fd, why, sizeof why) < 0)
+		fail2("%s: WebSocket: %s", t->desc, why);
+}
+
 /* Open every connection, CHAT_CONNECT_BATCH at a time, reading what
  * arrives on those already open in between: a server that greets
  * newcomers and announces them to everybody (ncat --chat does both, with
@@ -617,6 +675,8 @@ chat_connect(struct chat_run *r, const struct target *t, int total)
 			if (t->family != AF_UNIX)
 				setsockopt(fds[j], IPPROTO_TCP, TCP_NODELAY,
 				    &one, sizeof one);
+			if (r->o->ws)
+				chat_ws_upgrade(t, fds[j]);
 			chat_attach(r, off + j, fds[j]);
 		}
 		chat_service(r);
@@ -628,6 +688,14 @@ static void
 send_small(struct chat_run *r, int i, const char *buf, size_t len)
 {
 	int fd = r->p[i].fd;
+	char frame[CHAT_LINE_MAX + WS_HEADER_MAX];
+
+	if (r->o->ws && len > 0 && len <= CHAT_LINE_MAX) {
+		/* One frame per line, its '\n' left out; an empty line is an
+		 * empty message, which the server reads as an empty line. */
+		len = chat_ws_format(buf, len - 1, frame);
+		buf = frame;
+	}
 	if (fd >= 0 && send(fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len)
 		chat_drop(r, i);
 }
@@ -707,7 +775,8 @@ chat_report(const struct chat_run *r, const struct target *t)
 	double rate = secs > 0 ? (double)r->deliveries / secs : 0.0;
 	double srate = secs > 0 ? (double)r->sent / secs : 0.0;
 	(void)t;
-	printf("  protocol:      %s\n", proto_names[o->proto]);
+	printf("  protocol:      %s%s\n", proto_names[o->proto],
+	    o->ws ? " over WebSocket" : "");
 	printf("  participants:  %d (%d senders, participant %d observes for "
 	       "pacing)\n",
 	    r->n, r->k, r->observer);
@@ -753,6 +822,8 @@ chat_report(const struct chat_run *r, const struct target *t)
 	       "seconds=%d rooms=%d rate=%.1f",
 	    proto_names[o->proto], r->n, r->k, o->inflight, o->seconds,
 	    o->rooms, rate);
+	if (o->ws)
+		printf(" ws=1");
 	result_latency(&r->h);
 	printf(" losses=%" PRIu64 " dups=%" PRIu64 " errors=%" PRIu64
 	       " sent_rate=%.1f"

@@ -7,7 +7,9 @@ pointed at an echo listener stops at once asking "wrong port?"; Ctrl-C
 (exit 0, the RESULT line, a note saying it was interrupted); the header
 comes before any result; echo --tls against a TLS listener verifies
 every echo (no mismatch), and against a plain one stops with the
-handshake's failure; bench/naive-chat passes chat --proto plain, whose
+handshake's failure; echo --ws and chat --ws (with and without --rooms)
+against WebSocket listeners verify every echo and every delivery;
+bench/naive-chat passes chat --proto plain, whose
 --cpu-pgid gives the CPU columns.  Runs are short and against a daemon of the harness
 on a loopback port; the TLS certificate is made by the test with
 `openssl req`.
@@ -187,6 +189,90 @@ class BenchTLS(unittest.TestCase):
         self.assertEqual(rc, 2, out + err)
         self.assertIn("TLS handshake", err)
         self.assertNotIn("RESULT", out)
+
+
+class BenchWS(unittest.TestCase):
+    """--ws: echo and chat over WebSocket against listeners with
+    websocket = yes, when echochatd has WebSocket."""
+
+    CONFIG = """\
+[server]
+max_clients_per_ip = 0
+
+[chat]
+chat_rate = 0
+
+[listener wsecho]
+proto = tcp
+bind = 127.0.0.1:0
+handler = echo
+websocket = yes
+
+[listener wschat]
+proto = tcp
+bind = 127.0.0.1:0
+handler = chat
+websocket = yes
+"""
+
+    @classmethod
+    def setUpClass(cls):
+        rc, _, err = harness.run(["-t"], cls.CONFIG)
+        cls.server = None
+        if rc != 0 and "not supported by this build" in err:
+            return
+        assert rc == 0, err
+        cls.server = harness.Server(cls.CONFIG)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server:
+            cls.server.close()
+
+    def setUp(self):
+        if not self.server:
+            self.skipTest("echochatd was built without WebSocket")
+
+    def result(self, out):
+        res = [l for l in out.splitlines() if l.startswith("RESULT ")][-1]
+        return res, dict(f.split("=", 1) for f in res.split()[1:])
+
+    def test_echo_over_ws_verifies_every_echo(self):
+        rc, out, err = bench(["echo", "--ws", "-p", str(self.server.port("wsecho")),
+                              "-c", "4", "-P", "4", "-d", "1", "-w", "0"])
+        self.assertEqual(rc, 0, out + err)
+        self.assertRegex(out, r"(?m)^RESULT mode=echo .* ws=1 .* errors=0 mismatches=0 "
+                              r"closed=0 count=[1-9]")
+
+    def test_chat_over_ws_checks_every_delivery(self):
+        # Every participant upgrades, every line is a frame each way, and
+        # the deliveries are checked for loss and order as over TCP.
+        rc, out, err = bench(["chat", "--ws", "-p", str(self.server.port("wschat")),
+                              "-c", "6", "-k", "2", "-P", "4", "-d", "1", "-w", "0",
+                              "--cpu-pgid", str(os.getpgid(self.server.proc.pid))])
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("protocol:      echochat over WebSocket", out)
+        res, kv = self.result(out)
+        self.assertEqual(kv["ws"], "1", res)
+        for key in ("losses", "dups", "errors", "unparsed"):
+            self.assertEqual(kv[key], "0", res)
+        self.assertGreater(float(kv["rate"]), 0, res)
+        self.assertGreater(float(kv["server_ns_per"]), 0, res)
+
+    def test_chat_over_ws_in_rooms(self):
+        # --rooms sends its /join as a frame too.
+        rc, out, err = bench(["chat", "--ws", "--rooms", "2", "-p",
+                              str(self.server.port("wschat")), "-c", "6", "-k", "2",
+                              "-P", "4", "-d", "1", "-w", "0"])
+        self.assertEqual(rc, 0, out + err)
+        res, kv = self.result(out)
+        self.assertEqual((kv["rooms"], kv["losses"], kv["errors"]), ("2", "0", "0"), res)
+        self.assertGreater(float(kv["rate"]), 0, res)
+
+    def test_ws_is_not_for_redis(self):
+        rc, out, err = bench(["chat", "--ws", "--redis", "-p", "1"])
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("--ws is not for --proto redis", err)
 
 
 if __name__ == "__main__":
