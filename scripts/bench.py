@@ -28,6 +28,12 @@ Scenarios and servers:
               echochatd, epoll-echo, asyncio, redis
   ws-echo     echo-100 over WebSocket (echochat-bench --ws, upgrades
               before the clock): echochatd, beside its echo-100 figure
+  ws-chat     chat-100 over WebSocket (every participant upgrades before
+              the clock, every delivery checked as over TCP): echochatd
+              over plain TCP and "echochatd ws" (the same daemon and
+              config with websocket = yes) in one table, so that the
+              deliveries/s and server CPU ns per delivery ratios are the
+              cost of WebSocket
   echo-100-tls  echo-100 over TLS (echochat-bench --tls, handshakes
               before the clock), with the server's CPU time per round trip:
               echochatd, stunnel4 in front of epoll-echo, ncat --ssl --exec
@@ -275,13 +281,14 @@ def free_port():
 
 def start_echochatd(mode, workdir, cpu, workers, name="echochatd", binary=ECHOCHATD,
                     extra=""):
-    """mode: echo, chat, udp, tls (echo) or ws (echo over WebSocket); one listener
-    on a port the kernel picks; extra: more INI text (BENCH_VARIANT)."""
+    """mode: echo, chat, udp, tls (echo), ws (echo over WebSocket) or ws-chat
+    (chat over WebSocket); one listener on a port the kernel picks; extra: more
+    INI text (BENCH_VARIANT)."""
     proto, handler = {"echo": ("tcp", "echo"), "chat": ("tcp", "chat"),
                       "udp": ("udp", "echo"), "tls": ("tcp", "echo"),
-                      "ws": ("tcp", "echo")}[mode]
+                      "ws": ("tcp", "echo"), "ws-chat": ("tcp", "chat")}[mode]
     ini = echochatd_ini(workers, proto, handler)
-    if mode == "ws":
+    if mode in ("ws", "ws-chat"):
         ini += "websocket = yes\n"
     if mode == "tls":
         crt, key = make_cert(workdir)
@@ -480,6 +487,7 @@ def make_servers(workers):
                   lambda mode, d, cpu: start_on_free_port(
                       "redis", lambda p: redis_argv(p, d), d, cpu)),
     }
+    add_ws_servers(servers, workers)
     if BASELINE:
         servers["baseline"] = ("baseline", BASELINE,
                                lambda mode, d, cpu: start_echochatd(
@@ -490,6 +498,14 @@ def make_servers(workers):
                                   mode, d, cpu, workers, "variant", ECHOCHATD,
                                   "\n" + VARIANT + "\n"))
     return servers
+
+
+def add_ws_servers(servers, workers):
+    """"echochatd ws": echochatd with websocket = yes on its listener, whatever
+    the scenario's mode (ws-chat's row beside the plain TCP one)."""
+    servers["echochatd ws"] = ("echochatd", ECHOCHATD,
+                               lambda mode, d, cpu: start_echochatd(
+                                   "ws-chat" if mode == "chat" else "ws", d, cpu, workers))
 
 
 # ---------------------------------------------------------------------
@@ -615,6 +631,13 @@ SCENARIOS = [
              LATENCY[:3] + [("losses", "losses", fmt_rate)],
              "rate", "echochatd", "deliveries/s vs chat-1000's echochatd",
              reference_scenario="chat-1000"),
+    Scenario("ws-chat", "chat-100 over plain TCP and over WebSocket: 100 participants, "
+             "10 senders, 16 lines in flight per sender", "chat",
+             [("echochatd", []), ("echochatd ws", ["--ws"])],
+             ["chat", "-c", "100", "-k", "10", "-P", "16"],
+             [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
+             [("losses", "losses", fmt_rate)],
+             "rate", "echochatd", "deliveries/s vs TCP", cpu_reference="echochatd"),
     Scenario("udp", "10 sockets x 16 datagrams of 64 B in flight", "udp",
              [("echochatd", []), ("epoll-echo -u", [])],
              ["udp", "-c", "10", "-P", "16", "-s", "64"],
@@ -662,6 +685,11 @@ SCENARIO_NOTES = {
                 "connection; its own subscription hears its lines too (not counted).",
 }
 SCENARIO_NOTES["chat-1000"] = SCENARIO_NOTES["chat-100"]
+SCENARIO_NOTES["ws-chat"] = (
+    "echochatd is chat-100's load over plain TCP; echochatd ws the same daemon and "
+    "config with websocket = yes, every participant upgraded before the clock, each line "
+    "sent as one masked text frame and each delivery a text frame, decoded and checked as "
+    "over TCP. CPU/delivery vs echochatd is what WebSocket costs the server per delivery.")
 SCENARIO_NOTES["chat-rooms"] = (
     "Each line reaches the 99 others of its sender's room, not 999: the same deliveries/s "
     "as chat-1000 takes ten times the lines/s. Each sender has 160 lines in flight, so "
