@@ -45,7 +45,7 @@ struct opts {
 	int rooms; /* chat: spread participants over this many rooms (0: one) */
 	long pid;
 	int tls; /* echo, upper: over TLS (tls.c) */
-	int ws;	 /* echo, upper: over WebSocket (ws.c) */
+	int ws;	 /* echo, upper, chat: over WebSocket (ws.c) */
 	/* the server's process groups, whose CPU time over the window is
 	 * reported (--cpu-pgid) */
 	long cpu_pgid[MAX_PGIDS];

@@ -1,7 +1,8 @@
 /*
  * idle.c -- idle mode: open C connections, hold them, and with --pid
  * report the server's RSS growth per connection and the descriptors it
- * took for them, read from /proc.
+ * took for them, read from /proc.  With --ws each connection is upgraded
+ * to WebSocket first, so the figure is an idle browser's.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -186,8 +187,24 @@ idle_report(const struct idle_run *r, const struct opts *o,
 		    r->held, r->rss[0], r->rss[1], r->rss[2],
 		    per_conn(r->rss[0], r->rss[1], cr->ok),
 		    per_conn(r->rss[0], r->rss[2], cr->ok));
+	if (o->ws)
+		printf(" ws=1");
 	printf(" errors=%d\n", cr->failed + r->dropped + unseen);
 	return cr->failed || r->dropped || unseen ? 1 : 0;
+}
+
+/* --ws: upgrade every connection, one after the other, before the hold;
+ * what the server sends after its 101 (a chat welcome) is read as idle
+ * chatter, as on a plain connection. */
+static void
+idle_ws_upgrade(const struct idle_run *r, const struct target *t)
+{
+	char why[120];
+
+	for (int i = 0; i < r->n; i++)
+		if (r->fds[i] >= 0 && ws_upgrade(r->fds[i], why, sizeof why) < 0)
+			fail2("%s: WebSocket: connection %d: %s", t->desc, i,
+			    why);
 }
 
 int
@@ -227,6 +244,8 @@ run_idle(const struct opts *o)
 	if (cr.ok == 0)
 		fail2(
 		    "could not open any connection to %s (%s)", t.desc, cr.why);
+	if (o->ws)
+		idle_ws_upgrade(&r, &t);
 	idle_hold(&r, o, cr.ok);
 	return idle_report(&r, o, &t, &cr);
 }

@@ -83,9 +83,9 @@ static const char usage_text[] =
     "  --rooms R    chat (echochat): after its welcome, participant i goes to\n"
     "               room #bench(i mod R) with /join, so sender s is heard in\n"
     "               its room only\n"
-    "  --ws         echo, upper, chat (echochat, plain): speak WebSocket to a\n"
-    "               listener with websocket = yes; each participant upgrades\n"
-    "               before the clock, each line is one text frame\n"
+    "  --ws         echo, upper, chat (echochat, plain), idle: speak WebSocket\n"
+    "               to a listener with websocket = yes; each connection\n"
+    "               upgrades before the clock, each line is one text frame\n"
     "  --tls        echo, upper: speak TLS (1.2 or 1.3) to the server; each\n"
     "               handshake is done before the clock starts.  The server's\n"
     "               certificate is NOT verified: this is load for your own\n"
@@ -261,14 +261,13 @@ check_opts(struct opts *o, int conns_set)
 	if (o->ncpu_pgid && o->mode == M_IDLE)
 		usage_error("--cpu-pgid is not for idle");
 	/* Not a usage error: the same command works with another build. */
-	if (o->ws && o->mode != M_ECHO && o->mode != M_UPPER &&
-	    o->mode != M_CHAT)
-		usage_error("--ws is only for echo, upper and chat");
+	if (o->ws && o->mode == M_UDP)
+		usage_error("--ws is only for echo, upper, chat and idle");
 	if (o->ws && o->mode == M_CHAT && o->proto == PR_REDIS)
 		usage_error("--ws is not for --proto redis");
 	if (o->ws && (o->tls || o->unix_path))
 		usage_error("--ws is for a plain tcp listener");
-	if (o->ws && o->mode != M_CHAT && o->size < 2)
+	if (o->ws && o->mode != M_CHAT && o->mode != M_IDLE && o->size < 2)
 		usage_error("--ws needs -s 2 or more (a line and its newline)");
 	if (o->tls && !tls_supported)
 		fail2("--tls: this echochat-bench was built without OpenSSL "

@@ -34,6 +34,9 @@ Scenarios and servers:
               config with websocket = yes) in one table, so that the
               deliveries/s and server CPU ns per delivery ratios are the
               cost of WebSocket
+  idle-10k-ws  idle-10k with every connection upgraded to WebSocket
+              (echochat-bench idle --ws): echochatd, beside its idle-10k
+              figure
   echo-100-tls  echo-100 over TLS (echochat-bench --tls, handshakes
               before the clock), with the server's CPU time per round trip:
               echochatd, stunnel4 in front of epoll-echo, ncat --ssl --exec
@@ -653,6 +656,13 @@ SCENARIOS = [
               ("server fds", "server_fds", fmt_rate)],
              "rss_per_conn_bytes", "redis", "RSS/conn vs redis (lower is better)",
              fixed_seconds=1),
+    Scenario("idle-10k-ws", "server RSS per idle WebSocket connection (upgraded), 10,000 "
+             "connections held 1 s", "ws", [("echochatd", [])],
+             ["idle", "--ws", "-c", "10000"],
+             [("RSS bytes/conn", "rss_per_conn_bytes", fmt_bytes),
+              ("server fds", "server_fds", fmt_rate)],
+             "rss_per_conn_bytes", "echochatd", "RSS/conn vs idle-10k's echochatd",
+             fixed_seconds=1, reference_scenario="idle-10k"),
     Scenario("stalled-1k-tls", "server RSS per TLS handshake stalled halfway through its "
              "ClientHello, 1,000 connections held 1 s", "tls",
              [("echochatd", []), ("stunnel4", [])],

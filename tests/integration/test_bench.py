@@ -8,7 +8,8 @@ pointed at an echo listener stops at once asking "wrong port?"; Ctrl-C
 comes before any result; echo --tls against a TLS listener verifies
 every echo (no mismatch), and against a plain one stops with the
 handshake's failure; echo --ws and chat --ws (with and without --rooms)
-against WebSocket listeners verify every echo and every delivery;
+against WebSocket listeners verify every echo and every delivery, and
+idle --ws holds upgraded connections;
 bench/naive-chat passes chat --proto plain, whose
 --cpu-pgid gives the CPU columns.  Runs are short and against a daemon of the harness
 on a loopback port; the TLS certificate is made by the test with
@@ -268,6 +269,13 @@ websocket = yes
         res, kv = self.result(out)
         self.assertEqual((kv["rooms"], kv["losses"], kv["errors"]), ("2", "0", "0"), res)
         self.assertGreater(float(kv["rate"]), 0, res)
+
+    def test_idle_over_ws_upgrades_every_connection(self):
+        rc, out, err = bench(["idle", "--ws", "-p", str(self.server.port("wsecho")),
+                              "-c", "5", "-d", "1", "--pid", str(self.server.proc.pid)])
+        self.assertEqual(rc, 0, out + err)
+        self.assertRegex(out, r"(?m)^RESULT mode=idle conns=5 opened=5 failed=0 dropped=0 "
+                              r".* server_fds=5 .* ws=1 errors=0$")
 
     def test_ws_is_not_for_redis(self):
         rc, out, err = bench(["chat", "--ws", "--redis", "-p", "1"])
