@@ -202,7 +202,8 @@ idle_ws_upgrade(const struct idle_run *r, const struct target *t)
 	char why[120];
 
 	for (int i = 0; i < r->n; i++)
-		if (r->fds[i] >= 0 && ws_upgrade(r->fds[i], why, sizeof why) < 0)
+		if (r->fds[i] >= 0 &&
+		    ws_upgrade(r->fds[i], why, sizeof why) < 0)
 			fail2("%s: WebSocket: connection %d: %s", t->desc, i,
 			    why);
 }
