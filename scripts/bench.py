@@ -23,6 +23,10 @@ Scenarios and servers:
               160 lines in flight per sender (as many on their way to each
               participant as in chat-1000): echochatd, beside its chat-1000
               figure
+  chat-cluster  900 participants, 10 senders, over 3 echochatd sharing
+              one redis-server ([cluster]), participants and senders spread
+              over the nodes: beside one echochatd with the same 900 and
+              Redis pub/sub alone (redis-server must be installed)
   udp         10 sockets x 16 datagrams of 64 B: echochatd, epoll-echo -u
   idle-10k    server RSS per idle connection, 10,000 connections:
               echochatd, epoll-echo, asyncio, redis
@@ -234,7 +238,7 @@ def server_pgids(srv):
     """The process groups whose CPU time is the server's: each server runs
     in a session of its own, with what it forks; stunnel4's epoll-echo is
     its partner, in another."""
-    out = [srv.pid]
+    out = list(getattr(srv, "pgids", [srv.pid]))
     partner = getattr(srv, "partner", None)
     if partner is not None:
         out.append(partner.pid)
@@ -434,6 +438,56 @@ def redis_argv(port, workdir):
             "--appendonly", "no", "--maxclients", "19000", "--dir", workdir]
 
 
+# chat-cluster: how many echochatd share the Redis server, and how soon a
+# node that stops beating is taken for gone (short: nothing dies here).
+CLUSTER_NODES = 3
+CLUSTER_NODE_TIMEOUT = "5s"
+
+
+class Cluster:
+    """CLUSTER_NODES echochatd with [cluster] over one redis-server of
+    their own, on a free loopback port: one server to run_once, whose port
+    is the nodes' ports for echochat-bench -p and whose CPU time is theirs
+    and Redis's (every one in a session of its own)."""
+
+    def __init__(self, workdir, cpu, workers):
+        self.name = "cluster"
+        self.members = []
+        try:
+            rport = free_port()
+            rdir = os.path.join(workdir, "redis")
+            os.mkdir(rdir)
+            self.members.append(Server("redis-server", redis_argv(rport, rdir), rdir, cpu,
+                                       Server.wait_for_port, rport))
+            for i in range(1, CLUSTER_NODES + 1):
+                ndir = os.path.join(workdir, "n%d" % i)
+                os.mkdir(ndir)
+                ini = (echochatd_ini(workers, "tcp", "chat") +
+                       "[cluster]\nredis = 127.0.0.1:%d\nchannel = bench\nnode = n%d\n"
+                       "node_timeout = %s\n" % (rport, i, CLUSTER_NODE_TIMEOUT))
+                self.members.append(Echochatd(ini, ndir, cpu, "cluster node n%d" % i))
+        except BaseException:
+            self.stop()
+            raise
+        self.port = ",".join(str(m.port) for m in self.members[1:])
+        self.pgids = [m.pid for m in self.members]
+
+    @property
+    def pid(self):
+        return self.members[1].pid
+
+    def died(self):
+        for m in self.members:
+            why = m.died()
+            if why:
+                return why
+        return None
+
+    def stop(self):
+        for m in reversed(self.members):
+            m.stop()
+
+
 # Each server: label, the program it needs, and how to start it for a mode.
 def make_servers(workers):
     py = sys.executable
@@ -474,6 +528,8 @@ def make_servers(workers):
         "redis": ("redis", "redis-server",
                   lambda mode, d, cpu: start_on_free_port(
                       "redis", lambda p: redis_argv(p, d), d, cpu)),
+        "cluster": ("cluster", "redis-server",
+                    lambda mode, d, cpu: Cluster(d, cpu, workers)),
     }
     if BASELINE:
         servers["baseline"] = ("baseline", BASELINE,
@@ -604,6 +660,15 @@ SCENARIOS = [
              LATENCY[:3] + [("losses", "losses", fmt_rate)],
              "rate", "echochatd", "deliveries/s vs chat-1000's echochatd",
              reference_scenario="chat-1000"),
+    Scenario("chat-cluster", "900 participants over 3 servers sharing one Redis, 10 senders, "
+             "16 lines in flight per sender", "chat",
+             [("cluster", []), ("echochatd", []), ("redis", ["--redis"])],
+             ["chat", "-c", "900", "-k", "10", "-P", "16"],
+             [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
+             [("losses", "losses", fmt_rate)],
+             "rate", "echochatd", "deliveries/s vs echochatd alone",
+             more_ratios=[("deliveries/s vs redis", "rate", "redis")],
+             cpu_reference="echochatd"),
     Scenario("udp", "10 sockets x 16 datagrams of 64 B in flight", "udp",
              [("echochatd", []), ("epoll-echo -u", [])],
              ["udp", "-c", "10", "-P", "16", "-s", "64"],
@@ -651,6 +716,14 @@ SCENARIO_NOTES = {
                 "connection; its own subscription hears its lines too (not counted).",
 }
 SCENARIO_NOTES["chat-1000"] = SCENARIO_NOTES["chat-100"]
+SCENARIO_NOTES["chat-cluster"] = (
+    "cluster: %d echochatd with [cluster] over one redis-server of their own, all on the "
+    "server's CPU; participant i on node i mod %d (so are the senders), in one room, each "
+    "having heard every node before the clock starts; a line reaches the others of its "
+    "node directly and those of the other nodes through Redis. Losses include the lines "
+    "still missing 2 s after the window. Server CPU is the nodes' and redis-server's. "
+    "echochatd: one node alone with the same 900; redis: pub/sub alone, as in chat-1000."
+    % (CLUSTER_NODES, CLUSTER_NODES))
 SCENARIO_NOTES["chat-rooms"] = (
     "Each line reaches the 99 others of its sender's room, not 999: the same deliveries/s "
     "as chat-1000 takes ten times the lines/s. Each sender has 160 lines in flight, so "
