@@ -53,7 +53,9 @@ echochatd is in: a change's cost, in one run), BENCH_VARIANT (INI text,
 "\n" for newlines, added to echochatd's configuration and measured beside
 it as "variant": a setting's cost, e.g. BENCH_VARIANT='[metrics]\nbind =
 127.0.0.1:0'), BENCH_TIMEOUT (seconds for the whole
-bench, default 1200: runs left when it is spent show as n/a).
+bench, default 1200: runs left when it is spent show as n/a),
+BENCH_BUILDDIR (where the built programs are when the build is not in the
+source tree).
 
 Every phase has a time limit, a peer that fails shows as failed with the
 reason (and is not retried in later rounds of that scenario), and on any
@@ -83,10 +85,13 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 import harness  # noqa: E402
 
-TOOL = os.path.join(TOP, "bench", "echochat-bench")
-ECHOCHATD = os.path.join(TOP, "src", "echochatd")
-EPOLL_ECHO = os.path.join(TOP, "bench", "epoll-echo")
-NAIVE_CHAT = os.path.join(TOP, "bench", "naive-chat")
+# The built programs: in the source tree, or in a separate build directory
+# (BENCH_BUILDDIR, as make distcheck's tests run it).
+BUILD = os.environ.get("BENCH_BUILDDIR") or TOP
+TOOL = os.path.join(BUILD, "bench", "echochat-bench")
+ECHOCHATD = os.path.join(BUILD, "src", "echochatd")
+EPOLL_ECHO = os.path.join(BUILD, "bench", "epoll-echo")
+NAIVE_CHAT = os.path.join(BUILD, "bench", "naive-chat")
 ASYNCIO_SERVER = os.path.join(TOP, "bench", "asyncio_server.py")
 BASELINE = os.environ.get("BENCH_BASELINE", "")
 VARIANT = os.environ.get("BENCH_VARIANT", "").replace("\\n", "\n")

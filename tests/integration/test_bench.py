@@ -253,9 +253,9 @@ class BenchCluster(unittest.TestCase):
         self.assertIn("needs -c 6 or more", err)
 
     def test_scripts_bench_chat_cluster_row(self):
-        top = os.path.dirname(os.path.dirname(os.path.abspath(harness.ECHOCHATD)))
-        env = dict(ENV, BENCH_SECONDS="1")
-        p = subprocess.run([sys.executable, os.path.join(top, "scripts", "bench.py"),
+        build = os.path.dirname(os.path.dirname(os.path.abspath(harness.ECHOCHATD)))
+        env = dict(ENV, BENCH_SECONDS="1", BENCH_BUILDDIR=build)
+        p = subprocess.run([sys.executable, os.path.join(harness.SRCDIR, "scripts", "bench.py"),
                             "chat-cluster", "--servers", "cluster", "--rounds", "1"],
                            stdin=subprocess.DEVNULL, capture_output=True, text=True,
                            env=env, timeout=120 * SLOW)
