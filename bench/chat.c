@@ -189,12 +189,10 @@ static void
 heard_marker(struct chat_run *r, int i, uint64_t t)
 {
 	struct part *pt = &r->p[i];
-	unsigned all = (1u << r->nt) - 1, want = all;
-	if (t >= (uint64_t)r->nt || pt->heard == want)
-		return;
+	unsigned want = (1u << r->nt) - 1;
 	if (i < r->nt)
 		want &= ~(1u << i);
-	if ((pt->heard & want) == want)
+	if (t >= (uint64_t)r->nt || (pt->heard & want) == want)
 		return;
 	pt->heard |= 1u << t;
 	if ((pt->heard & want) == want)
@@ -249,7 +247,7 @@ chat_pump(struct chat_run *r, int s)
 	    r->p[r->obs[s]].exp[s] + (uint64_t)r->o->inflight + pt->extra;
 	if (pt->woff == pt->wlen)
 		pt->woff = pt->wlen = 0;
-	/* After the window only what is queued goes out (a drain may follow). */
+	/* After the window only what is queued goes out (for a drain). */
 	while (now < r->t_end && pt->sent < allowed &&
 	       CHAT_WBUF - pt->wlen >= CHAT_LINE_MAX) {
 		pt->wlen += chat_format(

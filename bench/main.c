@@ -57,8 +57,8 @@ static const char usage_text[] =
     "               with a warning when it is not loopback: this is load\n"
     "  -p PORT      server port (default: echochatd's for the mode: echo,"
     " udp\n"
-    "               and idle 7007, upper 7008, chat 7009); chat: PORT,PORT,...\n"
-    "               are servers of one cluster, participant i on the\n"
+    "               and idle 7007, upper 7008, chat 7009); chat:\n"
+    "               PORT,PORT,... are servers of one cluster, participant i on the\n"
     "               (i mod N)th; each has heard every server before the\n"
     "               clock starts, and lines still missing after a drain are\n"
     "               losses\n"
@@ -210,14 +210,16 @@ check_ports(const struct opts *o)
 	if (o->nports <= 1)
 		return;
 	if (o->mode != M_CHAT || o->proto != PR_ECHOCHAT)
-		usage_error("-p with several ports is for chat --proto echochat");
+		usage_error(
+		    "-p with several ports is for chat --proto echochat");
 	if (o->unix_path)
 		usage_error("-p with several ports cannot use -u");
 	if (o->rooms)
 		usage_error("-p with several ports cannot use --rooms");
 	if (o->conns < 2 * o->nports)
 		usage_error("-p with %d ports needs -c %d or more (two "
-			    "participants per server)", o->nports, 2 * o->nports);
+			    "participants per server)",
+		    o->nports, 2 * o->nports);
 }
 
 static void
