@@ -27,6 +27,7 @@
 #define CONNECT_TIMEOUT_NS (30 * NS_PER_S)
 #define MAX_EVENTS 1024
 #define MAX_PGIDS 8
+#define MAX_TARGETS 8 /* chat: -p P1,P2,...: servers of one cluster */
 
 enum mode { M_ECHO, M_UPPER, M_CHAT, M_UDP, M_IDLE };
 extern const char *const mode_names[M_IDLE + 1];
@@ -50,6 +51,10 @@ struct opts {
 	 * reported (--cpu-pgid) */
 	long cpu_pgid[MAX_PGIDS];
 	int ncpu_pgid;
+	/* chat: the ports of several servers of one cluster (-p P1,P2,...);
+	 * ports[0] is port */
+	int ports[MAX_TARGETS];
+	int nports;
 };
 
 struct target {

@@ -19,6 +19,15 @@
  * the clock (ws.c), each line goes out as one masked text frame and the
  * frames coming back are turned into the line stream first, so every
  * delivery is checked as over TCP.
+ *
+ * With -p P1,P2,... (echochat only) the participants are spread over the
+ * servers of one cluster, participant i on server i mod N: a line then
+ * crosses Redis to reach most of its receivers.  Membership across
+ * servers is asynchronous, so before the clock starts participant t < N
+ * (on server t) sends marker lines "M <t> <round>" until everybody has
+ * heard one from every server; after the window a drain lets the last
+ * lines arrive, and whatever a participant has still not heard of each
+ * sender is counted as lost.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -49,6 +58,9 @@ enum chat_phase { CP_WELCOME, CP_DRAIN, CP_RUN };
 /* Room kept in a sender's buffer for one more line (RESP framing included). */
 #define CHAT_LINE_MAX 128
 #define CHAT_CONNECT_BATCH 32
+/* Several servers: how long the lines in flight at the window's end get
+ * to arrive before the missing ones are counted as losses. */
+#define CLUSTER_DRAIN_NS (2 * NS_PER_S)
 
 /* What the first element of a RESP array says the array is. */
 enum { RK_OTHER, RK_MESSAGE, RK_SUBSCRIBE };
@@ -59,6 +71,7 @@ struct part {
 	char lbuf[CHAT_LBUF + 1];
 	uint32_t *exp; /* next seq expected from each sender */
 	struct ws_rx rx; /* --ws: the frames coming in */
+	unsigned heard; /* several servers: whose markers it has heard */
 	/* redis: where this subscriber is in the current RESP array */
 	int resp_left; /* elements still to come */
 	int resp_idx;  /* index of the next element */
@@ -79,6 +92,10 @@ struct chat_run {
 	const struct opts *o;
 	struct part *p;
 	int n, k, observer, ep, welcomed;
+	/* the servers (-p P1,P2,...): participant i is on tg[i % nt]; marked
+	 * counts the participants that have heard every server's marker */
+	struct target *tg;
+	int nt, marked;
 	int *obs; /* per sender: who it is paced by (a non-sender in its room) */
 	enum chat_phase phase;
 	uint64_t t_start, t_end, sync_round;
@@ -158,6 +175,36 @@ is_sync(const char *line)
 	return 0;
 }
 
+/* Several servers: "M <server> <round>" (after the sender's prefix). */
+static int
+is_marker(const char *line, uint64_t *server)
+{
+	for (const char *p = line; (p = strstr(p, "M ")) != NULL; p++) {
+		const char *q = p + 2;
+		uint64_t round;
+		if ((p == line || p[-1] == ' ') && parse_u64(&q, ' ', server) &&
+		    parse_u64(&q, '\0', &round))
+			return 1;
+	}
+	return 0;
+}
+
+/* Participant i has heard the marker of server t: once it has heard
+ * every server's (its own marker's but itself), it is in everywhere. */
+static void
+heard_marker(struct chat_run *r, int i, uint64_t t)
+{
+	struct part *pt = &r->p[i];
+	unsigned want = (1u << r->nt) - 1;
+	if (i < r->nt)
+		want &= ~(1u << i);
+	if (t >= (uint64_t)r->nt || (pt->heard & want) == want)
+		return;
+	pt->heard |= 1u << t;
+	if ((pt->heard & want) == want)
+		r->marked++;
+}
+
 static void
 chat_close(struct chat_run *r, int *fdp)
 {
@@ -214,13 +261,15 @@ chat_pump(struct chat_run *r, int s)
 {
 	struct part *pt = &r->p[s];
 	uint64_t now = now_ns();
-	if (pt->wfd < 0 || r->phase != CP_RUN || now >= r->t_end)
+	if (pt->wfd < 0 || r->phase != CP_RUN)
 		return;
 	uint64_t allowed =
 	    r->p[r->obs[s]].exp[s] + (uint64_t)r->o->inflight + pt->extra;
 	if (pt->woff == pt->wlen)
 		pt->woff = pt->wlen = 0;
-	while (pt->sent < allowed && CHAT_WBUF - pt->wlen >= CHAT_LINE_MAX) {
+	/* After the window only what is queued goes out (for a drain). */
+	while (now < r->t_end && pt->sent < allowed &&
+	       CHAT_WBUF - pt->wlen >= CHAT_LINE_MAX) {
 		pt->wlen += chat_format(
 		    r, s, now, pt->wbuf + pt->wlen, CHAT_WBUF - pt->wlen);
 		pt->sent++;
@@ -386,6 +435,11 @@ chat_line(struct chat_run *r, int i, char *line, size_t len, uint64_t now)
 				mark_in(r, pt);
 			else if (strncmp(line + 4, "error", 5) == 0)
 				note_said(r, line, len);
+			return;
+		}
+		uint64_t server;
+		if (r->nt > 1 && is_marker(line, &server)) {
+			heard_marker(r, i, server);
 			return;
 		}
 		break;
@@ -657,7 +711,22 @@ chat_ws_upgrade(const struct target *t, int fd)
  * blocking writes) would otherwise stall on participants that are not
  * read yet, as no real chat client would let it. */
 static void
-chat_connect(struct chat_run *r, const struct target *t, int total)
+chat_connect_to(struct chat_run *r, const struct target *t, int first,
+    int step, int total);
+
+/* Participant i on server i mod N: each server's share in turn. */
+static void
+chat_connect(struct chat_run *r, int total)
+{
+	for (int t = 0; t < r->nt; t++)
+		chat_connect_to(r, &r->tg[t], t, r->nt,
+		    (total - t + r->nt - 1) / r->nt);
+}
+
+/* Connections first, first + step, ...: `total` of them, to t. */
+static void
+chat_connect_to(struct chat_run *r, const struct target *t, int first,
+    int step, int total)
 {
 	int fds[CHAT_CONNECT_BATCH];
 	uint64_t deadline = now_ns() + CONNECT_TIMEOUT_NS;
@@ -677,7 +746,7 @@ chat_connect(struct chat_run *r, const struct target *t, int total)
 				    &one, sizeof one);
 			if (r->o->ws)
 				chat_ws_upgrade(t, fds[j]);
-			chat_attach(r, off + j, fds[j]);
+			chat_attach(r, first + (off + j) * step, fds[j]);
 		}
 		chat_service(r);
 	}
@@ -744,6 +813,80 @@ chat_join(struct chat_run *r)
 	}
 }
 
+/* Several servers: run the loop until `deadline` or until everybody has
+ * heard every server's marker. */
+static void
+cluster_poll_until(struct chat_run *r, uint64_t deadline)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	uint64_t now;
+	while (r->marked < r->n && (now = now_ns()) < deadline) {
+		int k = epoll_wait(
+		    r->ep, evs, MAX_EVENTS, ms_until(now, deadline, 100));
+		for (int j = 0; j < k; j++)
+			chat_event(r, evs[j].data.u32, evs[j].events);
+	}
+}
+
+/* Several servers: participant t, on server t, sends "M <t> <round>"
+ * every SYNC_EVERY_NS until everybody has heard every server's: then each
+ * server knows, through Redis, the others' participants, and a line from
+ * any of them reaches everybody. */
+static void
+cluster_mark(struct chat_run *r)
+{
+	uint64_t now, deadline = now_ns() + WELCOME_TIMEOUT_NS, round = 0;
+	while (r->marked < r->n && (now = now_ns()) < deadline) {
+		for (int t = 0; t < r->nt; t++) {
+			char line[48];
+			int len = snprintf(line, sizeof line,
+			    "M %d %" PRIu64 "\n", t, round);
+			send_small(r, t, line, (size_t)len);
+		}
+		round++;
+		cluster_poll_until(r, now + SYNC_EVERY_NS);
+		if (bench_stop)
+			fail2("interrupted before the measurement began");
+	}
+	if (r->marked < r->n)
+		fail2("only %d of %d participants heard every one of the %d "
+		      "servers within %d s (are they one cluster?)",
+		    r->marked, r->n, r->nt,
+		    (int)(WELCOME_TIMEOUT_NS / NS_PER_S));
+}
+
+/* Lines sent that a participant still connected has not had. */
+static uint64_t
+cluster_missing(const struct chat_run *r)
+{
+	uint64_t missing = 0;
+	for (int i = 0; i < r->n; i++) {
+		if (r->p[i].fd < 0)
+			continue;
+		for (int s = 0; s < r->k; s++)
+			if (s != i && r->p[s].sent > r->p[i].exp[s])
+				missing += r->p[s].sent - r->p[i].exp[s];
+	}
+	return missing;
+}
+
+/* Several servers: a gap in a sender's sequence shows a loss only once a
+ * later line arrives, and a server may drop the tail of what crosses
+ * Redis; so after the window the lines in flight get CLUSTER_DRAIN_NS to
+ * arrive, and what is still missing is lost. */
+static void
+cluster_drain(struct chat_run *r)
+{
+	uint64_t now, deadline = now_ns() + CLUSTER_DRAIN_NS;
+	while (!bench_stop && (now = now_ns()) < deadline &&
+	       cluster_missing(r) > 0)
+		chat_poll_until(r,
+		    now + 100 * NS_PER_MS < deadline ? now + 100 * NS_PER_MS
+						      : deadline,
+		    0);
+	r->losses += cluster_missing(r);
+}
+
 static const char *
 join_what(enum proto p)
 {
@@ -792,6 +935,9 @@ chat_report(const struct chat_run *r, const struct target *t)
 	if (o->rooms)
 		printf("  rooms:         %d (participant i in #bench(i mod %d))"
 		       "\n", o->rooms, o->rooms);
+	for (int j = 0; r->nt > 1 && j < r->nt; j++)
+		printf("  server %d:      %s (participants i mod %d = %d)\n", j,
+		    r->tg[j].desc, r->nt, j);
 	print_latency("latency (us):", &r->h);
 	cpuwin_print(&r->cpu, o, secs, r->deliveries, "delivery");
 	printf("  losses:        %" PRIu64 "\n", r->losses);
@@ -829,6 +975,8 @@ chat_report(const struct chat_run *r, const struct target *t)
 	       " sent_rate=%.1f"
 	       " unparsed=%" PRIu64 " stalls=%" PRIu64,
 	    r->losses, r->dups, errors, srate, r->unparsed, r->stalls);
+	if (r->nt > 1)
+		printf(" servers=%d", r->nt);
 	cpuwin_result(&r->cpu, o, secs, r->deliveries);
 	printf("\n");
 	return r->losses || r->dups || errors || r->deliveries == 0 ? 1 : 0;
@@ -837,19 +985,27 @@ chat_report(const struct chat_run *r, const struct target *t)
 int
 run_chat(const struct opts *o)
 {
-	struct target t;
-	resolve_target(o, &t, SOCK_STREAM);
-	print_header(o, &t);
+	struct target *tg = xcalloc((size_t)o->nports, sizeof *tg);
+	for (int j = 0; j < o->nports; j++) {
+		struct opts oj = *o;
+		oj.port = o->ports[j];
+		resolve_target(&oj, &tg[j], SOCK_STREAM);
+	}
+	print_header(o, &tg[0]);
 	int extra = o->proto == PR_REDIS ? o->senders : 0;
 	struct chat_run *r = xcalloc(1, sizeof *r);
 	chat_setup(r, o);
-	chat_connect(r, &t, o->conns + extra);
+	r->tg = tg;
+	r->nt = o->nports;
+	chat_connect(r, o->conns + extra);
 	chat_join(r);
 	if (r->welcomed != r->n)
 		fail2("only %d of %d participants %s from %s (%" PRIu64
 		      " connections closed%s%s)",
-		    r->welcomed, r->n, join_what(o->proto), t.desc, r->closed,
-		    r->said[0] ? "; server said: " : "", r->said);
+		    r->welcomed, r->n, join_what(o->proto), tg[0].desc,
+		    r->closed, r->said[0] ? "; server said: " : "", r->said);
+	if (r->nt > 1)
+		cluster_mark(r);
 	r->phase = CP_DRAIN;
 	chat_poll_until(r, now_ns() + CHAT_DRAIN_NS, 0);
 	if (r->closed)
@@ -857,5 +1013,7 @@ run_chat(const struct opts *o)
 		      " participants were disconnected before the run%s%s",
 		    r->closed, r->said[0] ? "; server said: " : "", r->said);
 	chat_run_phase(r);
-	return chat_report(r, &t);
+	if (r->nt > 1)
+		cluster_drain(r);
+	return chat_report(r, &tg[0]);
 }

@@ -57,7 +57,11 @@ static const char usage_text[] =
     "               with a warning when it is not loopback: this is load\n"
     "  -p PORT      server port (default: echochatd's for the mode: echo,"
     " udp\n"
-    "               and idle 7007, upper 7008, chat 7009)\n"
+    "               and idle 7007, upper 7008, chat 7009); chat:\n"
+    "               PORT,PORT,... are servers of one cluster, participant i on the\n"
+    "               (i mod N)th; each has heard every server before the\n"
+    "               clock starts, and lines still missing after a drain are\n"
+    "               losses\n"
     "  -c CONNS     connections / participants / UDP sockets (default 100;"
     " udp: 1)\n"
     "  -P INFLIGHT  lines or datagrams in flight per connection, chat: per"
@@ -182,6 +186,44 @@ parse_pgids(struct opts *o, const char *arg)
 		usage_error("--cpu-pgid needs a process group");
 }
 
+/* -p PORT, or (chat) -p PORT,PORT,...: the servers of one cluster. */
+static void
+parse_ports(struct opts *o, const char *arg)
+{
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", arg);
+	o->nports = 0;
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (o->nports == MAX_TARGETS)
+			usage_error("-p: at most %d ports", MAX_TARGETS);
+		o->ports[o->nports++] =
+		    (int)parse_num(tok, 1, 65535, "-p PORT");
+	}
+	if (!o->nports)
+		usage_error("-p needs a port");
+	o->port = o->ports[0];
+}
+
+/* Several ports: chat with echochat's protocol, over TCP, one room. */
+static void
+check_ports(const struct opts *o)
+{
+	if (o->nports <= 1)
+		return;
+	if (o->mode != M_CHAT || o->proto != PR_ECHOCHAT)
+		usage_error(
+		    "-p with several ports is for chat --proto echochat");
+	if (o->unix_path)
+		usage_error("-p with several ports cannot use -u");
+	if (o->rooms)
+		usage_error("-p with several ports cannot use --rooms");
+	if (o->conns < 2 * o->nports)
+		usage_error("-p with %d ports needs -c %d or more (two "
+			    "participants per server)",
+		    o->nports, 2 * o->nports);
+}
+
 static void
 parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
 {
@@ -190,7 +232,7 @@ parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
 		o->host = arg;
 		break;
 	case 'p':
-		o->port = (int)parse_num(arg, 1, 65535, "-p PORT");
+		parse_ports(o, arg);
 		break;
 	case 'c':
 		o->conns = (int)parse_num(arg, 1, 1000000, "-c CONNS");
@@ -341,7 +383,10 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->mode = parse_mode(argv[optind]);
 	if (o->port == 0)
 		o->port = default_port(o->mode);
+	if (o->nports == 0)
+		o->ports[o->nports++] = o->port;
 	check_opts(o, conns_set);
+	check_ports(o);
 }
 
 int

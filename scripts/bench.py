@@ -23,6 +23,10 @@ Scenarios and servers:
               160 lines in flight per sender (as many on their way to each
               participant as in chat-1000): echochatd, beside its chat-1000
               figure
+  chat-cluster  900 participants, 10 senders, over 3 echochatd sharing
+              one redis-server ([cluster]), participants and senders spread
+              over the nodes: beside one echochatd with the same 900 and
+              Redis pub/sub alone (redis-server must be installed)
   udp         10 sockets x 16 datagrams of 64 B: echochatd, epoll-echo -u
   idle-10k    server RSS per idle connection, 10,000 connections:
               echochatd, epoll-echo, asyncio, redis
@@ -60,7 +64,9 @@ echochatd is in: a change's cost, in one run), BENCH_VARIANT (INI text,
 "\n" for newlines, added to echochatd's configuration and measured beside
 it as "variant": a setting's cost, e.g. BENCH_VARIANT='[metrics]\nbind =
 127.0.0.1:0'), BENCH_TIMEOUT (seconds for the whole
-bench, default 1200: runs left when it is spent show as n/a).
+bench, default 1200: runs left when it is spent show as n/a),
+BENCH_BUILDDIR (where the built programs are when the build is not in the
+source tree).
 
 Every phase has a time limit, a peer that fails shows as failed with the
 reason (and is not retried in later rounds of that scenario), and on any
@@ -90,10 +96,13 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 import harness  # noqa: E402
 
-TOOL = os.path.join(TOP, "bench", "echochat-bench")
-ECHOCHATD = os.path.join(TOP, "src", "echochatd")
-EPOLL_ECHO = os.path.join(TOP, "bench", "epoll-echo")
-NAIVE_CHAT = os.path.join(TOP, "bench", "naive-chat")
+# The built programs: in the source tree, or in a separate build directory
+# (BENCH_BUILDDIR, as make distcheck's tests run it).
+BUILD = os.environ.get("BENCH_BUILDDIR") or TOP
+TOOL = os.path.join(BUILD, "bench", "echochat-bench")
+ECHOCHATD = os.path.join(BUILD, "src", "echochatd")
+EPOLL_ECHO = os.path.join(BUILD, "bench", "epoll-echo")
+NAIVE_CHAT = os.path.join(BUILD, "bench", "naive-chat")
 ASYNCIO_SERVER = os.path.join(TOP, "bench", "asyncio_server.py")
 BASELINE = os.environ.get("BENCH_BASELINE", "")
 VARIANT = os.environ.get("BENCH_VARIANT", "").replace("\\n", "\n")
@@ -245,7 +254,7 @@ def server_pgids(srv):
     """The process groups whose CPU time is the server's: each server runs
     in a session of its own, with what it forks; stunnel4's epoll-echo is
     its partner, in another."""
-    out = [srv.pid]
+    out = list(getattr(srv, "pgids", [srv.pid]))
     partner = getattr(srv, "partner", None)
     if partner is not None:
         out.append(partner.pid)
@@ -449,6 +458,56 @@ def redis_argv(port, workdir):
             "--appendonly", "no", "--maxclients", "19000", "--dir", workdir]
 
 
+# chat-cluster: how many echochatd share the Redis server, and how soon a
+# node that stops beating is taken for gone (short: nothing dies here).
+CLUSTER_NODES = 3
+CLUSTER_NODE_TIMEOUT = "5s"
+
+
+class Cluster:
+    """CLUSTER_NODES echochatd with [cluster] over one redis-server of
+    their own, on a free loopback port: one server to run_once, whose port
+    is the nodes' ports for echochat-bench -p and whose CPU time is theirs
+    and Redis's (every one in a session of its own)."""
+
+    def __init__(self, workdir, cpu, workers):
+        self.name = "cluster"
+        self.members = []
+        try:
+            rport = free_port()
+            rdir = os.path.join(workdir, "redis")
+            os.mkdir(rdir)
+            self.members.append(Server("redis-server", redis_argv(rport, rdir), rdir, cpu,
+                                       Server.wait_for_port, rport))
+            for i in range(1, CLUSTER_NODES + 1):
+                ndir = os.path.join(workdir, "n%d" % i)
+                os.mkdir(ndir)
+                ini = (echochatd_ini(workers, "tcp", "chat") +
+                       "[cluster]\nredis = 127.0.0.1:%d\nchannel = bench\nnode = n%d\n"
+                       "node_timeout = %s\n" % (rport, i, CLUSTER_NODE_TIMEOUT))
+                self.members.append(Echochatd(ini, ndir, cpu, "cluster node n%d" % i))
+        except BaseException:
+            self.stop()
+            raise
+        self.port = ",".join(str(m.port) for m in self.members[1:])
+        self.pgids = [m.pid for m in self.members]
+
+    @property
+    def pid(self):
+        return self.members[1].pid
+
+    def died(self):
+        for m in self.members:
+            why = m.died()
+            if why:
+                return why
+        return None
+
+    def stop(self):
+        for m in reversed(self.members):
+            m.stop()
+
+
 # Each server: label, the program it needs, and how to start it for a mode.
 def make_servers(workers):
     py = sys.executable
@@ -489,6 +548,8 @@ def make_servers(workers):
         "redis": ("redis", "redis-server",
                   lambda mode, d, cpu: start_on_free_port(
                       "redis", lambda p: redis_argv(p, d), d, cpu)),
+        "cluster": ("cluster", "redis-server",
+                    lambda mode, d, cpu: Cluster(d, cpu, workers)),
     }
     add_ws_servers(servers, workers)
     if BASELINE:
@@ -641,6 +702,15 @@ SCENARIOS = [
              [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
              [("losses", "losses", fmt_rate)],
              "rate", "echochatd", "deliveries/s vs TCP", cpu_reference="echochatd"),
+    Scenario("chat-cluster", "900 participants over 3 servers sharing one Redis, 10 senders, "
+             "16 lines in flight per sender", "chat",
+             [("cluster", []), ("echochatd", []), ("redis", ["--redis"])],
+             ["chat", "-c", "900", "-k", "10", "-P", "16"],
+             [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
+             [("losses", "losses", fmt_rate)],
+             "rate", "echochatd", "deliveries/s vs echochatd alone",
+             more_ratios=[("deliveries/s vs redis", "rate", "redis")],
+             cpu_reference="echochatd"),
     Scenario("udp", "10 sockets x 16 datagrams of 64 B in flight", "udp",
              [("echochatd", []), ("epoll-echo -u", [])],
              ["udp", "-c", "10", "-P", "16", "-s", "64"],
@@ -700,6 +770,14 @@ SCENARIO_NOTES["ws-chat"] = (
     "config with websocket = yes, every participant upgraded before the clock, each line "
     "sent as one masked text frame and each delivery a text frame, decoded and checked as "
     "over TCP. CPU/delivery vs echochatd is what WebSocket costs the server per delivery.")
+SCENARIO_NOTES["chat-cluster"] = (
+    "cluster: %d echochatd with [cluster] over one redis-server of their own, all on the "
+    "server's CPU; participant i on node i mod %d (so are the senders), in one room, each "
+    "having heard every node before the clock starts; a line reaches the others of its "
+    "node directly and those of the other nodes through Redis. Losses include the lines "
+    "still missing 2 s after the window. Server CPU is the nodes' and redis-server's. "
+    "echochatd: one node alone with the same 900; redis: pub/sub alone, as in chat-1000."
+    % (CLUSTER_NODES, CLUSTER_NODES))
 SCENARIO_NOTES["chat-rooms"] = (
     "Each line reaches the 99 others of its sender's room, not 999: the same deliveries/s "
     "as chat-1000 takes ten times the lines/s. Each sender has 160 lines in flight, so "

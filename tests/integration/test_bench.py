@@ -9,21 +9,27 @@ comes before any result; echo --tls against a TLS listener verifies
 every echo (no mismatch), and against a plain one stops with the
 handshake's failure; echo --ws and chat --ws (with and without --rooms)
 against WebSocket listeners verify every echo and every delivery, and
-idle --ws holds upgraded connections;
-bench/naive-chat passes chat --proto plain, whose
---cpu-pgid gives the CPU columns.  Runs are short and against a daemon of the harness
-on a loopback port; the TLS certificate is made by the test with
+idle --ws holds upgraded connections; bench/naive-chat passes chat
+--proto plain, whose --cpu-pgid gives the CPU columns; chat -p P1,P2,P3
+against three daemons sharing a redis-server ([cluster]) spreads the
+participants over them, every line reaching the participants of every
+node with no loss, refuses servers that are not one cluster, and
+scripts/bench's chat-cluster row prints its figures with no loss.  Runs
+are short and against daemons of the harness on loopback ports; the TLS
+certificate is made by the test with
 `openssl req`.
 """
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
 import harness
+import test_cluster
 
 SLOW = harness.SLOW
 BENCH = os.path.join(os.path.dirname(os.path.dirname(
@@ -281,6 +287,80 @@ websocket = yes
         rc, out, err = bench(["chat", "--ws", "--redis", "-p", "1"])
         self.assertEqual(rc, 2, out + err)
         self.assertIn("--ws is not for --proto redis", err)
+def result(out):
+    res = [l for l in out.splitlines() if l.startswith("RESULT ")][-1]
+    return res, dict(f.split("=", 1) for f in res.split()[1:])
+
+
+@unittest.skipUnless(test_cluster.REDIS, "redis-server is not installed")
+@unittest.skipUnless(test_cluster.HIREDIS, "built without hiredis")
+class BenchCluster(unittest.TestCase):
+    """chat over several servers of one cluster (echochat-bench -p
+    P1,P2,P3), and the chat-cluster row of scripts/bench."""
+
+    def start_nodes(self, cluster):
+        nodes = []
+        self.redis = test_cluster.Redis() if cluster else None
+        self.addCleanup(lambda: self.redis and self.redis.close())
+        for i in range(3):
+            if cluster:
+                config = test_cluster.node_config(self.redis, "n%d" % i, "bench")
+            else:
+                config = ("[chat]\nchat_rate = 0\n[listener chat]\nproto = tcp\n"
+                          "bind = 127.0.0.1:0\nhandler = chat\n")
+            nodes.append(harness.Server(config))
+            self.addCleanup(nodes[-1].close)
+        return ",".join(str(n.port("chat")) for n in nodes)
+
+    def test_chat_over_three_nodes_reaches_everybody(self):
+        ports = self.start_nodes(cluster=True)
+        rc, out, err = bench(["chat", "-p", ports, "-c", "9", "-k", "3", "-P", "4",
+                              "-d", "1", "-w", "0"], timeout=60)
+        self.assertEqual(rc, 0, out + err)
+        res, kv = result(out)
+        self.assertEqual(kv["servers"], "3", res)
+        self.assertEqual(kv["losses"], "0", res)
+        self.assertEqual(kv["dups"], "0", res)
+        self.assertEqual(kv["errors"], "0", res)
+        self.assertRegex(out, r"(?m)^  server 2: +tcp 127\.0\.0\.1:\d+ "
+                              r"\(participants i mod 3 = 2\)")
+        # 8 receivers per line, 6 of them on the other nodes: a node that
+        # delivered its own participants' lines only would make it 2.
+        self.assertGreater(float(kv["rate"]), 6 * float(kv["sent_rate"]), res)
+
+    def test_servers_that_are_not_one_cluster_are_refused(self):
+        ports = self.start_nodes(cluster=False)
+        rc, out, err = bench(["chat", "-p", ports, "-c", "6", "-k", "2",
+                              "-d", "1", "-w", "0"], timeout=60)
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("heard every one of the 3 servers", err)
+        self.assertNotIn("RESULT", out)
+
+    def test_several_ports_are_for_chat(self):
+        rc, out, err = bench(["echo", "-p", "1,2", "-d", "1"])
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("-p with several ports is for chat --proto echochat", err)
+        rc, out, err = bench(["chat", "-p", "1,2,3", "-c", "5"])
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("needs -c 6 or more", err)
+
+    def test_scripts_bench_chat_cluster_row(self):
+        build = os.path.dirname(os.path.dirname(os.path.abspath(harness.ECHOCHATD)))
+        env = dict(ENV, BENCH_SECONDS="1", BENCH_BUILDDIR=build)
+        p = subprocess.run([sys.executable, os.path.join(harness.SRCDIR, "scripts", "bench.py"),
+                            "chat-cluster", "--servers", "cluster", "--rounds", "1"],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           env=env, timeout=120 * SLOW)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("### chat-cluster: 900 participants over 3 servers", p.stdout)
+        row = [l for l in p.stdout.splitlines() if l.startswith("| cluster |")]
+        self.assertEqual(len(row), 1, p.stdout)
+        cells = [c.strip() for c in row[0].strip("|").split("|")]
+        # deliveries/s, p50, p99, p99.9, losses, server CPU %, ns/delivery
+        self.assertGreater(float(cells[1].replace(",", "")), 0, row[0])
+        self.assertEqual(cells[5], "0", row[0])
+        self.assertGreater(float(cells[6].replace(",", "")), 0, row[0])
+        self.assertGreater(float(cells[7].replace(",", "")), 0, row[0])
 
 
 if __name__ == "__main__":
