@@ -35,6 +35,12 @@ struct io_ops {
 	ssize_t	 (*writev)(struct io *, const struct iovec *, int n);
 	/* Bytes the transport holds that the socket will not signal. */
 	size_t	 (*pending)(struct io *);
+	/*
+	 * Bytes a write reported taken but the transport still holds
+	 * (the tail of a frame the socket would not take); writev with no
+	 * iovecs pushes them on.  NULL: a transport that holds none.
+	 */
+	size_t	 (*unsent)(struct io *);
 	/* No more output: a clean end (FIN, close_notify). */
 	void	 (*shutdown)(struct io *);
 	/* Release everything and close the socket. */
@@ -72,6 +78,12 @@ static inline size_t
 io_pending(struct io *io)
 {
 	return io->ops->pending != NULL ? io->ops->pending(io) : 0;
+}
+
+static inline size_t
+io_unsent(struct io *io)
+{
+	return io->ops->unsent != NULL ? io->ops->unsent(io) : 0;
 }
 
 static inline int

@@ -830,6 +830,15 @@ ws_pending(struct io *io)
 	    io_pending(&w->inner);
 }
 
+/* Framed output the inner transport has not taken yet. */
+static size_t
+ws_unsent(struct io *io)
+{
+	struct ws *w = io->ctx;
+
+	return w->outlen - w->outoff + io_unsent(&w->inner);
+}
+
 /* A close frame first if the connection is open, then the inner end. */
 static void
 ws_shutdown(struct io *io)
@@ -874,6 +883,7 @@ static const struct io_ops ws_ops = {
 	.read = ws_read,
 	.writev = ws_writev,
 	.pending = ws_pending,
+	.unsent = ws_unsent,
 	.shutdown = ws_shutdown,
 	.close = ws_close,
 	.error = ws_error,

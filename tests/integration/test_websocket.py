@@ -47,6 +47,7 @@ import ssl
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -283,6 +284,43 @@ class Messages(Base):
         for b in frame(1, b"slow bytes"):
             s.sendall(bytes([b]))
         self.assertEqual(read_frame(s), (True, 1, b"slow bytes"))
+
+    def test_slow_reader_gets_everything(self):
+        """A client that reads late still gets every byte, unasked: the
+        tail of a frame the socket would not take goes out by itself."""
+        family, sa = self.server.addr("echo")
+        s = socket.socket(family, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10 * SLOW)
+        s.connect(sa)
+        self.assertTrue(handshake(s)[0].startswith("HTTP/1.1 101 "))
+        lines = b"".join(b"%05d " % i + b"x" * 94 + b"\n"
+                         for i in range(3000))
+        sender = threading.Thread(target=s.sendall,
+                                  args=(frame(1, lines),))
+        sender.start()
+        time.sleep(0.3 * SLOW)
+        raw = b""
+        while True:     # slowly, so the server often finds it full
+            try:
+                b = s.recv(1024)
+            except socket.timeout:
+                break
+            raw += b
+            if raw.endswith(b"2999 " + b"x" * 94) or not b:
+                break
+            time.sleep(0.001)
+        sender.join(10 * SLOW)
+        got = b""
+        while raw:
+            n, hl = raw[1] & 0x7f, 2
+            if n == 126:
+                n, hl = struct.unpack("!H", raw[2:4])[0], 4
+            got += raw[hl:hl + n] + (b"\n" if raw[0] & 0x80 else b"")
+            raw = raw[hl + n:]
+        self.assertEqual(len(got), len(lines))
+        self.assertEqual(got, lines)
 
 
 @unittest.skipUnless(BUILT, "built without WebSocket")
