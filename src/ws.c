@@ -777,48 +777,78 @@ ws_wr_eol(struct ws *w, struct ws_wr *o)
 	ws_wr_frame(w, o, 1);
 }
 
+/*
+ * Frame what iov holds from byte skip on into gather, as far as it fits:
+ * the bytes framed (o->len says how much gather holds).
+ */
+static size_t
+ws_wr_gather(struct ws *w, struct ws_wr *o, const struct iovec *iov, int n,
+    size_t skip)
+{
+	size_t taken = 0, j;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		const uint8_t *p = iov[i].iov_base;
+
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		for (j = skip; j < iov[i].iov_len; j++) {
+			/* Room for a header, this byte's U+FFFDs, the carry. */
+			if (o->len + WS_HEADER_MAX + o->pl + 12 > WS_GATHER)
+				goto full;
+			if (p[j] == '\n')
+				ws_wr_eol(w, o);
+			else
+				ws_wr_byte(w, o, p[j]);
+			taken++;
+		}
+		skip = 0;
+	}
+full:
+	ws_wr_frame(w, o, 0);
+	return taken;
+}
+
+/*
+ * Frame and write a gather at a time while the inner transport takes
+ * each whole, so one call moves as much as the socket takes (as a plain
+ * writev would).  What it takes of the last gather is all reported
+ * taken; the rest is held (ws_unsent) and goes first next time.
+ */
 static ssize_t
 ws_writev(struct io *io, const struct iovec *iov, int n)
 {
 	static _Thread_local uint8_t gather[WS_GATHER];
 	struct ws *w = io->ctx;
-	struct ws_wr o = { gather, 0, 0 };
+	struct ws_wr o;
 	struct iovec out;
-	size_t taken = 0, j;
+	size_t taken = 0;
 	ssize_t wr;
-	int i;
 
 	ws_reason[0] = '\0';
 	if (w->out != NULL && ws_flush(io, w) == -1)
 		return -1;
-	for (i = 0; i < n; i++) {
-		const uint8_t *p = iov[i].iov_base;
-
-		for (j = 0; j < iov[i].iov_len; j++) {
-			/* Room for a header, this byte's U+FFFDs, the carry. */
-			if (o.len + WS_HEADER_MAX + o.pl + 12 > sizeof gather)
-				goto full;
-			if (p[j] == '\n')
-				ws_wr_eol(w, &o);
-			else
-				ws_wr_byte(w, &o, p[j]);
-			taken++;
+	for (;;) {
+		o.buf = gather;
+		o.len = o.pl = 0;
+		taken += ws_wr_gather(w, &o, iov, n, taken);
+		if (o.len == 0)
+			return taken;
+		out.iov_base = gather;
+		out.iov_len = o.len;
+		wr = io_writev(&w->inner, &out, 1);
+		if (wr == -1 && errno != EAGAIN)
+			return -1;	/* the connection ends */
+		if (wr == -1)
+			wr = 0;
+		if ((size_t)wr < o.len) {
+			ws_queue(w, gather + wr, o.len - wr);
+			return taken;
 		}
 	}
-full:
-	ws_wr_frame(w, &o, 0);
-	if (o.len == 0)
-		return taken;
-	out.iov_base = gather;
-	out.iov_len = o.len;
-	wr = io_writev(&w->inner, &out, 1);
-	if (wr == -1 && errno != EAGAIN)
-		return -1;
-	if (wr == -1)
-		wr = 0;
-	if ((size_t)wr < o.len)
-		ws_queue(w, gather + wr, o.len - wr);
-	return taken;
 }
 
 static size_t

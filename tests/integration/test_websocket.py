@@ -521,6 +521,7 @@ LIMITS = """[server]
 log_level = debug
 max_clients = 4
 output_limit = 1k
+max_line = 64k
 [chat]
 chat_rate = 0
 [listener web]
@@ -562,6 +563,23 @@ class Limits(Base):
         self.assertIn(b"Content-Length: %d\r\n" % len(body), head)
         for s in held:
             s.close()
+        harness.wait_quiet(self.server)
+
+    def test_long_line_to_a_reader(self):
+        """A line far longer than output_limit, to a browser whose socket
+        takes it at once, is not queued output: the user stays."""
+        w = self.ws("web")
+        self.assertIn("Welcome", w.recv())
+        p = self.server.connect("chat", timeout=10)
+        self.addCleanup(p.close)
+        harness.recv_line(p)
+        self.assertIn("has joined", w.recv())
+        p.sendall(b"/nick plain\n" + b"L" * 40000 + b"\n")
+        self.assertIn("now known as plain", w.recv())
+        self.assertEqual(w.recv(), "<plain> " + "L" * 40000)
+        self.assertNotIn("output limit", self.server.log())
+        p.close()
+        w.close()
         harness.wait_quiet(self.server)
 
     def test_slow_reader_is_cut(self):
