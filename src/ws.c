@@ -169,13 +169,18 @@ ws_flush(struct io *io, struct ws *w)
 	return 0;
 }
 
-/* A control frame, unless too much is waiting already. */
+/*
+ * A control frame.  Pongs are dropped once too much is waiting (a peer
+ * pinging a reader that does not read must not grow the output); a
+ * close is sent once and at most 4 bytes, so it is always queued: the
+ * peer is owed it, and close_sent says it went.
+ */
 static void
 ws_queue_control(struct ws *w, int op, const uint8_t *p, size_t len)
 {
 	uint8_t h[WS_HEADER_MAX];
 
-	if (w->outlen - w->outoff > WS_CONTROL_HELD)
+	if (op != WS_OP_CLOSE && w->outlen - w->outoff > WS_CONTROL_HELD)
 		return;
 	ws_queue(w, h, ws_header(h, 1, op, len));
 	if (len > 0)
