@@ -313,11 +313,11 @@ conn_handshake_left_ms(struct conn *c)
 
 /* Log what a TLS handshake agreed on, and the client's certificate. */
 static void
-conn_log_tls(struct conn *c)
+conn_log_tls(struct conn *c, struct io *tls)
 {
 	char what[96], cn[256];
 
-	tls_io_describe(&c->io, what, sizeof what, cn, sizeof cn);
+	tls_io_describe(tls, what, sizeof what, cn, sizeof cn);
 	if (cn[0] != '\0')
 		log_info("%s on listener %s: %s, client certificate CN=%s",
 		    conn_peer_name(c), c->listener->conf->name, what, cn);
@@ -330,12 +330,13 @@ conn_log_tls(struct conn *c)
 static void
 conn_handshake(struct conn *c)
 {
+	struct io *inner = ws_io_inner(&c->io);	/* wss: TLS under it */
 	const char *why;
 
 	switch (io_handshake(&c->io)) {
 	case 1:
-		if (tls_io_is(&c->io))
-			conn_log_tls(c);
+		if (tls_io_is(inner))
+			conn_log_tls(c, inner);
 		conn_watch_input(c);
 		conn_opened(c);
 		break;

@@ -946,6 +946,14 @@ ws_io_is(const struct io *io)
 	return io->ops == &ws_ops;
 }
 
+struct io *
+ws_io_inner(struct io *io)
+{
+	struct ws *w = io->ctx;
+
+	return ws_io_is(io) ? &w->inner : io;
+}
+
 #else /* no libhttp-parser or no OpenSSL */
 
 int
@@ -967,6 +975,12 @@ ws_io_is(const struct io *io)
 {
 	(void)io;
 	return 0;
+}
+
+struct io *
+ws_io_inner(struct io *io)
+{
+	return io;
 }
 
 #endif

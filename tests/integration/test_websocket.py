@@ -641,6 +641,10 @@ class Secure(unittest.TestCase):
         for n in (5, 20000, 100000):
             c.send("s" * n)
             self.assertEqual(c.recv(), "s" * n)
+        # What TLS agreed on is logged as for a plain TLS listener.
+        port = c.sock.getsockname()[1]
+        self.server.wait_log(r"127\.0\.0\.1:%d on listener wss: TLSv1\.[23] "
+                             % port)
 
     def test_https_page(self):
         ctx = ssl.create_default_context()
