@@ -114,6 +114,7 @@ conn_end_reason(const struct conn *c)
 		[CONN_WHY_SHUTDOWN] = END_SHUTDOWN,
 		[CONN_WHY_RELOAD] = END_RELOAD,
 		[CONN_WHY_ERROR] = END_ERROR,
+		[CONN_WHY_ANSWERED] = END_ANSWERED,
 	};
 
 	return c->why < CONN_WHY_COUNT ? ends[c->why] : END_ERROR;
@@ -201,6 +202,7 @@ static const char *const conn_why_names[CONN_WHY_COUNT] = {
 	[CONN_WHY_SHUTDOWN] = "shutdown",
 	[CONN_WHY_RELOAD] = "reload",
 	[CONN_WHY_ERROR] = "error",
+	[CONN_WHY_ANSWERED] = "answered",
 };
 
 const char *
@@ -343,6 +345,14 @@ conn_handshake(struct conn *c)
 	case 0:
 		conn_watch_for(c, c->io.want == IO_WANT_WRITE ? EV_WRITE :
 		    EV_READ, conn_handshake_left_ms(c));
+		break;
+	case IO_ANSWERED:
+		/* A web page or a 404: served, not a failure. */
+		why = io_error(&c->io);
+		log_info("served %s on listener %s: %s", conn_peer_name(c),
+		    c->listener->conf->name, why != NULL ? why : "answered");
+		conn_set_why(c, CONN_WHY_ANSWERED, NULL, 0);
+		conn_drop(c, NULL);
 		break;
 	default:
 		why = io_error(&c->io);

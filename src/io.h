@@ -21,13 +21,19 @@
 #define IO_WANT_READ	0x02	/* EV_READ */
 #define IO_WANT_WRITE	0x04	/* EV_WRITE */
 
+/* A handshake that answered by itself: see io_ops.handshake. */
+#define IO_ANSWERED	2
+
 struct io;
 
 struct io_ops {
 	const char	*name;
 	/*
 	 * Before any data: 1 done, 0 in progress (io->want says for what),
-	 * -1 failed.  NULL: nothing to do.
+	 * -1 failed, IO_ANSWERED: the transport served a request of its
+	 * own (a WebSocket listener's web page or 404) and the connection
+	 * ends cleanly, with no data (io->error says what was served).
+	 * NULL: nothing to do.
 	 */
 	int	 (*handshake)(struct io *);
 	/* As read(2) and writev(2): -1 with errno, EAGAIN setting want. */

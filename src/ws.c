@@ -60,6 +60,7 @@ struct ws {
 	struct ws_dec	 dec;
 	uint8_t		 phase;
 	uint8_t		 open_after;	/* the reply is a 101 */
+	uint8_t		 served;	/* a sound request, answered */
 	uint8_t		 peer_closed;	/* a close came: input has ended */
 	uint8_t		 close_sent;
 	uint8_t		 in_msg;	/* an output message is open */
@@ -431,6 +432,8 @@ ws_answer(struct ws *w, http_parser *p, const struct ws_req *r)
 {
 	int upgrade = ws_has_token(r->upgrade, "websocket");
 
+	/* Not WebSocket but good HTTP: the page, a 405 or a 404. */
+	w->served = p->method != HTTP_GET || !upgrade;
 	if (p->method != HTTP_GET)
 		ws_reply_error(w, 405, "Method Not Allowed", "Allow: GET\r\n");
 	else if (upgrade && (!ws_has_token(r->connection, "upgrade") ||
@@ -583,7 +586,7 @@ ws_handshake(struct io *io)
 	if (!w->open_after) {
 		/* Answered: the connection ends here, as it should. */
 		snprintf(ws_reason, sizeof ws_reason, "%s", w->status);
-		return -1;
+		return w->served ? IO_ANSWERED : -1;
 	}
 	w->phase = WS_OPEN;
 	free(w->origins);

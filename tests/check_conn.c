@@ -559,7 +559,7 @@ END_TEST
 START_TEST(test_why_names)
 {
 	static const char *const names[] = { "client", "idle", "too_slow",
-	    "quit", "shutdown", "reload", "error" };
+	    "quit", "shutdown", "reload", "error", "answered" };
 	size_t i;
 
 	ck_assert_uint_eq(CONN_WHY_COUNT, sizeof names / sizeof names[0]);

@@ -461,6 +461,33 @@ class Http(Base):
         self.assertTrue(r.startswith("HTTP/1.1 400 "), r)
         self.assertIn("Sec-WebSocket-Version: 13\r\n", r)
 
+    def test_served_is_not_an_error(self):
+        """The page, a 404 and a 405 are served requests: logged as such
+        and counted as reason answered, not as failed handshakes."""
+        for req, status in ((b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                             "HTTP 200, the web page"),
+                            (b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+                             "HTTP 404 Not Found"),
+                            (b"PUT / HTTP/1.1\r\nHost: x\r\n\r\n",
+                             "HTTP 405 Method Not Allowed")):
+            s = self.raw("web")
+            port = s.getsockname()[1]
+            s.sendall(req)
+            harness.recv_until_closed(s)
+            self.server.wait_log(r"served 127\.0\.0\.1:%d on listener web: "
+                                 r"%s$" % (port, re.escape(status)))
+            self.server.wait_log(r"disconnect 127\.0\.0\.1:%d on listener "
+                                 r"web: answered after" % port)
+            self.assertNotIn("handshake with 127.0.0.1:%d " % port,
+                             self.server.log())
+        # A bad request still is a failed handshake.
+        s = self.raw("web")
+        port = s.getsockname()[1]
+        s.sendall(b"\x16\x03\x01garbage\r\n\r\n")
+        harness.recv_until_closed(s)
+        self.server.wait_log(r"handshake with 127\.0\.0\.1:%d on listener "
+                             r"web failed: HTTP 400" % port)
+
     def test_rfc_sample_key(self):
         """RFC 6455 1.3's example: its accept value is the RFC's."""
         r = self.http(b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket"
