@@ -494,6 +494,26 @@ ws_parse_head(struct ws *w)
 }
 
 /*
+ * Is the head worth parsing after n more bytes?  Its first bytes (so
+ * that garbage, a TLS hello, is answered at once), a full buffer, or new
+ * bytes that, with the 3 before them, hold the blank line ending it.
+ * A head dribbled a byte at a time is then parsed once, not once a byte.
+ */
+static int
+ws_head_may_end(const char *buf, size_t len, size_t n)
+{
+	size_t from = len - n >= 3 ? len - n - 3 : 0, i;
+
+	if (len == n || len == WS_HEAD_MAX)
+		return 1;
+	for (i = from; i + 1 < len; i++)
+		if (buf[i] == '\n' && (buf[i + 1] == '\n' ||
+		    (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')))
+			return 1;
+	return 0;
+}
+
+/*
  * Read the head: 1 a reply is queued, 0 wait (want set), -1 failed.  A
  * head that comes in one read is parsed where it was read (the thread's
  * scratch buffer); only one that comes in pieces is kept in a buffer of
@@ -521,6 +541,8 @@ ws_read_head(struct io *io, struct ws *w)
 			return -1;
 		}
 		w->headlen += n;
+		if (!ws_head_may_end(buf, w->headlen, n))
+			continue;
 		w->head = buf;
 		done = ws_parse_head(w);
 		w->head = buf == scratch ? NULL : buf;

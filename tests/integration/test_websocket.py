@@ -522,6 +522,27 @@ class Http(Base):
         r = harness.recv_until_closed(s).decode("latin-1")
         self.assertRegex(r, r"^HTTP/1.1 4(00|31) ")
 
+    def test_head_byte_at_a_time(self):
+        """A head dribbled a byte at a time (CRLF or bare LF lines, a
+        long header) upgrades as one sent at once."""
+        for eol in (b"\r\n", b"\n"):
+            s = self.raw()
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            key = base64.b64encode(os.urandom(16))
+            head = eol.join([b"GET / HTTP/1.1", b"Host: x",
+                             b"X-Pad: " + b"p" * 4000,
+                             b"Upgrade: websocket", b"Connection: Upgrade",
+                             b"Sec-WebSocket-Key: " + key,
+                             b"Sec-WebSocket-Version: 13", b"", b""])
+            for b in head:
+                s.sendall(bytes([b]))
+            self.assertTrue(read_head(s).startswith("HTTP/1.1 101 ") if
+                            eol == b"\r\n" else
+                            s.recv(12) == b"HTTP/1.1 101")
+            s.sendall(frame(1, b"dribbled"))
+            if eol == b"\r\n":
+                self.assertEqual(read_frame(s), (True, 1, b"dribbled"))
+
     def test_slowloris_head(self):
         s = self.raw()
         t0 = time.time()
