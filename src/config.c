@@ -1288,7 +1288,8 @@ check_listener(struct load_ctx *ctx, struct listener_conf *lc)
 		config_error(ctx, listener_key_line(lc, lc->websocket ?
 		    "websocket" : "ws_origins"), "[listener %s]: websocket "
 		    "is for tcp listeners", lc->name);
-	else if (proto_ok && !lc->websocket && lc->ws_origins != NULL)
+	else if (proto_ok && !lc->websocket &&
+	    listener_has(lc, "ws_origins", &index))
 		config_error(ctx, listener_key_line(lc, "ws_origins"),
 		    "[listener %s]: ws_origins needs websocket = yes",
 		    lc->name);

@@ -55,6 +55,7 @@
 static void	conn_event(evutil_socket_t, short, void *);
 static void	conn_flush(struct conn *);
 static void	conn_read(struct conn *);
+static int	conn_push_unsent(struct conn *);
 static int	conn_frame_line(void *, char *, size_t);
 static int	conn_frame_too_long(void *);
 
@@ -113,6 +114,7 @@ conn_end_reason(const struct conn *c)
 		[CONN_WHY_SHUTDOWN] = END_SHUTDOWN,
 		[CONN_WHY_RELOAD] = END_RELOAD,
 		[CONN_WHY_ERROR] = END_ERROR,
+		[CONN_WHY_ANSWERED] = END_ANSWERED,
 	};
 
 	return c->why < CONN_WHY_COUNT ? ends[c->why] : END_ERROR;
@@ -200,6 +202,7 @@ static const char *const conn_why_names[CONN_WHY_COUNT] = {
 	[CONN_WHY_SHUTDOWN] = "shutdown",
 	[CONN_WHY_RELOAD] = "reload",
 	[CONN_WHY_ERROR] = "error",
+	[CONN_WHY_ANSWERED] = "answered",
 };
 
 const char *
@@ -312,11 +315,11 @@ conn_handshake_left_ms(struct conn *c)
 
 /* Log what a TLS handshake agreed on, and the client's certificate. */
 static void
-conn_log_tls(struct conn *c)
+conn_log_tls(struct conn *c, struct io *tls)
 {
 	char what[96], cn[256];
 
-	tls_io_describe(&c->io, what, sizeof what, cn, sizeof cn);
+	tls_io_describe(tls, what, sizeof what, cn, sizeof cn);
 	if (cn[0] != '\0')
 		log_info("%s on listener %s: %s, client certificate CN=%s",
 		    conn_peer_name(c), c->listener->conf->name, what, cn);
@@ -329,18 +332,27 @@ conn_log_tls(struct conn *c)
 static void
 conn_handshake(struct conn *c)
 {
+	struct io *inner = ws_io_inner(&c->io);	/* wss: TLS under it */
 	const char *why;
 
 	switch (io_handshake(&c->io)) {
 	case 1:
-		if (tls_io_is(&c->io))
-			conn_log_tls(c);
+		if (tls_io_is(inner))
+			conn_log_tls(c, inner);
 		conn_watch_input(c);
 		conn_opened(c);
 		break;
 	case 0:
 		conn_watch_for(c, c->io.want == IO_WANT_WRITE ? EV_WRITE :
 		    EV_READ, conn_handshake_left_ms(c));
+		break;
+	case IO_ANSWERED:
+		/* A web page or a 404: served, not a failure. */
+		why = io_error(&c->io);
+		log_info("served %s on listener %s: %s", conn_peer_name(c),
+		    c->listener->conf->name, why != NULL ? why : "answered");
+		conn_set_why(c, CONN_WHY_ANSWERED, NULL, 0);
+		conn_drop(c, NULL);
 		break;
 	default:
 		why = io_error(&c->io);
@@ -738,6 +750,19 @@ conn_telnet_answer(void *arg, const unsigned char *answer)
 	conn_send(arg, answer, TELNET_ANSWER);
 }
 
+/*
+ * After a read: what the transport queued while reading (a WebSocket
+ * pong or close answer) must go out without waiting for other I/O.  A
+ * read waiting for writability comes back here when it gets it.
+ */
+static void
+conn_read_done(struct conn *c)
+{
+	if (!(c->flags & (CONN_CLOSED | CONN_WRITING | CONN_FINISHING |
+	    CONN_READ_WAITS)))
+		conn_push_unsent(c);
+}
+
 /* Readable: one read into scratch, through framing to the handler. */
 static void
 conn_read(struct conn *c)
@@ -752,8 +777,10 @@ conn_read(struct conn *c)
 
 		if (error == EAGAIN && c->io.want == IO_WANT_WRITE)
 			conn_read_waits_for_write(c);
-		if (error == EAGAIN || error == EINTR)
+		if (error == EAGAIN || error == EINTR) {
+			conn_read_done(c);	/* a pong may wait */
 			return;
+		}
 		log_debug("read %s: %s", conn_peer_name(c), strerror(error));
 		conn_set_io_error(c, error);
 		conn_drop(c, NULL);
@@ -783,6 +810,7 @@ conn_read(struct conn *c)
 	if (!(c->flags & (CONN_CLOSED | CONN_WRITING | CONN_HELD)) &&
 	    io_pending(&c->io) > 0)
 		event_active(&c->ev, EV_READ, 0);
+	conn_read_done(c);
 }
 
 /* The one event of a connection: readable, writable or idle too long. */
@@ -845,6 +873,32 @@ conn_wait_to_write(struct conn *c)
 }
 
 /*
+ * A transport may report output taken that it still holds (the tail of a
+ * WebSocket frame the socket would not take): push it on, and wait for
+ * writability like queued output while some is left.  0: nothing held
+ * any more, 1: c waits to write, -1: c was dropped.
+ */
+static int
+conn_push_unsent(struct conn *c)
+{
+	int error;
+
+	if (io_unsent(&c->io) == 0)
+		return 0;
+	if (io_writev(&c->io, NULL, 0) == -1 && errno != EAGAIN) {
+		error = errno;
+		log_debug("write %s: %s", conn_peer_name(c), strerror(error));
+		conn_set_io_error(c, error);
+		conn_drop(c, NULL);
+		return -1;
+	}
+	if (io_unsent(&c->io) == 0)
+		return 0;
+	conn_wait_to_write(c);
+	return 1;
+}
+
+/*
  * Write what is queued.  What the transport will not take waits for
  * writability (reading stops meanwhile); an emptied queue is freed.
  */
@@ -876,6 +930,8 @@ conn_flush(struct conn *c)
 		outq_free(c->out);
 		c->out = NULL;
 	}
+	if (conn_push_unsent(c) != 0)
+		return;
 	if (c->flags & CONN_FINISHING) {
 		conn_drop(c, NULL);
 		return;

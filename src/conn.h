@@ -51,6 +51,7 @@ enum conn_why {
 	CONN_WHY_SHUTDOWN,	/* the server is stopping */
 	CONN_WHY_RELOAD,	/* a reload removed or changed its listener */
 	CONN_WHY_ERROR,		/* a socket error, handshake, handler refusal */
+	CONN_WHY_ANSWERED,	/* the transport served a request (web page) */
 	CONN_WHY_COUNT
 };
 

@@ -21,13 +21,19 @@
 #define IO_WANT_READ	0x02	/* EV_READ */
 #define IO_WANT_WRITE	0x04	/* EV_WRITE */
 
+/* A handshake that answered by itself: see io_ops.handshake. */
+#define IO_ANSWERED	2
+
 struct io;
 
 struct io_ops {
 	const char	*name;
 	/*
 	 * Before any data: 1 done, 0 in progress (io->want says for what),
-	 * -1 failed.  NULL: nothing to do.
+	 * -1 failed, IO_ANSWERED: the transport served a request of its
+	 * own (a WebSocket listener's web page or 404) and the connection
+	 * ends cleanly, with no data (io->error says what was served).
+	 * NULL: nothing to do.
 	 */
 	int	 (*handshake)(struct io *);
 	/* As read(2) and writev(2): -1 with errno, EAGAIN setting want. */
@@ -35,6 +41,12 @@ struct io_ops {
 	ssize_t	 (*writev)(struct io *, const struct iovec *, int n);
 	/* Bytes the transport holds that the socket will not signal. */
 	size_t	 (*pending)(struct io *);
+	/*
+	 * Bytes a write reported taken but the transport still holds
+	 * (the tail of a frame the socket would not take); writev with no
+	 * iovecs pushes them on.  NULL: a transport that holds none.
+	 */
+	size_t	 (*unsent)(struct io *);
 	/* No more output: a clean end (FIN, close_notify). */
 	void	 (*shutdown)(struct io *);
 	/* Release everything and close the socket. */
@@ -72,6 +84,12 @@ static inline size_t
 io_pending(struct io *io)
 {
 	return io->ops->pending != NULL ? io->ops->pending(io) : 0;
+}
+
+static inline size_t
+io_unsent(struct io *io)
+{
+	return io->ops->unsent != NULL ? io->ops->unsent(io) : 0;
 }
 
 static inline int

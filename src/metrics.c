@@ -65,7 +65,7 @@ static const char *end_names[END_MAX] = {
 	[END_CLIENT] = "client", [END_IDLE] = "idle",
 	[END_TOO_SLOW] = "too_slow", [END_QUIT] = "quit",
 	[END_SHUTDOWN] = "shutdown", [END_RELOAD] = "reload",
-	[END_ERROR] = "error",
+	[END_ERROR] = "error", [END_ANSWERED] = "answered",
 };
 
 static const char *drop_names[DROP_MAX] = {

@@ -32,7 +32,7 @@
 /* Why a stream connection ended (echochat_disconnects_total reason). */
 enum stat_end {
 	END_CLIENT, END_IDLE, END_TOO_SLOW, END_QUIT, END_SHUTDOWN,
-	END_RELOAD, END_ERROR, END_MAX
+	END_RELOAD, END_ERROR, END_ANSWERED, END_MAX
 };
 
 /* Why a datagram went unanswered. */

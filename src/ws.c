@@ -60,6 +60,7 @@ struct ws {
 	struct ws_dec	 dec;
 	uint8_t		 phase;
 	uint8_t		 open_after;	/* the reply is a 101 */
+	uint8_t		 served;	/* a sound request, answered */
 	uint8_t		 peer_closed;	/* a close came: input has ended */
 	uint8_t		 close_sent;
 	uint8_t		 in_msg;	/* an output message is open */
@@ -169,13 +170,18 @@ ws_flush(struct io *io, struct ws *w)
 	return 0;
 }
 
-/* A control frame, unless too much is waiting already. */
+/*
+ * A control frame.  Pongs are dropped once too much is waiting (a peer
+ * pinging a reader that does not read must not grow the output); a
+ * close is sent once and at most 4 bytes, so it is always queued: the
+ * peer is owed it, and close_sent says it went.
+ */
 static void
 ws_queue_control(struct ws *w, int op, const uint8_t *p, size_t len)
 {
 	uint8_t h[WS_HEADER_MAX];
 
-	if (w->outlen - w->outoff > WS_CONTROL_HELD)
+	if (op != WS_OP_CLOSE && w->outlen - w->outoff > WS_CONTROL_HELD)
 		return;
 	ws_queue(w, h, ws_header(h, 1, op, len));
 	if (len > 0)
@@ -329,8 +335,9 @@ ws_key_valid(const char *key)
 	if (strlen(key) != 24 || strcmp(key + 22, "==") != 0)
 		return 0;
 	for (i = 0; i < 22; i++) {
+		/* key[i] is never NUL here: strlen is 24. */
 		if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		    "0123456789+/", key[i]) == NULL || key[i] == '\0')
+		    "0123456789+/", key[i]) == NULL)
 			return 0;
 	}
 	return 1;
@@ -426,6 +433,8 @@ ws_answer(struct ws *w, http_parser *p, const struct ws_req *r)
 {
 	int upgrade = ws_has_token(r->upgrade, "websocket");
 
+	/* Not WebSocket but good HTTP: the page, a 405 or a 404. */
+	w->served = p->method != HTTP_GET || !upgrade;
 	if (p->method != HTTP_GET)
 		ws_reply_error(w, 405, "Method Not Allowed", "Allow: GET\r\n");
 	else if (upgrade && (!ws_has_token(r->connection, "upgrade") ||
@@ -486,6 +495,26 @@ ws_parse_head(struct ws *w)
 }
 
 /*
+ * Is the head worth parsing after n more bytes?  Its first bytes (so
+ * that garbage, a TLS hello, is answered at once), a full buffer, or new
+ * bytes that, with the 3 before them, hold the blank line ending it.
+ * A head dribbled a byte at a time is then parsed once, not once a byte.
+ */
+static int
+ws_head_may_end(const char *buf, size_t len, size_t n)
+{
+	size_t from = len - n >= 3 ? len - n - 3 : 0, i;
+
+	if (len == n || len == WS_HEAD_MAX)
+		return 1;
+	for (i = from; i + 1 < len; i++)
+		if (buf[i] == '\n' && (buf[i + 1] == '\n' ||
+		    (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')))
+			return 1;
+	return 0;
+}
+
+/*
  * Read the head: 1 a reply is queued, 0 wait (want set), -1 failed.  A
  * head that comes in one read is parsed where it was read (the thread's
  * scratch buffer); only one that comes in pieces is kept in a buffer of
@@ -513,6 +542,8 @@ ws_read_head(struct io *io, struct ws *w)
 			return -1;
 		}
 		w->headlen += n;
+		if (!ws_head_may_end(buf, w->headlen, n))
+			continue;
 		w->head = buf;
 		done = ws_parse_head(w);
 		w->head = buf == scratch ? NULL : buf;
@@ -578,7 +609,7 @@ ws_handshake(struct io *io)
 	if (!w->open_after) {
 		/* Answered: the connection ends here, as it should. */
 		snprintf(ws_reason, sizeof ws_reason, "%s", w->status);
-		return -1;
+		return w->served ? IO_ANSWERED : -1;
 	}
 	w->phase = WS_OPEN;
 	free(w->origins);
@@ -777,48 +808,113 @@ ws_wr_eol(struct ws *w, struct ws_wr *o)
 	ws_wr_frame(w, o, 1);
 }
 
+/*
+ * How many of p's first len bytes (at most max) are ASCII other than
+ * '\n': those need no UTF-8 step and go into a frame as they are.  Eight
+ * at a time: a high bit, or a byte equal to '\n', shows in the masks.
+ */
+static size_t
+ws_ascii_run(const uint8_t *p, size_t len, size_t max)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = ones * 0x80;
+	uint64_t v, x;
+	size_t i = 0;
+
+	if (len > max)
+		len = max;
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&v, p + i, 8);
+		x = v ^ (ones * '\n');
+		if ((v & high) != 0 || ((x - ones) & ~x & high) != 0)
+			break;
+	}
+	while (i < len && p[i] < 0x80 && p[i] != '\n')
+		i++;
+	return i;
+}
+
+/*
+ * Frame what iov holds from byte skip on into gather, as far as it fits:
+ * the bytes framed (o->len says how much gather holds).
+ */
+static size_t
+ws_wr_gather(struct ws *w, struct ws_wr *o, const struct iovec *iov, int n,
+    size_t skip)
+{
+	size_t taken = 0, j, run, used;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		const uint8_t *p = iov[i].iov_base;
+
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		for (j = skip; j < iov[i].iov_len; j++) {
+			/* Room for a header, this byte's U+FFFDs, the carry. */
+			used = o->len + WS_HEADER_MAX + o->pl + 12;
+			if (used > WS_GATHER)
+				goto full;
+			/* Between characters, ASCII goes in as a block. */
+			if (w->ou8.need == 0 && w->ncarry == 0 &&
+			    (run = ws_ascii_run(p + j, iov[i].iov_len - j,
+			    WS_GATHER - used + 1)) > 0) {
+				ws_wr_put(o, p + j, run);
+				taken += run;
+				j += run - 1;
+				continue;
+			}
+			if (p[j] == '\n')
+				ws_wr_eol(w, o);
+			else
+				ws_wr_byte(w, o, p[j]);
+			taken++;
+		}
+		skip = 0;
+	}
+full:
+	ws_wr_frame(w, o, 0);
+	return taken;
+}
+
+/*
+ * Frame and write a gather at a time while the inner transport takes
+ * each whole, so one call moves as much as the socket takes (as a plain
+ * writev would).  What it takes of the last gather is all reported
+ * taken; the rest is held (ws_unsent) and goes first next time.
+ */
 static ssize_t
 ws_writev(struct io *io, const struct iovec *iov, int n)
 {
 	static _Thread_local uint8_t gather[WS_GATHER];
 	struct ws *w = io->ctx;
-	struct ws_wr o = { gather, 0, 0 };
+	struct ws_wr o;
 	struct iovec out;
-	size_t taken = 0, j;
+	size_t taken = 0;
 	ssize_t wr;
-	int i;
 
 	ws_reason[0] = '\0';
 	if (w->out != NULL && ws_flush(io, w) == -1)
 		return -1;
-	for (i = 0; i < n; i++) {
-		const uint8_t *p = iov[i].iov_base;
-
-		for (j = 0; j < iov[i].iov_len; j++) {
-			/* Room for a header, this byte's U+FFFDs, the carry. */
-			if (o.len + WS_HEADER_MAX + o.pl + 12 > sizeof gather)
-				goto full;
-			if (p[j] == '\n')
-				ws_wr_eol(w, &o);
-			else
-				ws_wr_byte(w, &o, p[j]);
-			taken++;
+	for (;;) {
+		o.buf = gather;
+		o.len = o.pl = 0;
+		taken += ws_wr_gather(w, &o, iov, n, taken);
+		if (o.len == 0)
+			return taken;
+		out.iov_base = gather;
+		out.iov_len = o.len;
+		wr = io_writev(&w->inner, &out, 1);
+		if (wr == -1 && errno != EAGAIN)
+			return -1;	/* the connection ends */
+		if (wr == -1)
+			wr = 0;
+		if ((size_t)wr < o.len) {
+			ws_queue(w, gather + wr, o.len - wr);
+			return taken;
 		}
 	}
-full:
-	ws_wr_frame(w, &o, 0);
-	if (o.len == 0)
-		return taken;
-	out.iov_base = gather;
-	out.iov_len = o.len;
-	wr = io_writev(&w->inner, &out, 1);
-	if (wr == -1 && errno != EAGAIN)
-		return -1;
-	if (wr == -1)
-		wr = 0;
-	if ((size_t)wr < o.len)
-		ws_queue(w, gather + wr, o.len - wr);
-	return taken;
 }
 
 static size_t
@@ -828,6 +924,15 @@ ws_pending(struct io *io)
 
 	return (w->early != NULL ? w->earlylen - w->earlyoff : 0) +
 	    io_pending(&w->inner);
+}
+
+/* Framed output the inner transport has not taken yet. */
+static size_t
+ws_unsent(struct io *io)
+{
+	struct ws *w = io->ctx;
+
+	return w->outlen - w->outoff + io_unsent(&w->inner);
 }
 
 /* A close frame first if the connection is open, then the inner end. */
@@ -874,6 +979,7 @@ static const struct io_ops ws_ops = {
 	.read = ws_read,
 	.writev = ws_writev,
 	.pending = ws_pending,
+	.unsent = ws_unsent,
 	.shutdown = ws_shutdown,
 	.close = ws_close,
 	.error = ws_error,
@@ -901,6 +1007,14 @@ ws_io_is(const struct io *io)
 	return io->ops == &ws_ops;
 }
 
+struct io *
+ws_io_inner(struct io *io)
+{
+	struct ws *w = io->ctx;
+
+	return ws_io_is(io) ? &w->inner : io;
+}
+
 #else /* no libhttp-parser or no OpenSSL */
 
 int
@@ -922,6 +1036,12 @@ ws_io_is(const struct io *io)
 {
 	(void)io;
 	return 0;
+}
+
+struct io *
+ws_io_inner(struct io *io)
+{
+	return io;
 }
 
 #endif

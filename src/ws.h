@@ -32,6 +32,8 @@ int	 ws_supported(void);
  */
 int	 ws_io_start(struct io *, const char *origins);
 int	 ws_io_is(const struct io *);
+/* The transport under a WebSocket one (TLS for wss), else io itself. */
+struct io *ws_io_inner(struct io *);
 
 /* The page (webpage.c, generated from web/echochat.html). */
 extern const char webpage_text[];

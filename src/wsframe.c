@@ -147,7 +147,8 @@ ws_begin_frame(struct ws_dec *d, uint64_t max_message)
 		d->msglen = 0;
 		memset(&d->u8, 0, sizeof d->u8);
 	}
-	if (len > max_message || d->msglen + len > max_message)
+	/* msglen never passes max_message, so this cannot wrap. */
+	if (len > max_message - d->msglen)
 		return WS_CLOSE_TOO_BIG;
 	d->msglen += len;
 	return 0;

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "parse.h"
 #include "tls.h"
+#include "ws.h"
 #include "xmalloc.h"
 
 /* A key of the [chat] section, through the handler's own settings. */
@@ -734,6 +735,35 @@ START_TEST(test_tls_keys)
 	    "tls_cert = /nonexistent/c.pem\n",
 	    6, "[listener echo]: /nonexistent/c.pem: No such file or "
 	    "directory");
+}
+END_TEST
+
+/*
+ * ws_origins without websocket = yes: refused the same way whether it
+ * lists origins or is empty.
+ */
+START_TEST(test_ws_origins_needs_websocket)
+{
+	if (!ws_supported()) {
+		expect_error(
+		    LISTENER_OK
+		    "ws_origins =\n",
+		    5, "key \"ws_origins\" is not supported by this build "
+		    "(echochatd was built without libhttp-parser or OpenSSL)");
+		return;
+	}
+	expect_error(
+	    LISTENER_OK
+	    "ws_origins = https://a.example\n",
+	    5, "[listener echo]: ws_origins needs websocket = yes");
+	expect_error(
+	    LISTENER_OK
+	    "ws_origins =\n",
+	    5, "[listener echo]: ws_origins needs websocket = yes");
+	config_free(load_ok(
+	    LISTENER_OK
+	    "websocket = yes\n"
+	    "ws_origins =\n"));
 }
 END_TEST
 
@@ -1547,6 +1577,7 @@ config_suite(void)
 	tcase_add_test(tc, test_indented_line);
 	tcase_add_test(tc, test_listener_room);
 	tcase_add_test(tc, test_tls_keys);
+	tcase_add_test(tc, test_ws_origins_needs_websocket);
 	tcase_add_test(tc, test_unsupported_section);
 	tcase_add_test(tc, test_metrics_bind);
 	tcase_add_test(tc, test_banner_udp);

@@ -76,6 +76,14 @@ struct fake {
 	/* Then fail this many times wanting WRITE. */
 	int		 write_wants_write;
 	int		 writes;
+	/*
+	 * Like WebSocket framing: a write reports everything taken but puts
+	 * at most this many bytes on the socket, holding the rest (unsent)
+	 * until later writes, empty ones included, push it on.  0: off.
+	 */
+	size_t		 write_max;
+	char		 out[HELD_MAX];
+	size_t		 out_len;
 
 	int		 shutdowns;
 	int		 closes;
@@ -169,6 +177,39 @@ fake_read(struct io *io, void *buf, size_t len)
 	return n;
 }
 
+/* write_max: take all, put write_max bytes of what is held out. */
+static ssize_t
+fake_write_held(struct io *io, struct fake *f, const struct iovec *iov,
+    int iovcnt)
+{
+	size_t taken = 0, n;
+	ssize_t wr;
+	int i;
+
+	for (i = 0; i < iovcnt; i++) {
+		ck_assert_uint_le(f->out_len + iov[i].iov_len, HELD_MAX);
+		memcpy(f->out + f->out_len, iov[i].iov_base, iov[i].iov_len);
+		f->out_len += iov[i].iov_len;
+		taken += iov[i].iov_len;
+	}
+	n = f->out_len < f->write_max ? f->out_len : f->write_max;
+	if (n == 0)
+		return (ssize_t)taken;
+	if ((wr = write(io->fd, f->out, n)) == -1) {
+		if (errno != EAGAIN)
+			return -1;
+		wr = 0;
+	}
+	memmove(f->out, f->out + wr, f->out_len - (size_t)wr);
+	f->out_len -= (size_t)wr;
+	if (taken == 0 && f->out_len > 0) {
+		io->want = IO_WANT_WRITE;
+		errno = EAGAIN;
+		return -1;
+	}
+	return (ssize_t)taken;
+}
+
 static ssize_t
 fake_writev(struct io *io, const struct iovec *iov, int iovcnt)
 {
@@ -191,10 +232,20 @@ fake_writev(struct io *io, const struct iovec *iov, int iovcnt)
 		errno = EAGAIN;
 		return -1;
 	}
+	if (f->write_max > 0)
+		return fake_write_held(io, f, iov, iovcnt);
 	n = writev(io->fd, iov, iovcnt);
 	if (n == -1 && errno == EAGAIN)
 		io->want = IO_WANT_WRITE;
 	return n;
+}
+
+static size_t
+fake_unsent(struct io *io)
+{
+	struct fake *f = io->ctx;
+
+	return f->out_len;
 }
 
 static size_t
@@ -230,6 +281,7 @@ static const struct io_ops fake_ops = {
 	.read = fake_read,
 	.writev = fake_writev,
 	.pending = fake_pending,
+	.unsent = fake_unsent,
 	.shutdown = fake_shutdown,
 	.close = fake_close,
 };
@@ -240,6 +292,7 @@ static const struct io_ops fake_ops_no_handshake = {
 	.read = fake_read,
 	.writev = fake_writev,
 	.pending = fake_pending,
+	.unsent = fake_unsent,
 	.shutdown = fake_shutdown,
 	.close = fake_close,
 };
@@ -506,7 +559,7 @@ END_TEST
 START_TEST(test_why_names)
 {
 	static const char *const names[] = { "client", "idle", "too_slow",
-	    "quit", "shutdown", "reload", "error" };
+	    "quit", "shutdown", "reload", "error", "answered" };
 	size_t i;
 
 	ck_assert_uint_eq(CONN_WHY_COUNT, sizeof names / sizeof names[0]);
@@ -779,6 +832,32 @@ START_TEST(test_output_waits_while_read_waits)
 }
 END_TEST
 
+/*
+ * A transport that holds part of what it took (a frame's tail the
+ * socket would not take): the held bytes go out by themselves, without
+ * further input or output to carry them, and before a finish closes.
+ */
+START_TEST(test_held_output_goes_out)
+{
+	w.echo = 1;
+	w.fake.write_max = 3;
+	use_fake();
+	conn_start(w.c);
+
+	peer_send("hello world\n");
+	ck_assert(until_input("hello world|"));
+	ck_assert_msg(until_peer("hello world\n"), "held output stuck: "
+	    "\"%s\"", w.peer_buf);
+	ck_assert_uint_eq(w.fake.out_len, 0);
+
+	/* Queued output (not an answer) and then the end. */
+	conn_send(w.c, "queued line\n", 12);
+	conn_finish(w.c);
+	ck_assert(run_until(cond_peer_eof));
+	ck_assert_str_eq(w.peer_buf, "hello world\nqueued line\n");
+}
+END_TEST
+
 static Suite *
 conn_suite(void)
 {
@@ -813,6 +892,7 @@ conn_suite(void)
 	tcase_add_test(tc, test_write_wants_read);
 	tcase_add_test(tc, test_write_wants_read_then_write);
 	tcase_add_test(tc, test_output_waits_while_read_waits);
+	tcase_add_test(tc, test_held_output_goes_out);
 	tcase_add_test(tc, test_why_names);
 	tcase_add_test(tc, test_peer_close_is_client);
 	tcase_set_timeout(tc, 30);

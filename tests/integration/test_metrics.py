@@ -61,7 +61,8 @@ FAMILIES = {
 REASONS = {
     "echochat_connections_refused_total": {"full", "per_ip"},
     "echochat_disconnects_total": {"client", "idle", "too_slow", "quit",
-                                   "shutdown", "reload", "error"},
+                                   "shutdown", "reload", "error",
+                                   "answered"},
     "echochat_datagrams_dropped_total": {"low_port", "own_port", "rate",
                                          "peers_full"},
     "echochat_chat_dropped_total": {"rate", "too_long", "line_timeout"},

@@ -47,6 +47,7 @@ import ssl
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -284,6 +285,43 @@ class Messages(Base):
             s.sendall(bytes([b]))
         self.assertEqual(read_frame(s), (True, 1, b"slow bytes"))
 
+    def test_slow_reader_gets_everything(self):
+        """A client that reads late still gets every byte, unasked: the
+        tail of a frame the socket would not take goes out by itself."""
+        family, sa = self.server.addr("echo")
+        s = socket.socket(family, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10 * SLOW)
+        s.connect(sa)
+        self.assertTrue(handshake(s)[0].startswith("HTTP/1.1 101 "))
+        lines = b"".join(b"%05d " % i + b"x" * 94 + b"\n"
+                         for i in range(3000))
+        sender = threading.Thread(target=s.sendall,
+                                  args=(frame(1, lines),))
+        sender.start()
+        time.sleep(0.3 * SLOW)
+        raw = b""
+        while True:     # slowly, so the server often finds it full
+            try:
+                b = s.recv(1024)
+            except socket.timeout:
+                break
+            raw += b
+            if raw.endswith(b"2999 " + b"x" * 94) or not b:
+                break
+            time.sleep(0.001)
+        sender.join(10 * SLOW)
+        got = b""
+        while raw:
+            n, hl = raw[1] & 0x7f, 2
+            if n == 126:
+                n, hl = struct.unpack("!H", raw[2:4])[0], 4
+            got += raw[hl:hl + n] + (b"\n" if raw[0] & 0x80 else b"")
+            raw = raw[hl + n:]
+        self.assertEqual(len(got), len(lines))
+        self.assertEqual(got, lines)
+
 
 @unittest.skipUnless(BUILT, "built without WebSocket")
 class Refused(Base):
@@ -342,9 +380,19 @@ class Refused(Base):
         self.assertEqual(close_status(s), 1009)
 
     def test_still_serving(self):
+        """After refused frames of every kind, new and open clients are
+        served as before."""
         c = self.ws()
+        for data in (frame(1, b"x", mask=False), frame(9, b"p" * 200),
+                     frame(1, b"\xff\xfe"), frame(3, b"?")):
+            s = self.opened()
+            s.sendall(data)
+            self.assertEqual(harness.recv_until_closed(s)[:2], b"\x88\x02")
         c.send("alive")
         self.assertEqual(c.recv(), "alive")
+        d = self.ws()
+        d.send("new")
+        self.assertEqual(d.recv(), "new")
 
 
 @unittest.skipUnless(BUILT, "built without WebSocket")
@@ -423,6 +471,33 @@ class Http(Base):
         self.assertTrue(r.startswith("HTTP/1.1 400 "), r)
         self.assertIn("Sec-WebSocket-Version: 13\r\n", r)
 
+    def test_served_is_not_an_error(self):
+        """The page, a 404 and a 405 are served requests: logged as such
+        and counted as reason answered, not as failed handshakes."""
+        for req, status in ((b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                             "HTTP 200, the web page"),
+                            (b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+                             "HTTP 404 Not Found"),
+                            (b"PUT / HTTP/1.1\r\nHost: x\r\n\r\n",
+                             "HTTP 405 Method Not Allowed")):
+            s = self.raw("web")
+            port = s.getsockname()[1]
+            s.sendall(req)
+            harness.recv_until_closed(s)
+            self.server.wait_log(r"served 127\.0\.0\.1:%d on listener web: "
+                                 r"%s$" % (port, re.escape(status)))
+            self.server.wait_log(r"disconnect 127\.0\.0\.1:%d on listener "
+                                 r"web: answered after" % port)
+            self.assertNotIn("handshake with 127.0.0.1:%d " % port,
+                             self.server.log())
+        # A bad request still is a failed handshake.
+        s = self.raw("web")
+        port = s.getsockname()[1]
+        s.sendall(b"\x16\x03\x01garbage\r\n\r\n")
+        harness.recv_until_closed(s)
+        self.server.wait_log(r"handshake with 127\.0\.0\.1:%d on listener "
+                             r"web failed: HTTP 400" % port)
+
     def test_rfc_sample_key(self):
         """RFC 6455 1.3's example: its accept value is the RFC's."""
         r = self.http(b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket"
@@ -455,7 +530,28 @@ class Http(Base):
         except OSError:
             pass
         r = harness.recv_until_closed(s).decode("latin-1")
-        self.assertRegex(r, r"^HTTP/1.1 4(00|31) ")
+        self.assertRegex(r, r"^HTTP/1.1 431 ")
+
+    def test_head_byte_at_a_time(self):
+        """A head dribbled a byte at a time (CRLF or bare LF lines, a
+        long header) upgrades as one sent at once."""
+        for eol in (b"\r\n", b"\n"):
+            s = self.raw()
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            key = base64.b64encode(os.urandom(16))
+            head = eol.join([b"GET / HTTP/1.1", b"Host: x",
+                             b"X-Pad: " + b"p" * 4000,
+                             b"Upgrade: websocket", b"Connection: Upgrade",
+                             b"Sec-WebSocket-Key: " + key,
+                             b"Sec-WebSocket-Version: 13", b"", b""])
+            for b in head:
+                s.sendall(bytes([b]))
+            self.assertTrue(read_head(s).startswith("HTTP/1.1 101 ") if
+                            eol == b"\r\n" else
+                            s.recv(12) == b"HTTP/1.1 101")
+            s.sendall(frame(1, b"dribbled"))
+            if eol == b"\r\n":
+                self.assertEqual(read_frame(s), (True, 1, b"dribbled"))
 
     def test_slowloris_head(self):
         s = self.raw()
@@ -483,6 +579,7 @@ LIMITS = """[server]
 log_level = debug
 max_clients = 4
 output_limit = 1k
+max_line = 64k
 [chat]
 chat_rate = 0
 [listener web]
@@ -524,6 +621,23 @@ class Limits(Base):
         self.assertIn(b"Content-Length: %d\r\n" % len(body), head)
         for s in held:
             s.close()
+        harness.wait_quiet(self.server)
+
+    def test_long_line_to_a_reader(self):
+        """A line far longer than output_limit, to a browser whose socket
+        takes it at once, is not queued output: the user stays."""
+        w = self.ws("web")
+        self.assertIn("Welcome", w.recv())
+        p = self.server.connect("chat", timeout=10)
+        self.addCleanup(p.close)
+        harness.recv_line(p)
+        self.assertIn("has joined", w.recv())
+        p.sendall(b"/nick plain\n" + b"L" * 40000 + b"\n")
+        self.assertIn("now known as plain", w.recv())
+        self.assertEqual(w.recv(), "<plain> " + "L" * 40000)
+        self.assertNotIn("output limit", self.server.log())
+        p.close()
+        w.close()
         harness.wait_quiet(self.server)
 
     def test_slow_reader_is_cut(self):
@@ -585,6 +699,10 @@ class Secure(unittest.TestCase):
         for n in (5, 20000, 100000):
             c.send("s" * n)
             self.assertEqual(c.recv(), "s" * n)
+        # What TLS agreed on is logged as for a plain TLS listener.
+        port = c.sock.getsockname()[1]
+        self.server.wait_log(r"127\.0\.0\.1:%d on listener wss: TLSv1\.[23] "
+                             % port)
 
     def test_https_page(self):
         ctx = ssl.create_default_context()
@@ -617,13 +735,17 @@ class Config(unittest.TestCase):
         for body, msg in (("proto = udp\nwebsocket = yes\n",
                            "websocket is for tcp listeners"),
                           ("proto = tcp\nws_origins = http://a\n",
-                           "ws_origins needs websocket = yes"),
-                          ("proto = tcp\nwebsocket = maybe\n",
-                           "websocket")):
+                           "ws_origins needs websocket = yes")):
             rc, _, err = harness.run(["-t"], "[listener w]\nbind = "
                                      "127.0.0.1:0\nhandler = echo\n" + body)
             self.assertEqual(rc, 78, err)
             self.assertRegex(err, r":\d+: .*" + msg)
+        rc, _, err = harness.run(["-t"], "[listener w]\nbind = 127.0.0.1:0\n"
+                                 "handler = echo\nproto = tcp\n"
+                                 "websocket = maybe\n")
+        self.assertEqual(rc, 78, err)
+        self.assertRegex(err, r"^echochatd: \S+\.ini:5: bad value \"maybe\" "
+                         r"for websocket: expected yes or no\n")
 
     def test_accepted(self):
         if not BUILT:
