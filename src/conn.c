@@ -69,6 +69,37 @@ static const struct frame_ops conn_frame_ops = {
 /* How often a held connection checks whether it may read again. */
 #define HOLD_MS	1
 
+/*
+ * c's struct conn_more, made on first use: what a connection that only
+ * waits never needs (conn.h).
+ */
+static struct conn_more *
+conn_more(struct conn *c)
+{
+	if (c->more == NULL)
+		c->more = xcalloc(1, sizeof *c->more);
+	return c->more;
+}
+
+/* Free c's struct conn_more and what it owns. */
+static void
+conn_more_free(struct conn *c)
+{
+	if (c->more == NULL)
+		return;
+	framer_reset(&c->more->framer);
+	free(c->more->user);
+	free(c->more);
+	c->more = NULL;
+}
+
+/* Does c hold part of a line? */
+static int
+conn_has_partial(const struct conn *c)
+{
+	return c->more != NULL && c->more->framer.in != NULL;
+}
+
 /* Count for c's listener on c's loop: a plain add (stats.h). */
 static void
 conn_count(struct conn *c, enum stat_listener which, uint64_t n)
@@ -83,7 +114,7 @@ conn_sent(struct conn *c, ssize_t n)
 {
 	if (n <= 0)
 		return;
-	c->bytes_out += (uint64_t)n;
+	conn_more(c)->bytes_out += (uint64_t)n;
 	conn_count(c, SL_SENT_BYTES, (uint64_t)n);
 }
 
@@ -115,7 +146,9 @@ conn_end_reason(const struct conn *c)
 		[CONN_WHY_ERROR] = END_ERROR,
 	};
 
-	return c->why < CONN_WHY_COUNT ? ends[c->why] : END_ERROR;
+	unsigned int why = c->more != NULL ? c->more->why : CONN_WHY_ERROR;
+
+	return why < CONN_WHY_COUNT ? ends[why] : END_ERROR;
 }
 
 /* The idle timeout for this connection's listener, or 0. */
@@ -219,9 +252,9 @@ conn_set_why(struct conn *c, enum conn_why why, const char *detail,
 	if (c->flags & CONN_WHY_SET)
 		return;
 	c->flags |= CONN_WHY_SET;
-	c->why = (uint8_t)why;
-	c->detail = detail;
-	c->error = (int16_t)error;	/* errno values are small */
+	conn_more(c)->why = (uint8_t)why;
+	c->more->detail = detail;
+	c->more->error = (int16_t)error;	/* errno values are small */
 }
 
 /* A failed read or write: the client's doing (a reset) or an error. */
@@ -238,8 +271,11 @@ conn_set_io_error(struct conn *c, int error)
 void
 conn_set_user(struct conn *c, const char *user)
 {
-	free(c->user);
-	c->user = user != NULL && *user != '\0' ? xstrdup(user) : NULL;
+	if (c->more == NULL && (user == NULL || *user == '\0'))
+		return;
+	free(conn_more(c)->user);
+	c->more->user = user != NULL && *user != '\0' ? xstrdup(user) :
+	    NULL;
 }
 
 /* "127.0.0.1:5555", "[::1]:5555" or "unix"; valid until the next call. */
@@ -394,7 +430,7 @@ conn_discard(struct conn *c)
 	io_close(&c->io);
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
-	free(c->user);
+	conn_more_free(c);
 	free(c);
 }
 
@@ -405,7 +441,8 @@ conn_mark_dirty(struct conn *c)
 	if (c->flags & CONN_DIRTY)
 		return;
 	c->flags |= CONN_DIRTY;
-	TAILQ_INSERT_TAIL(&c->cl->dirty, c, dirty);
+	conn_more(c);
+	TAILQ_INSERT_TAIL(&c->cl->dirty, c, more->dirty);
 	loop_schedule(c->cl->loop);
 }
 
@@ -526,7 +563,8 @@ conn_finish_why(struct conn *c, enum conn_why why)
 		return;
 	conn_set_why(c, why, NULL, 0);
 	c->flags |= CONN_FINISHING;
-	framer_reset(&c->framer);
+	if (c->more != NULL)
+		framer_reset(&c->more->framer);
 	conn_mark_dirty(c);
 }
 
@@ -548,14 +586,14 @@ conn_drop(struct conn *c, const char *reason)
 		return;
 	conn_set_why(c, CONN_WHY_ERROR, reason, 0);
 	c->flags |= CONN_CLOSED;
-	c->close_reason = reason;
+	c->more->close_reason = reason;	/* conn_set_why made c->more */
 	if (c->flags & CONN_DIRTY) {
-		TAILQ_REMOVE(&c->cl->dirty, c, dirty);
+		TAILQ_REMOVE(&c->cl->dirty, c, more->dirty);
 		c->flags &= ~CONN_DIRTY;
 	}
 	if (event_initialized(&c->ev))
 		event_del(&c->ev);
-	TAILQ_INSERT_TAIL(&c->cl->dead, c, dirty);
+	TAILQ_INSERT_TAIL(&c->cl->dead, c, more->dirty);
 	loop_schedule(c->cl->loop);
 }
 
@@ -563,13 +601,14 @@ conn_drop(struct conn *c, const char *reason)
 void *
 conn_get_data(struct conn *c)
 {
-	return c->hdata;
+	return c->more != NULL ? c->more->hdata : NULL;
 }
 
 void
 conn_set_data(struct conn *c, void *data)
 {
-	c->hdata = data;
+	if (c->more != NULL || data != NULL)
+		conn_more(c)->hdata = data;
 }
 
 /* The state of the handler the connection was accepted for. */
@@ -645,9 +684,9 @@ static const struct endpoint_ops conn_endpoint_ops = {
 struct endpoint *
 conn_endpoint(struct conn *c)
 {
-	if (c->ep == NULL)
-		c->ep = endpoint_new(&conn_endpoint_ops, c, c->cl->loop);
-	return c->ep;
+	if (conn_more(c)->ep == NULL)
+		c->more->ep = endpoint_new(&conn_endpoint_ops, c, c->cl->loop);
+	return c->more->ep;
 }
 
 /* --- Input. --- */
@@ -686,10 +725,11 @@ static void
 conn_peer_closed(struct conn *c)
 {
 	c->flags |= CONN_PEER_EOF;
-	if (c->b->handler->framing == FRAMING_LINES && c->framer.in != NULL &&
+	if (c->b->handler->framing == FRAMING_LINES && conn_has_partial(c) &&
 	    !(c->flags & CONN_FINISHING)) {
 		c->cl->current = c;
-		framer_finish(&c->framer, conn_max_line(c), &conn_frame_ops, c);
+		framer_finish(&c->more->framer, conn_max_line(c),
+		    &conn_frame_ops, c);
 		c->cl->current = NULL;
 		if (!conn_accepts_output(c))
 			return;		/* the line was /quit, or it failed */
@@ -763,17 +803,18 @@ conn_read(struct conn *c)
 		conn_peer_closed(c);
 		return;
 	}
-	c->bytes_in += (uint64_t)n;
+	conn_more(c)->bytes_in += (uint64_t)n;
 	conn_count(c, SL_RECEIVED_BYTES, (uint64_t)n);
 	if (c->flags & CONN_FINISHING)
 		return;		/* no longer listening */
 	cl->current = c;
 	if (c->b->handler->telnet)
-		telnet_scan(&c->telnet, buf, (size_t)n, conn_telnet_answer, c);
+		telnet_scan(&c->more->telnet, buf, (size_t)n,
+		    conn_telnet_answer, c);
 	if (c->b->handler->framing == FRAMING_BYTES)
 		c->b->handler->input(c, buf, (size_t)n);
 	else
-		framer_feed(&c->framer, conn_max_line(c), monotonic_ms(), buf,
+		framer_feed(&c->more->framer, conn_max_line(c), monotonic_ms(), buf,
 		    (size_t)n, &conn_frame_ops, c);
 	cl->current = NULL;
 	/*
@@ -895,21 +936,23 @@ conn_flush(struct conn *c)
 static void
 conn_log_disconnect(struct conn *c)
 {
+	static const struct conn_more none = { .why = CONN_WHY_ERROR };
+	const struct conn_more *m = c->more != NULL ? c->more : &none;
 	char detail[96] = "";
 	uint64_t ms = monotonic_ms() - c->started_ms;
 
 	if (!log_enabled(LOG_LEVEL_DEBUG))
 		return;
-	if (c->detail != NULL)
-		snprintf(detail, sizeof detail, " (%s)", c->detail);
-	else if (c->error != 0)
-		snprintf(detail, sizeof detail, " (%s)", strerror(c->error));
+	if (m->detail != NULL)
+		snprintf(detail, sizeof detail, " (%s)", m->detail);
+	else if (m->error != 0)
+		snprintf(detail, sizeof detail, " (%s)", strerror(m->error));
 	log_debug("disconnect %s on listener %s: %s%s after %llu.%03llus, "
 	    "bytes in %llu, out %llu%s%s", conn_peer_name(c),
-	    c->listener->conf->name, conn_why_name(c->why), detail,
+	    c->listener->conf->name, conn_why_name(m->why), detail,
 	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
-	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-	    c->user != NULL ? ", user " : "", c->user != NULL ? c->user : "");
+	    (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_out,
+	    m->user != NULL ? ", user " : "", m->user != NULL ? m->user : "");
 }
 
 /* Tell the handler, release everything. */
@@ -919,12 +962,12 @@ conn_free(struct conn *c)
 	struct conn_loop *cl = c->cl;
 
 	if (!(c->flags & CONN_HANDSHAKE) && c->b->handler->close != NULL)
-		c->b->handler->close(c, c->close_reason);
+		c->b->handler->close(c, c->more->close_reason);
 	conn_log_disconnect(c);
-	if (c->ep != NULL)
-		endpoint_detach(c->ep);
+	if (c->more->ep != NULL)
+		endpoint_detach(c->more->ep);
 	TAILQ_REMOVE(&cl->conns, c, entry);
-	framer_reset(&c->framer);
+	framer_reset(&c->more->framer);
 	outq_free(c->out);
 	/* Counted before the client can see the close. */
 	conn_count(c, SL_ENDED + conn_end_reason(c), 1);
@@ -932,7 +975,7 @@ conn_free(struct conn *c)
 	io_close(&c->io);
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
-	free(c->user);
+	conn_more_free(c);
 	free(c);
 }
 
@@ -949,12 +992,12 @@ conn_loop_flush(void *arg)
 
 	for (;;) {
 		if ((c = TAILQ_FIRST(&cl->dead)) != NULL) {
-			TAILQ_REMOVE(&cl->dead, c, dirty);
+			TAILQ_REMOVE(&cl->dead, c, more->dirty);
 			conn_free(c);
 			continue;
 		}
 		if ((c = TAILQ_FIRST(&cl->dirty)) != NULL) {
-			TAILQ_REMOVE(&cl->dirty, c, dirty);
+			TAILQ_REMOVE(&cl->dirty, c, more->dirty);
 			c->flags &= ~CONN_DIRTY;
 			conn_flush(c);
 			continue;
@@ -981,12 +1024,13 @@ conn_loop_sweep(evutil_socket_t fd, short what, void *arg)
 	if (limit == 0)
 		return;
 	TAILQ_FOREACH(c, &cl->conns, entry) {
-		if (c->framer.in == NULL || framer_age(&c->framer, now) < limit ||
+		if (!conn_has_partial(c) ||
+		    framer_age(&c->more->framer, now) < limit ||
 		    !conn_accepts_output(c))
 			continue;
 		log_info("dropping a partial line from %s on listener %s: "
 		    "line timeout", conn_peer_name(c), c->listener->conf->name);
-		framer_reset(&c->framer);
+		framer_reset(&c->more->framer);
 		conn_count_chat_drop(c, SG_CHAT_DROPPED_LINE_TIMEOUT);
 		conn_send(c, msg, sizeof msg - 1);
 	}

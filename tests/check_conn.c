@@ -284,9 +284,11 @@ static void
 t_gone(void *arg, struct conn *c)
 {
 	w.hooks_arg_ok = arg == &w && c == w.c;
-	w.why = c->why;
-	w.bytes_in = c->bytes_in;
-	w.bytes_out = c->bytes_out;
+	if (c->more != NULL) {
+		w.why = c->more->why;
+		w.bytes_in = c->more->bytes_in;
+		w.bytes_out = c->more->bytes_out;
+	}
 	w.gone++;
 	w.c = NULL;
 }
