@@ -88,9 +88,26 @@ conn_more_free(struct conn *c)
 	if (c->more == NULL)
 		return;
 	framer_reset(&c->more->framer);
+	outq_free(c->more->out);
 	free(c->more->user);
 	free(c->more);
 	c->more = NULL;
+}
+
+/* c's queued output, or NULL. */
+static struct outq *
+conn_out(const struct conn *c)
+{
+	return c->more != NULL ? c->more->out : NULL;
+}
+
+/* c's output queue, made if need be. */
+static struct outq *
+conn_out_make(struct conn *c)
+{
+	if (conn_more(c)->out == NULL)
+		c->more->out = outq_new();
+	return c->more->out;
 }
 
 /* Does c hold part of a line? */
@@ -468,17 +485,17 @@ conn_over_limit(struct conn *c)
 	    conn_read_size(c) : 0);
 	ssize_t n;
 
-	if (c->out->cost <= allowed)
+	if (c->more->out->cost <= allowed)
 		return 0;
 	if (!(c->flags & CONN_HANDSHAKE)) {
-		n = outq_write(c->out, &c->io);
+		n = outq_write(c->more->out, &c->io);
 		if (n == -1 && errno != EAGAIN) {
 			conn_set_io_error(c, errno);
 			conn_drop(c, NULL);
 			return 1;
 		}
 		conn_sent(c, n);
-		if (c->out->cost <= allowed)
+		if (c->more->out->cost <= allowed)
 			return 0;
 	}
 	log_info("dropping %s on listener %s: output limit (%llu bytes) "
@@ -502,7 +519,7 @@ conn_may_write_now(struct conn *c)
 {
 	return c == c->cl->current &&
 	    !(c->flags & (CONN_WRITING | CONN_HANDSHAKE)) &&
-	    (c->out == NULL || c->out->count == 0);
+	    (conn_out(c) == NULL || conn_out(c)->count == 0);
 }
 
 /*
@@ -532,9 +549,7 @@ conn_send(struct conn *c, const void *data, size_t len)
 		if (n == -1)
 			n = 0;
 	}
-	if (c->out == NULL)
-		c->out = outq_new();
-	outq_push(c->out, shared_line_new((const char *)data + n,
+	outq_push(conn_out_make(c), shared_line_new((const char *)data + n,
 	    len - (size_t)n));
 	if (!conn_over_limit(c))
 		conn_mark_dirty(c);
@@ -548,9 +563,7 @@ conn_send_line_owned(struct conn *c, struct shared_line *sl)
 		shared_line_unref(sl);
 		return;
 	}
-	if (c->out == NULL)
-		c->out = outq_new();
-	outq_push(c->out, sl);
+	outq_push(conn_out_make(c), sl);
 	if (!conn_over_limit(c))
 		conn_mark_dirty(c);
 }
@@ -734,7 +747,7 @@ conn_peer_closed(struct conn *c)
 		if (!conn_accepts_output(c))
 			return;		/* the line was /quit, or it failed */
 	}
-	if (c->out != NULL && c->out->count != 0) {
+	if (conn_out(c) != NULL && conn_out(c)->count != 0) {
 		conn_finish_why(c, CONN_WHY_CLIENT);
 		return;
 	}
@@ -892,12 +905,13 @@ conn_wait_to_write(struct conn *c)
 static void
 conn_flush(struct conn *c)
 {
+	struct outq *out = conn_out(c);
 	ssize_t n;
 
 	if (c->flags & (CONN_CLOSED | CONN_HANDSHAKE))
 		return;
-	if (c->out != NULL && c->out->count != 0) {
-		n = outq_write(c->out, &c->io);
+	if (out != NULL && out->count != 0) {
+		n = outq_write(out, &c->io);
 		conn_sent(c, n);
 		if (n == -1 && errno != EAGAIN) {
 			int error = errno;
@@ -908,14 +922,14 @@ conn_flush(struct conn *c)
 			conn_drop(c, NULL);
 			return;
 		}
-		if (c->out->count != 0) {
+		if (out->count != 0) {
 			conn_wait_to_write(c);
 			return;
 		}
 	}
-	if (c->out != NULL) {
-		outq_free(c->out);
-		c->out = NULL;
+	if (out != NULL) {
+		outq_free(out);
+		c->more->out = NULL;
 	}
 	if (c->flags & CONN_FINISHING) {
 		conn_drop(c, NULL);
@@ -968,7 +982,8 @@ conn_free(struct conn *c)
 		endpoint_detach(c->more->ep);
 	TAILQ_REMOVE(&cl->conns, c, entry);
 	framer_reset(&c->more->framer);
-	outq_free(c->out);
+	outq_free(c->more->out);
+	c->more->out = NULL;
 	/* Counted before the client can see the close. */
 	conn_count(c, SL_ENDED + conn_end_reason(c), 1);
 	io_shutdown(&c->io);

@@ -97,6 +97,7 @@ struct conn_loop {
  */
 struct conn_more {
 	void			*hdata;
+	struct outq		*out;		/* pending output, or NULL */
 	struct framer		 framer;	/* line handlers only */
 	struct endpoint		*ep;		/* made on demand */
 	const char		*detail;	/* static words for the log */
@@ -118,11 +119,10 @@ struct conn {
 	struct conn_loop	*cl;
 	struct listener		*listener;
 	const struct handler_binding *b;	/* its handler and state */
-	struct outq		*out;		/* pending output, or NULL */
 	struct conn_more	*more;		/* NULL until needed */
 	struct io		 io;		/* io.ctx: a transport's own */
 	uint64_t		 started_ms;	/* accepted; handshake timeout */
-	unsigned int		 flags;
+	uint16_t		 flags;
 	struct admit_ticket	 ticket;	/* the creator's */
 	struct peer_addr	 peer;
 	struct event		 ev;
