@@ -531,6 +531,39 @@ START_TEST(test_peer_close_is_client)
 }
 END_TEST
 
+/*
+ * A connection that only waits owns nothing beyond struct conn (README
+ * "Performance"), and still closes with the whole story: why, no bytes.
+ */
+START_TEST(test_waiting_owns_no_more)
+{
+	w.why = CONN_WHY_ERROR;	/* the gone hook must say otherwise */
+	conn_start(w.c);
+	run_a_while();
+	ck_assert_int_eq(w.opens, 1);
+	ck_assert_ptr_null(w.c->more);
+	close(w.peer);
+	w.peer = -1;
+	ck_assert_msg(run_until(cond_gone), "not dropped");
+	ck_assert_str_eq(conn_why_name(w.why), "client");
+	ck_assert_uint_eq(w.bytes_in, 0);
+	ck_assert_uint_eq(w.bytes_out, 0);
+}
+END_TEST
+
+START_TEST(test_idle_timeout_without_more)
+{
+	w.limits.idle_timeout_ms = 20;
+	w.why = CONN_WHY_ERROR;
+	conn_start(w.c);
+	ck_assert_ptr_null(w.c->more);
+	ck_assert_msg(run_until(cond_gone), "not closed at idle_timeout");
+	ck_assert_str_eq(conn_why_name(w.why), "idle");
+	ck_assert_int_eq(w.closes, 1);
+	ck_assert_str_eq(w.close_reason, "idle timeout");
+}
+END_TEST
+
 /* --- Handshakes. --- */
 
 START_TEST(test_handshake_before_open)
@@ -817,6 +850,8 @@ conn_suite(void)
 	tcase_add_test(tc, test_output_waits_while_read_waits);
 	tcase_add_test(tc, test_why_names);
 	tcase_add_test(tc, test_peer_close_is_client);
+	tcase_add_test(tc, test_waiting_owns_no_more);
+	tcase_add_test(tc, test_idle_timeout_without_more);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
