@@ -9,7 +9,10 @@
  * connection answers itself, or queued and sent in one batch at the end of
  * the loop's turn when it comes from elsewhere (a broadcast).  Only output
  * the kernel will not take yet is kept, in an output queue (outq.c) freed
- * once it drains.
+ * once it drains.  What a connection needs only once it has done
+ * something (byte counts, the handler's data, a partial line, queued
+ * output, why it closed) is a second struct, struct conn_more, made on
+ * first use: one that only waits is struct conn alone.
  *
  * Backpressure: while output waits, the connection is not read (the one
  * event watches for writability instead), so a client that never reads is
