@@ -9,7 +9,10 @@
  * connection answers itself, or queued and sent in one batch at the end of
  * the loop's turn when it comes from elsewhere (a broadcast).  Only output
  * the kernel will not take yet is kept, in an output queue (outq.c) freed
- * once it drains.
+ * once it drains.  What a connection needs only once it has done
+ * something (byte counts, the handler's data, a partial line, queued
+ * output, why it closed) is a second struct, struct conn_more, made on
+ * first use: one that only waits is struct conn alone.
  *
  * Backpressure: while output waits, the connection is not read (the one
  * event watches for writability instead), so a client that never reads is
@@ -70,6 +73,54 @@ static const struct frame_ops conn_frame_ops = {
 /* How often a held connection checks whether it may read again. */
 #define HOLD_MS	1
 
+/*
+ * c's struct conn_more, made on first use: what a connection that only
+ * waits never needs (conn.h).
+ */
+static struct conn_more *
+conn_more(struct conn *c)
+{
+	if (c->more == NULL)
+		c->more = xcalloc(1, sizeof *c->more);
+	return c->more;
+}
+
+/* Free c's struct conn_more and what it owns. */
+static void
+conn_more_free(struct conn *c)
+{
+	if (c->more == NULL)
+		return;
+	framer_reset(&c->more->framer);
+	outq_free(c->more->out);
+	free(c->more->user);
+	free(c->more);
+	c->more = NULL;
+}
+
+/* c's queued output, or NULL. */
+static struct outq *
+conn_out(const struct conn *c)
+{
+	return c->more != NULL ? c->more->out : NULL;
+}
+
+/* c's output queue, made if need be. */
+static struct outq *
+conn_out_make(struct conn *c)
+{
+	if (conn_more(c)->out == NULL)
+		c->more->out = outq_new();
+	return c->more->out;
+}
+
+/* Does c hold part of a line? */
+static int
+conn_has_partial(const struct conn *c)
+{
+	return c->more != NULL && c->more->framer.in != NULL;
+}
+
 /* Count for c's listener on c's loop: a plain add (stats.h). */
 static void
 conn_count(struct conn *c, enum stat_listener which, uint64_t n)
@@ -84,7 +135,7 @@ conn_sent(struct conn *c, ssize_t n)
 {
 	if (n <= 0)
 		return;
-	c->bytes_out += (uint64_t)n;
+	conn_more(c)->bytes_out += (uint64_t)n;
 	conn_count(c, SL_SENT_BYTES, (uint64_t)n);
 }
 
@@ -117,7 +168,9 @@ conn_end_reason(const struct conn *c)
 		[CONN_WHY_ANSWERED] = END_ANSWERED,
 	};
 
-	return c->why < CONN_WHY_COUNT ? ends[c->why] : END_ERROR;
+	unsigned int why = c->more != NULL ? c->more->why : CONN_WHY_ERROR;
+
+	return why < CONN_WHY_COUNT ? ends[why] : END_ERROR;
 }
 
 /* The idle timeout for this connection's listener, or 0. */
@@ -222,9 +275,9 @@ conn_set_why(struct conn *c, enum conn_why why, const char *detail,
 	if (c->flags & CONN_WHY_SET)
 		return;
 	c->flags |= CONN_WHY_SET;
-	c->why = (uint8_t)why;
-	c->detail = detail;
-	c->error = (int16_t)error;	/* errno values are small */
+	conn_more(c)->why = (uint8_t)why;
+	c->more->detail = detail;
+	c->more->error = (int16_t)error;	/* errno values are small */
 }
 
 /* A failed read or write: the client's doing (a reset) or an error. */
@@ -241,8 +294,11 @@ conn_set_io_error(struct conn *c, int error)
 void
 conn_set_user(struct conn *c, const char *user)
 {
-	free(c->user);
-	c->user = user != NULL && *user != '\0' ? xstrdup(user) : NULL;
+	if (c->more == NULL && (user == NULL || *user == '\0'))
+		return;
+	free(conn_more(c)->user);
+	c->more->user = user != NULL && *user != '\0' ? xstrdup(user) :
+	    NULL;
 }
 
 /* "127.0.0.1:5555", "[::1]:5555" or "unix"; valid until the next call. */
@@ -406,7 +462,7 @@ conn_discard(struct conn *c)
 	io_close(&c->io);
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
-	free(c->user);
+	conn_more_free(c);
 	free(c);
 }
 
@@ -417,7 +473,8 @@ conn_mark_dirty(struct conn *c)
 	if (c->flags & CONN_DIRTY)
 		return;
 	c->flags |= CONN_DIRTY;
-	TAILQ_INSERT_TAIL(&c->cl->dirty, c, dirty);
+	conn_more(c);
+	TAILQ_INSERT_TAIL(&c->cl->dirty, c, more->dirty);
 	loop_schedule(c->cl->loop);
 }
 
@@ -443,17 +500,17 @@ conn_over_limit(struct conn *c)
 	    conn_read_size(c) : 0);
 	ssize_t n;
 
-	if (c->out->cost <= allowed)
+	if (c->more->out->cost <= allowed)
 		return 0;
 	if (!(c->flags & CONN_HANDSHAKE)) {
-		n = outq_write(c->out, &c->io);
+		n = outq_write(c->more->out, &c->io);
 		if (n == -1 && errno != EAGAIN) {
 			conn_set_io_error(c, errno);
 			conn_drop(c, NULL);
 			return 1;
 		}
 		conn_sent(c, n);
-		if (c->out->cost <= allowed)
+		if (c->more->out->cost <= allowed)
 			return 0;
 	}
 	log_info("dropping %s on listener %s: output limit (%llu bytes) "
@@ -477,7 +534,7 @@ conn_may_write_now(struct conn *c)
 {
 	return c == c->cl->current &&
 	    !(c->flags & (CONN_WRITING | CONN_HANDSHAKE)) &&
-	    (c->out == NULL || c->out->count == 0);
+	    (conn_out(c) == NULL || conn_out(c)->count == 0);
 }
 
 /*
@@ -507,9 +564,7 @@ conn_send(struct conn *c, const void *data, size_t len)
 		if (n == -1)
 			n = 0;
 	}
-	if (c->out == NULL)
-		c->out = outq_new();
-	outq_push(c->out, shared_line_new((const char *)data + n,
+	outq_push(conn_out_make(c), shared_line_new((const char *)data + n,
 	    len - (size_t)n));
 	if (!conn_over_limit(c))
 		conn_mark_dirty(c);
@@ -523,9 +578,7 @@ conn_send_line_owned(struct conn *c, struct shared_line *sl)
 		shared_line_unref(sl);
 		return;
 	}
-	if (c->out == NULL)
-		c->out = outq_new();
-	outq_push(c->out, sl);
+	outq_push(conn_out_make(c), sl);
 	if (!conn_over_limit(c))
 		conn_mark_dirty(c);
 }
@@ -538,7 +591,8 @@ conn_finish_why(struct conn *c, enum conn_why why)
 		return;
 	conn_set_why(c, why, NULL, 0);
 	c->flags |= CONN_FINISHING;
-	framer_reset(&c->framer);
+	if (c->more != NULL)
+		framer_reset(&c->more->framer);
 	conn_mark_dirty(c);
 }
 
@@ -560,14 +614,14 @@ conn_drop(struct conn *c, const char *reason)
 		return;
 	conn_set_why(c, CONN_WHY_ERROR, reason, 0);
 	c->flags |= CONN_CLOSED;
-	c->close_reason = reason;
+	c->more->close_reason = reason;	/* conn_set_why made c->more */
 	if (c->flags & CONN_DIRTY) {
-		TAILQ_REMOVE(&c->cl->dirty, c, dirty);
+		TAILQ_REMOVE(&c->cl->dirty, c, more->dirty);
 		c->flags &= ~CONN_DIRTY;
 	}
 	if (event_initialized(&c->ev))
 		event_del(&c->ev);
-	TAILQ_INSERT_TAIL(&c->cl->dead, c, dirty);
+	TAILQ_INSERT_TAIL(&c->cl->dead, c, more->dirty);
 	loop_schedule(c->cl->loop);
 }
 
@@ -575,13 +629,14 @@ conn_drop(struct conn *c, const char *reason)
 void *
 conn_get_data(struct conn *c)
 {
-	return c->hdata;
+	return c->more != NULL ? c->more->hdata : NULL;
 }
 
 void
 conn_set_data(struct conn *c, void *data)
 {
-	c->hdata = data;
+	if (c->more != NULL || data != NULL)
+		conn_more(c)->hdata = data;
 }
 
 /* The state of the handler the connection was accepted for. */
@@ -657,9 +712,9 @@ static const struct endpoint_ops conn_endpoint_ops = {
 struct endpoint *
 conn_endpoint(struct conn *c)
 {
-	if (c->ep == NULL)
-		c->ep = endpoint_new(&conn_endpoint_ops, c, c->cl->loop);
-	return c->ep;
+	if (conn_more(c)->ep == NULL)
+		c->more->ep = endpoint_new(&conn_endpoint_ops, c, c->cl->loop);
+	return c->more->ep;
 }
 
 /* --- Input. --- */
@@ -698,15 +753,16 @@ static void
 conn_peer_closed(struct conn *c)
 {
 	c->flags |= CONN_PEER_EOF;
-	if (c->b->handler->framing == FRAMING_LINES && c->framer.in != NULL &&
+	if (c->b->handler->framing == FRAMING_LINES && conn_has_partial(c) &&
 	    !(c->flags & CONN_FINISHING)) {
 		c->cl->current = c;
-		framer_finish(&c->framer, conn_max_line(c), &conn_frame_ops, c);
+		framer_finish(&c->more->framer, conn_max_line(c),
+		    &conn_frame_ops, c);
 		c->cl->current = NULL;
 		if (!conn_accepts_output(c))
 			return;		/* the line was /quit, or it failed */
 	}
-	if (c->out != NULL && c->out->count != 0) {
+	if (conn_out(c) != NULL && conn_out(c)->count != 0) {
 		conn_finish_why(c, CONN_WHY_CLIENT);
 		return;
 	}
@@ -790,17 +846,18 @@ conn_read(struct conn *c)
 		conn_peer_closed(c);
 		return;
 	}
-	c->bytes_in += (uint64_t)n;
+	conn_more(c)->bytes_in += (uint64_t)n;
 	conn_count(c, SL_RECEIVED_BYTES, (uint64_t)n);
 	if (c->flags & CONN_FINISHING)
 		return;		/* no longer listening */
 	cl->current = c;
 	if (c->b->handler->telnet)
-		telnet_scan(&c->telnet, buf, (size_t)n, conn_telnet_answer, c);
+		telnet_scan(&c->more->telnet, buf, (size_t)n,
+		    conn_telnet_answer, c);
 	if (c->b->handler->framing == FRAMING_BYTES)
 		c->b->handler->input(c, buf, (size_t)n);
 	else
-		framer_feed(&c->framer, conn_max_line(c), monotonic_ms(), buf,
+		framer_feed(&c->more->framer, conn_max_line(c), monotonic_ms(), buf,
 		    (size_t)n, &conn_frame_ops, c);
 	cl->current = NULL;
 	/*
@@ -905,12 +962,13 @@ conn_push_unsent(struct conn *c)
 static void
 conn_flush(struct conn *c)
 {
+	struct outq *out = conn_out(c);
 	ssize_t n;
 
 	if (c->flags & (CONN_CLOSED | CONN_HANDSHAKE))
 		return;
-	if (c->out != NULL && c->out->count != 0) {
-		n = outq_write(c->out, &c->io);
+	if (out != NULL && out->count != 0) {
+		n = outq_write(out, &c->io);
 		conn_sent(c, n);
 		if (n == -1 && errno != EAGAIN) {
 			int error = errno;
@@ -921,14 +979,14 @@ conn_flush(struct conn *c)
 			conn_drop(c, NULL);
 			return;
 		}
-		if (c->out->count != 0) {
+		if (out->count != 0) {
 			conn_wait_to_write(c);
 			return;
 		}
 	}
-	if (c->out != NULL) {
-		outq_free(c->out);
-		c->out = NULL;
+	if (out != NULL) {
+		outq_free(out);
+		c->more->out = NULL;
 	}
 	if (conn_push_unsent(c) != 0)
 		return;
@@ -951,21 +1009,23 @@ conn_flush(struct conn *c)
 static void
 conn_log_disconnect(struct conn *c)
 {
+	static const struct conn_more none = { .why = CONN_WHY_ERROR };
+	const struct conn_more *m = c->more != NULL ? c->more : &none;
 	char detail[96] = "";
 	uint64_t ms = monotonic_ms() - c->started_ms;
 
 	if (!log_enabled(LOG_LEVEL_DEBUG))
 		return;
-	if (c->detail != NULL)
-		snprintf(detail, sizeof detail, " (%s)", c->detail);
-	else if (c->error != 0)
-		snprintf(detail, sizeof detail, " (%s)", strerror(c->error));
+	if (m->detail != NULL)
+		snprintf(detail, sizeof detail, " (%s)", m->detail);
+	else if (m->error != 0)
+		snprintf(detail, sizeof detail, " (%s)", strerror(m->error));
 	log_debug("disconnect %s on listener %s: %s%s after %llu.%03llus, "
 	    "bytes in %llu, out %llu%s%s", conn_peer_name(c),
-	    c->listener->conf->name, conn_why_name(c->why), detail,
+	    c->listener->conf->name, conn_why_name(m->why), detail,
 	    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
-	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-	    c->user != NULL ? ", user " : "", c->user != NULL ? c->user : "");
+	    (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_out,
+	    m->user != NULL ? ", user " : "", m->user != NULL ? m->user : "");
 }
 
 /* Tell the handler, release everything. */
@@ -975,20 +1035,21 @@ conn_free(struct conn *c)
 	struct conn_loop *cl = c->cl;
 
 	if (!(c->flags & CONN_HANDSHAKE) && c->b->handler->close != NULL)
-		c->b->handler->close(c, c->close_reason);
+		c->b->handler->close(c, c->more->close_reason);
 	conn_log_disconnect(c);
-	if (c->ep != NULL)
-		endpoint_detach(c->ep);
+	if (c->more->ep != NULL)
+		endpoint_detach(c->more->ep);
 	TAILQ_REMOVE(&cl->conns, c, entry);
-	framer_reset(&c->framer);
-	outq_free(c->out);
+	framer_reset(&c->more->framer);
+	outq_free(c->more->out);
+	c->more->out = NULL;
 	/* Counted before the client can see the close. */
 	conn_count(c, SL_ENDED + conn_end_reason(c), 1);
 	io_shutdown(&c->io);
 	io_close(&c->io);
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
-	free(c->user);
+	conn_more_free(c);
 	free(c);
 }
 
@@ -1005,12 +1066,12 @@ conn_loop_flush(void *arg)
 
 	for (;;) {
 		if ((c = TAILQ_FIRST(&cl->dead)) != NULL) {
-			TAILQ_REMOVE(&cl->dead, c, dirty);
+			TAILQ_REMOVE(&cl->dead, c, more->dirty);
 			conn_free(c);
 			continue;
 		}
 		if ((c = TAILQ_FIRST(&cl->dirty)) != NULL) {
-			TAILQ_REMOVE(&cl->dirty, c, dirty);
+			TAILQ_REMOVE(&cl->dirty, c, more->dirty);
 			c->flags &= ~CONN_DIRTY;
 			conn_flush(c);
 			continue;
@@ -1037,12 +1098,13 @@ conn_loop_sweep(evutil_socket_t fd, short what, void *arg)
 	if (limit == 0)
 		return;
 	TAILQ_FOREACH(c, &cl->conns, entry) {
-		if (c->framer.in == NULL || framer_age(&c->framer, now) < limit ||
+		if (!conn_has_partial(c) ||
+		    framer_age(&c->more->framer, now) < limit ||
 		    !conn_accepts_output(c))
 			continue;
 		log_info("dropping a partial line from %s on listener %s: "
 		    "line timeout", conn_peer_name(c), c->listener->conf->name);
-		framer_reset(&c->framer);
+		framer_reset(&c->more->framer);
 		conn_count_chat_drop(c, SG_CHAT_DROPPED_LINE_TIMEOUT);
 		conn_send(c, msg, sizeof msg - 1);
 	}

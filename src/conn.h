@@ -90,35 +90,44 @@ struct conn_loop {
 #define CONN_HELD	0x80	/* not read while other loops catch up */
 #define CONN_WHY_SET	0x100	/* why (and detail) are decided */
 
-/* A stream connection.  Small on purpose: idle ones own no buffers. */
+/*
+ * What a connection needs only once it has done something: it is made on
+ * first use (the first bytes each way, the handler's data, a partial
+ * line, queued output's turn, the close) and freed with the connection,
+ * so a connection that only waits costs struct conn alone.
+ */
+struct conn_more {
+	void			*hdata;
+	struct outq		*out;		/* pending output, or NULL */
+	struct framer		 framer;	/* line handlers only */
+	struct endpoint		*ep;		/* made on demand */
+	const char		*detail;	/* static words for the log */
+	const char		*close_reason;	/* for the handler's close */
+	char			*user;		/* who, as the handler says */
+	uint64_t		 bytes_in, bytes_out;
+	TAILQ_ENTRY(conn)	 dirty;		/* cl->dirty or cl->dead */
+	int16_t			 error;		/* errno of an error close */
+	struct telnet		 telnet;	/* handlers with .telnet */
+	uint8_t			 why;		/* enum conn_why, once set */
+};
+
+/*
+ * A stream connection.  Small on purpose, and without holes: an idle one
+ * owns no buffers and no struct conn_more (README "Performance": memory
+ * per idle connection).
+ */
 struct conn {
 	struct conn_loop	*cl;
 	struct listener		*listener;
 	const struct handler_binding *b;	/* its handler and state */
-	void			*hdata;
-	struct framer		 framer;	/* line handlers only */
-	struct outq		*out;		/* pending output, or NULL */
-	struct endpoint		*ep;		/* made on demand */
+	struct conn_more	*more;		/* NULL until needed */
 	struct io		 io;		/* io.ctx: a transport's own */
-	const char		*detail;	/* static words for the log */
-	const char		*close_reason;	/* for the handler's close */
-	char			*user;		/* who, as the handler says */
 	uint64_t		 started_ms;	/* accepted; handshake timeout */
-	uint64_t		 bytes_in, bytes_out;
-	/*
-	 * Small fields together and narrow, so that the struct has no holes
-	 * and stays within a smaller malloc size class (README
-	 * "Performance": memory per idle connection).
-	 */
-	unsigned int		 flags;
-	int16_t			 error;		/* errno of an error close */
-	struct telnet		 telnet;	/* handlers with .telnet */
-	uint8_t			 why;		/* enum conn_why, once set */
+	uint16_t		 flags;
 	struct admit_ticket	 ticket;	/* the creator's */
 	struct peer_addr	 peer;
 	struct event		 ev;
 	TAILQ_ENTRY(conn)	 entry;		/* cl->conns */
-	TAILQ_ENTRY(conn)	 dirty;		/* cl->dirty or cl->dead */
 };
 
 void	 conn_loop_init(struct conn_loop *, struct loop *,

@@ -337,9 +337,11 @@ static void
 t_gone(void *arg, struct conn *c)
 {
 	w.hooks_arg_ok = arg == &w && c == w.c;
-	w.why = c->why;
-	w.bytes_in = c->bytes_in;
-	w.bytes_out = c->bytes_out;
+	if (c->more != NULL) {
+		w.why = c->more->why;
+		w.bytes_in = c->more->bytes_in;
+		w.bytes_out = c->more->bytes_out;
+	}
 	w.gone++;
 	w.c = NULL;
 }
@@ -579,6 +581,39 @@ START_TEST(test_peer_close_is_client)
 	ck_assert_msg(run_until(cond_gone), "not dropped");
 	ck_assert_str_eq(conn_why_name(w.why), "client");
 	ck_assert_uint_eq(w.bytes_in, 2);
+}
+END_TEST
+
+/*
+ * A connection that only waits owns nothing beyond struct conn (README
+ * "Performance"), and still closes with the whole story: why, no bytes.
+ */
+START_TEST(test_waiting_owns_no_more)
+{
+	w.why = CONN_WHY_ERROR;	/* the gone hook must say otherwise */
+	conn_start(w.c);
+	run_a_while();
+	ck_assert_int_eq(w.opens, 1);
+	ck_assert_ptr_null(w.c->more);
+	close(w.peer);
+	w.peer = -1;
+	ck_assert_msg(run_until(cond_gone), "not dropped");
+	ck_assert_str_eq(conn_why_name(w.why), "client");
+	ck_assert_uint_eq(w.bytes_in, 0);
+	ck_assert_uint_eq(w.bytes_out, 0);
+}
+END_TEST
+
+START_TEST(test_idle_timeout_without_more)
+{
+	w.limits.idle_timeout_ms = 20;
+	w.why = CONN_WHY_ERROR;
+	conn_start(w.c);
+	ck_assert_ptr_null(w.c->more);
+	ck_assert_msg(run_until(cond_gone), "not closed at idle_timeout");
+	ck_assert_str_eq(conn_why_name(w.why), "idle");
+	ck_assert_int_eq(w.closes, 1);
+	ck_assert_str_eq(w.close_reason, "idle timeout");
 }
 END_TEST
 
@@ -895,6 +930,8 @@ conn_suite(void)
 	tcase_add_test(tc, test_held_output_goes_out);
 	tcase_add_test(tc, test_why_names);
 	tcase_add_test(tc, test_peer_close_is_client);
+	tcase_add_test(tc, test_waiting_owns_no_more);
+	tcase_add_test(tc, test_idle_timeout_without_more);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
