@@ -168,20 +168,34 @@ parse_proto(const char *s)
 	return PR_ECHOCHAT;
 }
 
+/*
+ * A comma-separated list of numbers in [min, max] into out, at most max_n
+ * of them; returns how many.  The errors name the option ("-p"), its
+ * items ("ports") and one item ("-p PORT").
+ */
+static int
+parse_list(const char *arg, long *out, int max_n, long min, long max,
+    const char *name, const char *items, const char *what)
+{
+	char buf[256];
+	int n = 0;
+
+	snprintf(buf, sizeof buf, "%s", arg);
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (n == max_n)
+			usage_error("%s: at most %d %s", name, max_n, items);
+		out[n++] = parse_num(tok, min, max, what);
+	}
+	return n;
+}
+
 /* --cpu-pgid PGID[,PGID...] */
 static void
 parse_pgids(struct opts *o, const char *arg)
 {
-	char buf[256];
-	snprintf(buf, sizeof buf, "%s", arg);
-	o->ncpu_pgid = 0;
-	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (o->ncpu_pgid == MAX_PGIDS)
-			usage_error("--cpu-pgid: at most %d groups", MAX_PGIDS);
-		o->cpu_pgid[o->ncpu_pgid++] =
-		    parse_num(tok, 1, 1L << 30, "--cpu-pgid PGID");
-	}
+	o->ncpu_pgid = parse_list(arg, o->cpu_pgid, MAX_PGIDS, 1, 1L << 30,
+	    "--cpu-pgid", "groups", "--cpu-pgid PGID");
 	if (!o->ncpu_pgid)
 		usage_error("--cpu-pgid needs a process group");
 }
@@ -190,16 +204,12 @@ parse_pgids(struct opts *o, const char *arg)
 static void
 parse_ports(struct opts *o, const char *arg)
 {
-	char buf[256];
-	snprintf(buf, sizeof buf, "%s", arg);
-	o->nports = 0;
-	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (o->nports == MAX_TARGETS)
-			usage_error("-p: at most %d ports", MAX_TARGETS);
-		o->ports[o->nports++] =
-		    (int)parse_num(tok, 1, 65535, "-p PORT");
-	}
+	long ports[MAX_TARGETS];
+
+	o->nports = parse_list(arg, ports, MAX_TARGETS, 1, 65535, "-p",
+	    "ports", "-p PORT");
+	for (int i = 0; i < o->nports; i++)
+		o->ports[i] = (int)ports[i];
 	if (!o->nports)
 		usage_error("-p needs a port");
 	o->port = o->ports[0];
