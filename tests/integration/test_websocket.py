@@ -121,6 +121,19 @@ def handshake(sock, path="/", extra=""):
     return head, accept.decode()
 
 
+def small_window(test, name):
+    """An upgraded raw client whose receive buffer is 4 KiB, so that the
+    server soon has output the socket will not take."""
+    family, sa = test.server.addr(name)
+    s = socket.socket(family, socket.SOCK_STREAM)
+    test.addCleanup(s.close)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10 * SLOW)
+    s.connect(sa)
+    test.assertTrue(handshake(s)[0].startswith("HTTP/1.1 101 "))
+    return s
+
+
 def read_head(sock):
     sock.settimeout(10 * SLOW)
     buf = b""
@@ -288,13 +301,7 @@ class Messages(Base):
     def test_slow_reader_gets_everything(self):
         """A client that reads late still gets every byte, unasked: the
         tail of a frame the socket would not take goes out by itself."""
-        family, sa = self.server.addr("echo")
-        s = socket.socket(family, socket.SOCK_STREAM)
-        self.addCleanup(s.close)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.settimeout(10 * SLOW)
-        s.connect(sa)
-        self.assertTrue(handshake(s)[0].startswith("HTTP/1.1 101 "))
+        s = small_window(self, "echo")
         lines = b"".join(b"%05d " % i + b"x" * 94 + b"\n"
                          for i in range(3000))
         sender = threading.Thread(target=s.sendall,
@@ -641,13 +648,7 @@ class Limits(Base):
         harness.wait_quiet(self.server)
 
     def test_slow_reader_is_cut(self):
-        family, sa = self.server.addr("web")
-        s = socket.socket(family, socket.SOCK_STREAM)
-        self.addCleanup(s.close)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.settimeout(10 * SLOW)
-        s.connect(sa)
-        self.assertTrue(handshake(s)[0].startswith("HTTP/1.1 101 "))
+        s = small_window(self, "web")
         p = self.server.connect("chat", timeout=10)
         self.addCleanup(p.close)
         try:
