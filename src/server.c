@@ -784,25 +784,33 @@ server_run(struct server *s)
 void
 server_free(struct server *s)
 {
+	static const int stop_signals[] = {
+		SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2
+	};
+	sigset_t late;
 	unsigned int i;
 
 	/*
 	 * Late signals must not kill us mid-cleanup with default actions.
-	 * The signal events go first: freeing one puts back the action from
-	 * before libevent's, the default one, so ignoring them before that
-	 * would not last to the exit.
+	 * Freeing a signal event puts back the action from before libevent's,
+	 * the default one, so ignoring them first would not last to the exit;
+	 * and between the free and the ignore a SIGTERM (a supervisor that
+	 * asks twice) would end the process with its default action.  So they
+	 * are blocked across both steps (worker threads block them anyway);
+	 * one that came meanwhile is dropped once it is ignored.
 	 */
+	sigemptyset(&late);
+	for (i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+		sigaddset(&late, stop_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &late, NULL);
 	event_free(s->sig_term);
 	event_free(s->sig_int);
 	event_free(s->sig_hup);
 	event_free(s->sig_usr1);
 	if (s->sig_usr2 != NULL)
 		event_free(s->sig_usr2);
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGUSR1, SIG_IGN);
-	signal(SIGUSR2, SIG_IGN);
+	for (i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+		signal(stop_signals[i], SIG_IGN);
 	/* Threads first; then connections: they point to their listeners. */
 	if (s->loops.v != NULL)
 		loops_stop(&s->loops);
