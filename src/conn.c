@@ -73,6 +73,10 @@ static const struct frame_ops conn_frame_ops = {
 /* How often a held connection checks whether it may read again. */
 #define HOLD_MS	1
 
+/* An idle connection fits malloc's 208-byte class (conn.h). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct conn) <= 200,
+    "struct conn outgrew its size class");
+
 /*
  * c's struct conn_more, made on first use: what a connection that only
  * waits never needs (conn.h).
@@ -80,9 +84,29 @@ static const struct frame_ops conn_frame_ops = {
 static struct conn_more *
 conn_more(struct conn *c)
 {
-	if (c->more == NULL)
-		c->more = xcalloc(1, sizeof *c->more);
+	uint64_t now;
+
+	if (c->more != NULL)
+		return c->more;
+	c->more = xcalloc(1, sizeof *c->more);
+	io_plain_init(&c->more->io, event_get_fd(&c->ev));
+	/* Exact for a connection made less than 49 days ago. */
+	now = monotonic_ms();
+	c->more->started_ms = now - (uint32_t)((uint32_t)now - c->started);
 	return c->more;
+}
+
+struct io *
+conn_io(struct conn *c)
+{
+	return &conn_more(c)->io;
+}
+
+/* Bytes c's transport holds that its socket will not signal. */
+static size_t
+conn_io_pending(struct conn *c)
+{
+	return c->more != NULL ? io_pending(&c->more->io) : 0;
 }
 
 /* Free c's struct conn_more and what it owns. */
@@ -194,8 +218,8 @@ conn_watch_for(struct conn *c, short what, uint64_t ms)
 
 	if (event_initialized(&c->ev))
 		event_del(&c->ev);
-	event_assign(&c->ev, c->cl->loop->base, c->io.fd, what | EV_PERSIST,
-	    conn_event, c);
+	event_assign(&c->ev, c->cl->loop->base, event_get_fd(&c->ev),
+	    what | EV_PERSIST, conn_event, c);
 	if (ms != 0) {
 		tv.tv_sec = (time_t)(ms / 1000);
 		tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
@@ -219,7 +243,7 @@ static void
 conn_watch_input(struct conn *c)
 {
 	conn_watch(c, EV_READ);
-	if (io_pending(&c->io) > 0)
+	if (conn_io_pending(c) > 0)
 		event_active(&c->ev, EV_READ, 0);
 }
 
@@ -301,11 +325,61 @@ conn_set_user(struct conn *c, const char *user)
 	    NULL;
 }
 
+/* Keep who c is, in struct conn's unpacked form. */
+static void
+conn_set_peer(struct conn *c, const struct sockaddr *sa)
+{
+	struct peer_addr p;
+
+	peer_addr_set(&p, sa);
+	memcpy(c->peer_ip, p.addr, sizeof c->peer_ip);
+	c->peer_port = p.port;
+	if (p.family == AF_INET)
+		c->flags |= CONN_PEER_INET;
+	else if (p.family == AF_INET6)
+		c->flags |= CONN_PEER_INET6;
+}
+
+void
+conn_peer(const struct conn *c, struct peer_addr *p)
+{
+	memset(p, 0, sizeof *p);
+	if (c->flags & CONN_PEER_INET)
+		p->family = AF_INET;
+	else if (c->flags & CONN_PEER_INET6)
+		p->family = AF_INET6;
+	else
+		p->family = AF_UNIX;
+	memcpy(p->addr, c->peer_ip, sizeof p->addr);
+	p->port = c->peer_port;
+}
+
+void
+conn_set_ticket(struct conn *c, const struct admit_ticket *t)
+{
+	if (t->ip_counted)
+		c->flags |= CONN_IP_COUNTED;
+	else
+		c->flags &= ~CONN_IP_COUNTED;
+}
+
+struct admit_ticket
+conn_ticket(const struct conn *c)
+{
+	struct admit_ticket t = { .ip_counted = !!(c->flags &
+	    CONN_IP_COUNTED) };
+
+	return t;
+}
+
 /* "127.0.0.1:5555", "[::1]:5555" or "unix"; valid until the next call. */
 const char *
 conn_peer_name(struct conn *c)
 {
-	return peer_addr_name(&c->peer);
+	struct peer_addr p;
+
+	conn_peer(c, &p);
+	return peer_addr_name(&p);
 }
 
 /*
@@ -323,11 +397,13 @@ conn_new(struct conn_loop *cl, int fd, const struct sockaddr *sa,
 	counter_add(&cl->nconns, 1);
 	c->listener = l;
 	c->b = b;
-	peer_addr_set(&c->peer, sa);
-	c->started_ms = monotonic_ms();
+	conn_set_peer(c, sa);
+	c->started = (uint32_t)monotonic_ms();
 	if (sa->sa_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	io_plain_init(&c->io, fd);
+	/* Only to hold fd: nothing is watched until conn_start. */
+	event_assign(&c->ev, cl->loop->base, fd, EV_READ | EV_PERSIST,
+	    conn_event, c);
 	return c;
 }
 
@@ -357,10 +433,10 @@ static uint64_t
 conn_handshake_left_ms(struct conn *c)
 {
 	uint64_t limit = c->cl->limits->handshake_timeout_ms;
-	uint64_t spent = monotonic_ms() - c->started_ms;
+	uint64_t spent = monotonic_ms() - conn_more(c)->started_ms;
 
 	/* An HTTP request head is a line as well: line_timeout bounds it. */
-	if (ws_io_is(&c->io) && c->cl->limits->line_timeout_ms != 0 &&
+	if (ws_io_is(&c->more->io) && c->cl->limits->line_timeout_ms != 0 &&
 	    (limit == 0 || c->cl->limits->line_timeout_ms < limit))
 		limit = c->cl->limits->line_timeout_ms;
 
@@ -388,10 +464,18 @@ conn_log_tls(struct conn *c, struct io *tls)
 static void
 conn_handshake(struct conn *c)
 {
-	struct io *inner = ws_io_inner(&c->io);	/* wss: TLS under it */
+	struct io *io, *inner;
 	const char *why;
 
-	switch (io_handshake(&c->io)) {
+	if (c->more == NULL) {
+		/* Still the plain transport, which has no handshake. */
+		conn_watch_input(c);
+		conn_opened(c);
+		return;
+	}
+	io = &c->more->io;
+	inner = ws_io_inner(io);	/* wss: TLS under it */
+	switch (io_handshake(io)) {
 	case 1:
 		if (tls_io_is(inner))
 			conn_log_tls(c, inner);
@@ -399,19 +483,19 @@ conn_handshake(struct conn *c)
 		conn_opened(c);
 		break;
 	case 0:
-		conn_watch_for(c, c->io.want == IO_WANT_WRITE ? EV_WRITE :
+		conn_watch_for(c, io->want == IO_WANT_WRITE ? EV_WRITE :
 		    EV_READ, conn_handshake_left_ms(c));
 		break;
 	case IO_ANSWERED:
 		/* A web page or a 404: served, not a failure. */
-		why = io_error(&c->io);
+		why = io_error(io);
 		log_info("served %s on listener %s: %s", conn_peer_name(c),
 		    c->listener->conf->name, why != NULL ? why : "answered");
 		conn_set_why(c, CONN_WHY_ANSWERED, NULL, 0);
 		conn_drop(c, NULL);
 		break;
 	default:
-		why = io_error(&c->io);
+		why = io_error(io);
 		log_info("handshake with %s on listener %s failed%s%s",
 		    conn_peer_name(c), c->listener->conf->name,
 		    why != NULL ? ": " : "", why != NULL ? why : "");
@@ -437,14 +521,14 @@ conn_start(struct conn *c)
 		    c->listener->conf->name);
 	c->flags |= CONN_HANDSHAKE;
 	if (c->listener->conf->tls != NULL &&
-	    tls_io_start(&c->io, c->listener->conf->tls) == -1) {
+	    tls_io_start(conn_io(c), c->listener->conf->tls) == -1) {
 		log_warnx("%s on listener %s: cannot start TLS",
 		    conn_peer_name(c), c->listener->conf->name);
 		conn_drop(c, "no TLS");
 		return;
 	}
 	if (c->listener->conf->websocket &&
-	    ws_io_start(&c->io, c->listener->conf->ws_origins) == -1) {
+	    ws_io_start(conn_io(c), c->listener->conf->ws_origins) == -1) {
 		conn_drop(c, "no WebSocket");
 		return;
 	}
@@ -459,7 +543,7 @@ conn_discard(struct conn *c)
 
 	conn_count(c, SL_ENDED + (c->listener->retired ? END_RELOAD :
 	    END_SHUTDOWN), 1);
-	io_close(&c->io);
+	io_close(conn_io(c));
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
 	conn_more_free(c);
@@ -503,7 +587,7 @@ conn_over_limit(struct conn *c)
 	if (c->more->out->cost <= allowed)
 		return 0;
 	if (!(c->flags & CONN_HANDSHAKE)) {
-		n = outq_write(c->more->out, &c->io);
+		n = outq_write(c->more->out, conn_io(c));
 		if (n == -1 && errno != EAGAIN) {
 			conn_set_io_error(c, errno);
 			conn_drop(c, NULL);
@@ -552,7 +636,7 @@ conn_send(struct conn *c, const void *data, size_t len)
 	if (conn_may_write_now(c)) {
 		iov.iov_base = (void *)(uintptr_t)data;
 		iov.iov_len = len;
-		n = io_writev(&c->io, &iov, 1);
+		n = io_writev(conn_io(c), &iov, 1);
 		conn_sent(c, n);
 		if (n == (ssize_t)len)
 			return;
@@ -827,11 +911,11 @@ conn_read(struct conn *c)
 	char *buf = cl->loop->scratch;
 	ssize_t n;
 
-	n = io_read(&c->io, buf, conn_read_size(c));
+	n = io_read(conn_io(c), buf, conn_read_size(c));
 	if (n == -1) {
 		int error = errno;	/* re-arming the event may change it */
 
-		if (error == EAGAIN && c->io.want == IO_WANT_WRITE)
+		if (error == EAGAIN && conn_io(c)->want == IO_WANT_WRITE)
 			conn_read_waits_for_write(c);
 		if (error == EAGAIN || error == EINTR) {
 			conn_read_done(c);	/* a pong may wait */
@@ -865,7 +949,7 @@ conn_read(struct conn *c)
 	 * readable again: come back for it in the next round.
 	 */
 	if (!(c->flags & (CONN_CLOSED | CONN_WRITING | CONN_HELD)) &&
-	    io_pending(&c->io) > 0)
+	    conn_io_pending(c) > 0)
 		event_active(&c->ev, EV_READ, 0);
 	conn_read_done(c);
 }
@@ -920,7 +1004,7 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 static void
 conn_wait_to_write(struct conn *c)
 {
-	short what = c->io.want == IO_WANT_READ ? EV_READ : EV_WRITE;
+	short what = conn_io(c)->want == IO_WANT_READ ? EV_READ : EV_WRITE;
 
 	/* Already waiting, but perhaps for the other readiness. */
 	if (!(c->flags & CONN_WRITING) || !(event_get_events(&c->ev) & what)) {
@@ -940,16 +1024,16 @@ conn_push_unsent(struct conn *c)
 {
 	int error;
 
-	if (io_unsent(&c->io) == 0)
-		return 0;
-	if (io_writev(&c->io, NULL, 0) == -1 && errno != EAGAIN) {
+	if (c->more == NULL || io_unsent(&c->more->io) == 0)
+		return 0;	/* no more: still plain, which holds none */
+	if (io_writev(conn_io(c), NULL, 0) == -1 && errno != EAGAIN) {
 		error = errno;
 		log_debug("write %s: %s", conn_peer_name(c), strerror(error));
 		conn_set_io_error(c, error);
 		conn_drop(c, NULL);
 		return -1;
 	}
-	if (io_unsent(&c->io) == 0)
+	if (io_unsent(conn_io(c)) == 0)
 		return 0;
 	conn_wait_to_write(c);
 	return 1;
@@ -968,7 +1052,7 @@ conn_flush(struct conn *c)
 	if (c->flags & (CONN_CLOSED | CONN_HANDSHAKE))
 		return;
 	if (out != NULL && out->count != 0) {
-		n = outq_write(out, &c->io);
+		n = outq_write(out, conn_io(c));
 		conn_sent(c, n);
 		if (n == -1 && errno != EAGAIN) {
 			int error = errno;
@@ -1012,7 +1096,8 @@ conn_log_disconnect(struct conn *c)
 	static const struct conn_more none = { .why = CONN_WHY_ERROR };
 	const struct conn_more *m = c->more != NULL ? c->more : &none;
 	char detail[96] = "";
-	uint64_t ms = monotonic_ms() - c->started_ms;
+	uint64_t ms = c->more != NULL ? monotonic_ms() - c->more->started_ms :
+	    0;
 
 	if (!log_enabled(LOG_LEVEL_DEBUG))
 		return;
@@ -1045,8 +1130,8 @@ conn_free(struct conn *c)
 	c->more->out = NULL;
 	/* Counted before the client can see the close. */
 	conn_count(c, SL_ENDED + conn_end_reason(c), 1);
-	io_shutdown(&c->io);
-	io_close(&c->io);
+	io_shutdown(&c->more->io);
+	io_close(&c->more->io);
 	counter_add(&cl->nconns, -1);
 	cl->hooks->gone(cl->hooks_arg, c);
 	conn_more_free(c);

@@ -89,6 +89,9 @@ struct conn_loop {
 #define CONN_READ_WAITS	0x40	/* a read needs the socket writable */
 #define CONN_HELD	0x80	/* not read while other loops catch up */
 #define CONN_WHY_SET	0x100	/* why (and detail) are decided */
+#define CONN_IP_COUNTED	0x200	/* admission counted its IP (admit.h) */
+#define CONN_PEER_INET	0x400	/* peer_ip is IPv4, in its first bytes */
+#define CONN_PEER_INET6	0x800	/* peer_ip is IPv6; neither: unix */
 
 /*
  * What a connection needs only once it has done something: it is made on
@@ -97,6 +100,8 @@ struct conn_loop {
  * so a connection that only waits costs struct conn alone.
  */
 struct conn_more {
+	struct io		 io;		/* the transport; plain at first */
+	uint64_t		 started_ms;	/* accepted, widened from conn's */
 	void			*hdata;
 	struct outq		*out;		/* pending output, or NULL */
 	struct framer		 framer;	/* line handlers only */
@@ -114,18 +119,22 @@ struct conn_more {
 /*
  * A stream connection.  Small on purpose, and without holes: an idle one
  * owns no buffers and no struct conn_more (README "Performance": memory
- * per idle connection).
+ * per idle connection).  Its socket is ev's; its transport lives in
+ * struct conn_more, made at the first readiness, because a connection
+ * that has never been readable has nothing to read or write.  The peer
+ * and the admission ticket are kept unpacked, their kinds in flags:
+ * 200 bytes, so that malloc's 208-byte class holds it.
  */
 struct conn {
 	struct conn_loop	*cl;
 	struct listener		*listener;
 	const struct handler_binding *b;	/* its handler and state */
 	struct conn_more	*more;		/* NULL until needed */
-	struct io		 io;		/* io.ctx: a transport's own */
-	uint64_t		 started_ms;	/* accepted; handshake timeout */
+	uint32_t		 started;	/* monotonic_ms() at accept, low
+						   32 bits (conn_more widens) */
 	uint16_t		 flags;
-	struct admit_ticket	 ticket;	/* the creator's */
-	struct peer_addr	 peer;
+	uint16_t		 peer_port;
+	uint8_t			 peer_ip[16];
 	struct event		 ev;
 	TAILQ_ENTRY(conn)	 entry;		/* cl->conns */
 };
@@ -148,5 +157,11 @@ void	 conn_start(struct conn *);
 void	 conn_discard(struct conn *);
 /* Stop reading c until the other loops have caught up. */
 void	 conn_hold(struct conn *);
+/* c's transport, made (plain) on first use. */
+struct io *conn_io(struct conn *);
+/* Who c is, and what admission counted for it. */
+void	 conn_peer(const struct conn *, struct peer_addr *);
+void	 conn_set_ticket(struct conn *, const struct admit_ticket *);
+struct admit_ticket conn_ticket(const struct conn *);
 
 #endif

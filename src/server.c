@@ -152,7 +152,7 @@ server_accept(void *arg, struct listener *l, int fd, struct sockaddr *sa,
 	lstat_add(l->stats, 0, SL_ACCEPTED, 1);
 	cl = server_pick_loop(s);
 	c = conn_new(cl, fd, sa, l, &hi->b);
-	c->ticket = ticket;
+	conn_set_ticket(c, &ticket);
 	listener_ref(l);
 	if (loop_is_here(cl->loop))
 		server_conn_start(c);
@@ -178,9 +178,12 @@ static void
 server_conn_gone(void *arg, struct conn *c)
 {
 	struct server *s = arg;
+	struct admit_ticket ticket = conn_ticket(c);
+	struct peer_addr peer;
 
+	conn_peer(c, &peer);
 	listener_release(c->listener);
-	if (admit_release(&s->admit, &c->peer, &c->ticket) != 0 ||
+	if (admit_release(&s->admit, &peer, &ticket) != 0 ||
 	    !s->stopping)
 		return;
 	if (loop_is_here(&s->loops.v[0]))

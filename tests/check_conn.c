@@ -434,9 +434,9 @@ teardown(void)
 static void
 use_fake(void)
 {
-	w.c->io.ops = w.fake.hs_script != NULL ? &fake_ops :
+	conn_io(w.c)->ops = w.fake.hs_script != NULL ? &fake_ops :
 	    &fake_ops_no_handshake;
-	w.c->io.ctx = &w.fake;
+	conn_io(w.c)->ctx = &w.fake;
 }
 
 /* Take whatever the connection sent us so far. */
