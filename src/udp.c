@@ -4,7 +4,10 @@
  * gathered and sent a batch at a time with sendmmsg at the end of the
  * loop's turn (or as soon as the batch is full).  One system call per
  * batch instead of one per datagram is what lets a UDP listener outrun a
- * plain recvfrom/sendto loop.  A source the handler trusts (a chat
+ * plain recvfrom/sendto loop.  Replies of one size in a row to one address
+ * (a client with several datagrams in flight) go as one UDP_SEGMENT send,
+ * which the kernel cuts into the datagrams: one pass down the IP stack
+ * for the run instead of one per reply.  A source the handler trusts (a chat
  * participant that joined) becomes an endpoint, sent to like any stream
  * connection.  Nothing waits beyond the turn: a reply the socket cannot
  * take is dropped, as UDP allows.
@@ -25,6 +28,7 @@
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +54,18 @@
 #define UDP_BATCH	64
 /* Reply bytes gathered before they must go out. */
 #define UDP_OUT_BYTES	(64 * 1024)
+/*
+ * A segmented send: at most this many replies (the kernel's
+ * UDP_MAX_SEGMENTS), this many bytes in all, of at most this size each,
+ * so that a segment fits any path's MTU (IPv6's minimum, 1280, less the
+ * headers); larger replies go one by one.
+ */
+#define GSO_SEGS	64
+#define GSO_BYTES	60000
+#define GSO_SEG_MAX	1232
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT	103
+#endif
 /* The budget table: SETS x WAYS buckets, about 128 KiB. */
 #define BUDGET_SETS	1024
 #define BUDGET_WAYS	4
@@ -94,6 +110,16 @@ struct udp_batch {
 	struct iovec		 outiov[UDP_BATCH];
 	struct sockaddr_storage	 outaddr[UDP_BATCH];
 	char			 out[UDP_OUT_BYTES];
+
+	/* What goes to the kernel: a reply, or a run of them segmented */
+	struct mmsghdr		 wire[UDP_BATCH];
+	struct iovec		 wireiov[UDP_BATCH];
+	size_t			 wirefirst[UDP_BATCH], wirecount[UDP_BATCH];
+	union {
+		char		 buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr	 align;
+	}			 wirectl[UDP_BATCH];
+	int			 no_gso;	/* the kernel refused it */
 };
 
 /* A proven peer: what its endpoint stands for. */
@@ -292,42 +318,133 @@ const struct listener_ops udp_listener_ops = {
 };
 
 /*
- * Send the replies gathered, a run of those on one socket per sendmmsg.
- * One the socket cannot take (a full buffer) drops it and the rest of
- * its run, as sendto failing one by one would have.
+ * How many replies from i (before end) can go as one segmented send:
+ * to the same address, contiguous in out, all of the first one's size but
+ * the last, which may be shorter.  1 when segmenting is off.
  */
+static size_t
+gso_run(const struct udp_batch *b, size_t i, size_t end)
+{
+	const struct msghdr *first = &b->outmsg[i].msg_hdr;
+	size_t seg = b->outiov[i].iov_len, total = seg, k;
+	const char *next;
+
+	if (b->no_gso || seg == 0 || seg > GSO_SEG_MAX)
+		return 1;
+	for (k = i + 1; k < end && k - i < GSO_SEGS; k++) {
+		next = (const char *)b->outiov[k - 1].iov_base +
+		    b->outiov[k - 1].iov_len;
+		if (b->outmsg[k].msg_hdr.msg_namelen != first->msg_namelen ||
+		    memcmp(&b->outaddr[k], &b->outaddr[i],
+		    first->msg_namelen) != 0 ||
+		    b->outiov[k].iov_base != next ||
+		    b->outiov[k].iov_len == 0 || b->outiov[k].iov_len > seg ||
+		    total + b->outiov[k].iov_len > GSO_BYTES)
+			break;
+		total += b->outiov[k].iov_len;
+		if (b->outiov[k].iov_len < seg)
+			return k + 1 - i;
+	}
+	return k - i;
+}
+
+/* Make wire message w of replies [k, k + n): one reply as it is, a run
+ * as one buffer with its segment size. */
+static void
+wire_make(struct udp_batch *b, size_t w, size_t k, size_t n)
+{
+	struct msghdr *h = &b->wire[w].msg_hdr;
+	struct cmsghdr *cm;
+	uint16_t seg = (uint16_t)b->outiov[k].iov_len;
+	size_t total = 0, i;
+
+	*h = b->outmsg[k].msg_hdr;
+	h->msg_control = NULL;
+	h->msg_controllen = 0;
+	b->wirefirst[w] = k;
+	b->wirecount[w] = n;
+	if (n == 1)
+		return;
+	for (i = k; i < k + n; i++)
+		total += b->outiov[i].iov_len;
+	b->wireiov[w].iov_base = b->outiov[k].iov_base;
+	b->wireiov[w].iov_len = total;
+	h->msg_iov = &b->wireiov[w];
+	h->msg_control = b->wirectl[w].buf;
+	h->msg_controllen = sizeof b->wirectl[w].buf;
+	cm = CMSG_FIRSTHDR(h);
+	cm->cmsg_level = SOL_UDP;
+	cm->cmsg_type = UDP_SEGMENT;
+	cm->cmsg_len = CMSG_LEN(sizeof seg);
+	memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+}
+
+/* Would this error go away sent without segmenting? */
+static int
+gso_refused(int err)
+{
+	return err == EINVAL || err == EIO || err == ENOPROTOOPT ||
+	    err == EOPNOTSUPP;
+}
+
+/*
+ * Send replies [i, end), all on socket us, as few wire messages per
+ * sendmmsg as segmenting allows.  One the socket cannot take (a full
+ * buffer) drops it and the rest of the run, as sendto failing one by one
+ * would have.  A segmented send the kernel refuses turns segmenting off
+ * and its replies go again one by one.
+ */
+static void
+udp_flush_run(struct udp_batch *b, struct udp_socket *us, size_t i,
+    size_t end)
+{
+	size_t nw = 0, w = 0, k, r;
+	int n;
+
+	for (k = i; k < end; k += b->wirecount[nw++])
+		wire_make(b, nw, k, gso_run(b, k, end));
+	while (w < nw && us->listener != NULL && us->listener->fd != -1) {
+		n = sendmmsg(us->listener->fd, &b->wire[w],
+		    (unsigned int)(nw - w), MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			break;
+		if (n == -1 && b->wirecount[w] > 1 && gso_refused(errno)) {
+			log_debug("listener %s: segmented send refused (%s): "
+			    "replies go one by one", us->listener->conf->name,
+			    strerror(errno));
+			b->no_gso = 1;
+			udp_flush_run(b, us, b->wirefirst[w], end);
+			return;
+		}
+		if (n == -1) {
+			log_debug("listener %s: sendmmsg: %s",
+			    us->listener->conf->name, strerror(errno));
+			w++;	/* that one cannot go: the next may */
+			continue;
+		}
+		for (; n > 0; n--, w++)
+			for (r = 0; r < b->wirecount[w]; r++)
+				udp_count(us, SL_SENT_BYTES,
+				    b->outiov[b->wirefirst[w] + r].iov_len);
+	}
+}
+
+/* Send the replies gathered, a run of those on one socket at a time. */
 static void
 udp_flush(struct udp_set *set)
 {
 	struct udp_batch *b = set->batch;
-	struct udp_socket *us;
-	size_t i, j, k;
-	int n;
+	size_t i, j;
 
 	if (b == NULL)
 		return;
 	for (i = 0; i < b->nout; i = j) {
-		us = b->outsock[i];
-		for (j = i + 1; j < b->nout && b->outsock[j] == us; j++)
+		for (j = i + 1; j < b->nout && b->outsock[j] == b->outsock[i];
+		    j++)
 			;
-		k = i;
-		while (k < j && us->listener != NULL && us->listener->fd != -1) {
-			n = sendmmsg(us->listener->fd, &b->outmsg[k],
-			    (unsigned int)(j - k), MSG_DONTWAIT);
-			if (n == -1 && errno == EINTR)
-				continue;
-			if (n == -1 && errno == EAGAIN)
-				break;
-			if (n == -1) {
-				log_debug("listener %s: sendmmsg: %s",
-				    us->listener->conf->name, strerror(errno));
-				k++;	/* that one cannot go: the next may */
-				continue;
-			}
-			for (; n > 0; n--, k++)
-				udp_count(us, SL_SENT_BYTES,
-				    b->outiov[k].iov_len);
-		}
+		udp_flush_run(b, b->outsock[i], i, j);
 	}
 	b->nout = b->outlen = 0;
 }

@@ -469,6 +469,16 @@ class Udp(unittest.TestCase):
     def test_udp6_echo(self):
         self.check("udp6-echo", self.payloads())
 
+    @unittest.skipUnless(HAVE_IPV6, NO_IPV6)
+    def test_udp6_equal_replies_in_a_row(self):
+        msgs = [b"%063d" % i for i in range(30)] + [b"end"]
+        with server.udp("udp6-echo") as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            for m in msgs:
+                s.send(m)
+            got = [s.recv(65536) for _ in msgs]
+        self.assertEqual(got, msgs)
+
     def test_udp_datagrams_stay_separate(self):
         msgs = [b"datagram %d\n" % i for i in range(20)]
         with server.udp("udp-echo") as s:
@@ -526,6 +536,41 @@ class UdpBatch(unittest.TestCase):
             for m in msgs:
                 s.send(m)
             self.assertEqual(self.replies(s, len(msgs)), msgs)
+
+    def burst(self, s, msgs):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        for m in msgs:
+            s.send(m)
+        got = self.replies(s, len(msgs))
+        self.assertEqual([len(g) for g in got], [len(m) for m in msgs])
+        self.assertEqual(got, msgs)
+
+    def test_equal_replies_in_a_row_stay_separate(self):
+        """Replies of one size in a row to one source, sent together,
+        arrive as the datagrams they were: a run longer than one send
+        carries, runs ended by a shorter, an empty or a longer reply, and
+        replies too large to be sent together."""
+        rnd = random.Random(17)
+        def blob(n):
+            return bytes(rnd.getrandbits(8) for _ in range(n))
+        msgs = ([blob(64) for _ in range(70)] + [blob(20), blob(64),
+                b"", blob(64), blob(64), blob(900)] +
+                [blob(1200) for _ in range(55)] + [blob(1500) for _ in range(5)])
+        with self.server.udp("udp") as s:
+            self.burst(s, msgs[:64])
+            self.burst(s, msgs[64:])
+
+    def test_runs_to_two_sources_interleaved(self):
+        a, b = self.server.udp("udp"), self.server.udp("udp")
+        with a, b:
+            for s in (a, b):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            for i in range(40):
+                (a if (i // 5) % 2 else b).send(b"%08d" % i)
+            self.assertEqual(self.replies(a, 20),
+                             [b"%08d" % i for i in range(40) if (i // 5) % 2])
+            self.assertEqual(self.replies(b, 20),
+                             [b"%08d" % i for i in range(40) if not (i // 5) % 2])
 
     def test_sources_answered_apart_in_one_batch(self):
         """Replies gathered from one batch go each to its own source."""
