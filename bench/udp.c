@@ -2,6 +2,12 @@
  * udp.c -- udp mode: C UDP sockets keep P datagrams in flight; replies
  * are verified, datagrams unanswered after 1 s count as lost.  Any UDP
  * echo server will do.
+ *
+ * A socket's replies are taken up to UDP_BATCH at a time with recvmmsg
+ * and the datagrams that replace them go out together with sendmmsg, so
+ * that the tool spends two system calls per batch rather than two per
+ * datagram: a server that answers faster than one recvfrom and one sendto
+ * per datagram can show it instead of waiting for the tool.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -10,12 +16,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "bench.h"
 
 #define UDP_LOSS_NS (1 * NS_PER_S)
+#define UDP_BATCH 64
+/* A batch longer than one datagram goes as one UDP_SEGMENT send of at
+ * most this many bytes, which the kernel cuts into the datagrams: one
+ * pass down the stack per batch.  Refused (an old kernel), it is sent
+ * with sendmmsg from then on. */
+#define UDP_GSO_MAX 60000
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
 #define UDP_TICK_MS 20
 /* Below this many replies a second, losses hint at a per-address ration. */
 #define UDP_RATION_HINT 5000.0
@@ -37,6 +54,15 @@ struct udp_run {
 	struct uconn *c;
 	int n, ep;
 	char *scratch;
+	/* one batch: datagrams received and datagrams to send, with the slot
+	 * each outgoing one fills */
+	int batch;
+	size_t in_size;
+	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
+	struct iovec in_iov[UDP_BATCH], out_iov[UDP_BATCH];
+	char *out_buf;
+	unsigned out_slot[UDP_BATCH];
+	int nout, no_gso;
 	uint64_t t_start, t_end;
 	/* the server's (--cpu-pgid) and the tool's CPU time in the window */
 	struct cpuwin cpu;
@@ -91,6 +117,85 @@ udp_send_slot(struct udp_run *r, uint32_t ci, unsigned slot, uint64_t now)
 	}
 }
 
+/* A slot whose reply came in: its next datagram joins the batch. */
+static void
+udp_queue_slot(struct udp_run *r, uint32_t ci, unsigned slot)
+{
+	struct uconn *c = &r->c[ci];
+	int j = r->nout++;
+	gen_line(&r->g, ci, c->seq[slot], r->out_buf + (size_t)j * r->g.size);
+	r->out_slot[j] = slot;
+}
+
+/* The batch as one segmented send; 0 if it must go datagram by
+ * datagram (one datagram, too long, or segmenting refused). */
+static int
+udp_send_gso(struct udp_run *r, struct uconn *c, uint64_t now)
+{
+	size_t size = r->g.size, len = (size_t)r->nout * size;
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = r->out_buf, .iov_len = len};
+	struct msghdr m = {.msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = ctl.buf,
+	    .msg_controllen = sizeof ctl.buf};
+	if (r->no_gso || r->nout < 2 || len > UDP_GSO_MAX)
+		return 0;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_UDP;
+	cm->cmsg_type = UDP_SEGMENT;
+	cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+	uint16_t seg = (uint16_t)size;
+	memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+	if (sendmsg(c->fd, &m, 0) != (ssize_t)len) {
+		if (errno == EINVAL || errno == ENOPROTOOPT || errno == EIO ||
+		    errno == EOPNOTSUPP)
+			r->no_gso = 1;
+		return 0;
+	}
+	for (int j = 0; j < r->nout; j++) {
+		c->st[r->out_slot[j]] = U_FLIGHT;
+		c->sent_ns[r->out_slot[j]] = now;
+	}
+	return 1;
+}
+
+/* Send the batch on socket ci; what does not go out waits as in
+ * udp_send_slot. */
+static void
+udp_flush(struct udp_run *r, uint32_t ci, uint64_t now)
+{
+	struct uconn *c = &r->c[ci];
+	int done = 0;
+	if (udp_send_gso(r, c, now))
+		done = r->nout;
+	while (done < r->nout) {
+		int k = sendmmsg(c->fd, &r->out[done],
+		    (unsigned)(r->nout - done), 0);
+		if (k <= 0)
+			break;
+		for (int j = done; j < done + k; j++) {
+			c->st[r->out_slot[j]] = U_FLIGHT;
+			c->sent_ns[r->out_slot[j]] = now;
+		}
+		done += k;
+	}
+	if (done < r->nout) {
+		for (int j = done; j < r->nout; j++)
+			c->st[r->out_slot[j]] = U_PENDING;
+		if (errno == ECONNREFUSED)
+			r->refused++;
+		if (would_block() && !c->want_out) {
+			c->want_out = 1;
+			ep_mod(r->ep, c->fd, EPOLLIN | EPOLLOUT, ci);
+		}
+	}
+	r->nout = 0;
+}
+
 static void
 udp_reply(
     struct udp_run *r, uint32_t ci, const char *buf, size_t len, uint64_t now)
@@ -118,23 +223,33 @@ udp_reply(
 		hist_add(&r->h, now - c->sent_ns[slot]);
 	}
 	c->seq[slot] += P;
-	udp_send_slot(r, ci, slot, now);
+	udp_queue_slot(r, ci, slot);
 }
 
 static void
 udp_event(struct udp_run *r, uint32_t ci, uint32_t events)
 {
 	struct uconn *c = &r->c[ci];
-	for (int i = 0; i < 64 && (events & (EPOLLIN | EPOLLERR)); i++) {
-		ssize_t k = recv(c->fd, rbuf, sizeof rbuf, 0);
+	for (int i = 0; i < 4 && (events & (EPOLLIN | EPOLLERR)); i++) {
+		int k = recvmmsg(c->fd, r->in, (unsigned)r->batch, 0, NULL);
 		if (k < 0 && errno == ECONNREFUSED) {
 			/* ICMP port unreachable: nobody listening */
 			r->refused++;
 			continue;
 		}
-		if (k < 0)
+		if (k <= 0)
 			break;
-		udp_reply(r, ci, rbuf, (size_t)k, now_ns());
+		uint64_t now = now_ns();
+		for (int j = 0; j < k; j++) {
+			size_t len = r->in[j].msg_len;
+			if (r->in[j].msg_hdr.msg_flags & MSG_TRUNC)
+				len = r->in_size;
+			udp_reply(r, ci, rbuf + (size_t)j * r->in_size, len,
+			    now);
+		}
+		udp_flush(r, ci, now);
+		if (k < r->batch)
+			break;
 	}
 	if (events & EPOLLOUT) {
 		c->want_out = 0;
@@ -168,6 +283,34 @@ udp_tick(struct udp_run *r, uint64_t now)
 	}
 }
 
+/* The batch's buffers: incoming slots cut from rbuf, one byte longer
+ * than a datagram so that a longer reply shows as one; outgoing ones
+ * of the datagram's size. */
+static void
+udp_batch_setup(struct udp_run *r)
+{
+	size_t size = r->g.size;
+	r->in_size = size + 1;
+	r->batch = (int)(RBUF_SIZE / r->in_size);
+	if (r->batch > UDP_BATCH)
+		r->batch = UDP_BATCH;
+	if (r->batch < 1)
+		r->batch = 1;
+	r->out_buf = xcalloc(UDP_BATCH, size);
+	for (int j = 0; j < UDP_BATCH; j++) {
+		if (j < r->batch) {
+			r->in_iov[j].iov_base = rbuf + (size_t)j * r->in_size;
+			r->in_iov[j].iov_len = r->in_size;
+			r->in[j].msg_hdr.msg_iov = &r->in_iov[j];
+			r->in[j].msg_hdr.msg_iovlen = 1;
+		}
+		r->out_iov[j].iov_base = r->out_buf + (size_t)j * size;
+		r->out_iov[j].iov_len = size;
+		r->out[j].msg_hdr.msg_iov = &r->out_iov[j];
+		r->out[j].msg_hdr.msg_iovlen = 1;
+	}
+}
+
 static void
 udp_setup(struct udp_run *r, const struct opts *o, const struct target *t)
 {
@@ -177,6 +320,7 @@ udp_setup(struct udp_run *r, const struct opts *o, const struct target *t)
 	r->n = o->conns;
 	gen_init(&r->g, (size_t)o->size);
 	r->scratch = xcalloc((size_t)o->size, 1);
+	udp_batch_setup(r);
 	r->ep = epoll_create1(EPOLL_CLOEXEC);
 	r->c = xcalloc((size_t)r->n, sizeof *r->c);
 	for (int i = 0; i < r->n; i++) {
