@@ -104,7 +104,7 @@ endpoint_deliver(struct endpoint *to, struct shared_line *sl,
 	d->line = sl;
 	endpoint_ref(to);
 	shared_line_ref(sl);
-	loop_post(to->loop, delivery_run, d);
+	loop_post_deferred(to->loop, delivery_run, d);
 	endpoint_hold_if_behind(from, to->loop);
 }
 

@@ -59,7 +59,7 @@ hloop_run(unsigned int i, void (*fn)(void *), void *arg,
 		fn(arg);
 		return;
 	}
-	loop_post(to, fn, arg);		/* a handler's fn is a loop_fn */
+	loop_post_deferred(to, fn, arg);		/* a handler's fn is a loop_fn */
 	endpoint_hold_if_behind(on_behalf, to);
 }
 

@@ -19,6 +19,12 @@
  * the threads have been joined at exit the main thread holds them all for
  * good.
  *
+ * A call posted in the course of a turn (a line for members on another
+ * loop) wakes its loop at the end of the poster's turn, not at once: the
+ * calls of a whole turn then arrive together, and each recipient's queue
+ * takes the turn's lines in one write, rather than the other loop waking
+ * (and on a shared CPU, preempting the poster) for the first of them.
+ *
  * With one loop there is no thread, no inbox and no lock, and a post is
  * a direct call.
  */
@@ -88,7 +94,34 @@ loop_is_here(struct loop *loop)
 	return loop == here || (here == loop->set->v && loop->set->world_held);
 }
 
-/* End of turn: run every hook once. */
+/* Write a loop's eventfd: calls wait in its inbox. */
+static void
+loop_wake_up(struct loop *loop)
+{
+	uint64_t one = 1;
+
+	if (write(loop->wake_fd, &one, sizeof one) == -1 && errno != EAGAIN)
+		log_warn("waking loop %u", loop->index);
+}
+
+/* Wake the loops this one posted to in its turn, if still needed. */
+static void
+loop_pay_wakes(struct loop *loop)
+{
+	struct loop *to;
+	unsigned int i;
+
+	for (i = 0; i < loop->nowed; i++) {
+		to = &loop->set->v[loop->owed[i]];
+		loop->owes[loop->owed[i]] = 0;
+		if (atomic_load_explicit(&to->waiting,
+		    memory_order_relaxed) != 0)
+			loop_wake_up(to);
+	}
+	loop->nowed = 0;
+}
+
+/* End of turn: run every hook once, then wake whom the turn posted to. */
 static void
 loop_turn_end(evutil_socket_t fd, short what, void *arg)
 {
@@ -99,6 +132,8 @@ loop_turn_end(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (i = 0; i < loop->nhooks; i++)
 		loop->hooks[i].fn(loop->hooks[i].arg);
+	if (loop->nowed != 0)
+		loop_pay_wakes(loop);
 }
 
 /* Register an end-of-turn hook (at set-up, on the loop's thread). */
@@ -133,30 +168,62 @@ call_vec_push(struct call_vec *cv, const struct loop_call *call)
 	cv->v[cv->len++] = *call;
 }
 
+/* Put a call in a loop's inbox; returns how many now wait there. */
+static size_t
+loop_inbox_push(struct loop *loop, loop_fn *fn, void *arg)
+{
+	struct loop_call call = { fn, arg };
+	size_t waiting;
+
+	pthread_mutex_lock(&loop->inbox_lock);
+	call_vec_push(&loop->inbox, &call);
+	waiting = loop->inbox.len;
+	atomic_store_explicit(&loop->waiting, waiting, memory_order_relaxed);
+	pthread_mutex_unlock(&loop->inbox_lock);
+	return waiting;
+}
+
 /*
- * Post a call; returns how many now wait there.  Only the first call into
- * an empty inbox writes the eventfd: the loop takes the whole inbox at
- * once when it wakes.
+ * Post a call and wake its loop now; returns how many now wait there.
+ * Only the first call into an empty inbox writes the eventfd (the loop
+ * takes the whole inbox at once when it wakes), unless this thread's
+ * loop still owes it a wake from a deferred post.
  */
 unsigned int
 loop_post(struct loop *loop, loop_fn *fn, void *arg)
 {
-	struct loop_call call = { fn, arg };
-	uint64_t one = 1;
 	size_t waiting;
 
 	if (loop->wake_fd == -1) {
 		fn(arg);	/* one loop: no other thread to wait for */
 		return 0;
 	}
-	pthread_mutex_lock(&loop->inbox_lock);
-	call_vec_push(&loop->inbox, &call);
-	waiting = loop->inbox.len;
-	atomic_store_explicit(&loop->waiting, waiting, memory_order_relaxed);
-	pthread_mutex_unlock(&loop->inbox_lock);
-	if (waiting == 1 && write(loop->wake_fd, &one, sizeof one) == -1 &&
-	    errno != EAGAIN)
-		log_warn("waking loop %u", loop->index);
+	waiting = loop_inbox_push(loop, fn, arg);
+	if (waiting == 1 || (here != NULL && here->set == loop->set &&
+	    here->owes[loop->index]))
+		loop_wake_up(loop);
+	return (unsigned int)waiting;
+}
+
+/*
+ * Post a call made in the course of this thread's turn: its loop is woken
+ * when the turn ends (loop_turn_end), together with whatever else the
+ * turn posted there.  Not from outside a loop's thread.
+ */
+unsigned int
+loop_post_deferred(struct loop *loop, loop_fn *fn, void *arg)
+{
+	size_t waiting;
+
+	if (loop->wake_fd == -1 || here == NULL || here->set != loop->set ||
+	    here == loop)
+		return loop_post(loop, fn, arg);
+	waiting = loop_inbox_push(loop, fn, arg);
+	if (!here->owes[loop->index]) {
+		here->owes[loop->index] = 1;
+		here->owed[here->nowed++] = (uint16_t)loop->index;
+		loop_schedule(here);
+	}
 	return (unsigned int)waiting;
 }
 

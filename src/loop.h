@@ -67,6 +67,10 @@ struct loop {
 	struct call_vec		 inbox;		/* posted, under inbox_lock */
 	struct call_vec		 running;	/* being run by the loop */
 	atomic_size_t		 waiting;	/* inbox.len, read without lock */
+	/* Loops this one posted to this turn and will wake at its end. */
+	uint8_t			 owes[WORKERS_MAX];
+	uint16_t		 owed[WORKERS_MAX];
+	unsigned int		 nowed;
 };
 
 /* Every loop of the process; loop 0 runs on the main thread. */
@@ -93,6 +97,7 @@ void		 world_resume(struct loops *);
 struct loop	*loop_here(void);
 int		 loop_is_here(struct loop *);
 unsigned int	 loop_post(struct loop *, loop_fn *, void *arg);
+unsigned int	 loop_post_deferred(struct loop *, loop_fn *, void *arg);
 int		 loop_behind(struct loop *);
 int		 loops_caught_up(struct loops *, struct loop *self);
 void		 loop_add_hook(struct loop *, loop_fn *, void *arg);

@@ -8,8 +8,10 @@
  * until it resumes, while the main thread may act on every loop; that
  * the inbox length is reported (loop_behind, loops_caught_up) and falls
  * back once the loop has worked through it; that an end-of-turn hook runs
- * once per turn however often it was scheduled; and that loops_stop runs
- * whatever was still waiting, so nothing posted is lost at exit.
+ * once per turn however often it was scheduled; that a deferred post
+ * wakes its loop only when the poster's turn ends, unless an immediate
+ * post to the same loop comes first; and that loops_stop runs whatever
+ * was still waiting, so nothing posted is lost at exit.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -286,6 +288,47 @@ START_TEST(hook_runs_once_per_turn)
 }
 END_TEST
 
+START_TEST(deferred_posts_wake_at_turn_end)
+{
+	struct event_base *base;
+	struct loops set;
+	atomic_uint ran = 0;
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	unsigned int i, n = 100;
+
+	start_loops(&set, &base, 3);
+	for (i = 0; i < n; i++) {
+		loop_post_deferred(&set.v[1], count_call, &ran);
+		loop_post_deferred(&set.v[2], count_call, &ran);
+	}
+	nanosleep(&ts, NULL);
+	ck_assert_uint_eq(atomic_load(&ran), 0);	/* nobody woken yet */
+	event_base_loop(base, EVLOOP_NONBLOCK);		/* the turn ends */
+	ck_assert(wait_for(&ran, 2 * n));
+	end_loops(&set, base);
+	ck_assert_uint_eq(atomic_load(&ran), 2 * n);
+}
+END_TEST
+
+START_TEST(immediate_post_wakes_for_deferred_ones_too)
+{
+	struct event_base *base;
+	struct loops set;
+	atomic_uint ran = 0;
+
+	start_loops(&set, &base, 2);
+	loop_post_deferred(&set.v[1], count_call, &ran);
+	loop_post_deferred(&set.v[1], count_call, &ran);
+	loop_post(&set.v[1], count_call, &ran);	/* the inbox was not empty */
+	ck_assert(wait_for(&ran, 3));
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	/* A deferred post with no turn ending before the stop still runs. */
+	loop_post_deferred(&set.v[1], count_call, &ran);
+	end_loops(&set, base);
+	ck_assert_uint_eq(atomic_load(&ran), 4);
+}
+END_TEST
+
 static Suite *
 loop_suite(void)
 {
@@ -300,6 +343,8 @@ loop_suite(void)
 	tcase_add_test(tc, stopped_world_runs_nothing_until_resumed);
 	tcase_add_test(tc, stop_runs_what_is_still_waiting);
 	tcase_add_test(tc, hook_runs_once_per_turn);
+	tcase_add_test(tc, deferred_posts_wake_at_turn_end);
+	tcase_add_test(tc, immediate_post_wakes_for_deferred_ones_too);
 	suite_add_tcase(s, tc);
 	return s;
 }
