@@ -9,7 +9,10 @@ comes before any result; echo --tls against a TLS listener verifies
 every echo (no mismatch), and against a plain one stops with the
 handshake's failure; echo --ws and chat --ws (with and without --rooms)
 against WebSocket listeners verify every echo and every delivery, and
-idle --ws holds upgraded connections; bench/naive-chat passes chat
+idle --ws holds upgraded connections; udp, which batches its replies and
+their replacements, verifies every reply with no loss against a UDP echo
+listener (small datagrams, sent segmented, and large ones, sent one by
+one) and against bench/epoll-echo -u; bench/naive-chat passes chat
 --proto plain, whose --cpu-pgid gives the CPU columns; chat -p P1,P2,P3
 against three daemons sharing a redis-server ([cluster]) spreads the
 participants over them, every line reaching the participants of every
@@ -97,6 +100,42 @@ class Bench(unittest.TestCase):
         self.assertGreater(float(kv["server_ns_per"]), 0, res)
         self.assertIn("tool_cpu_pct", kv)
         self.assertIn("server cpu:", out)
+
+    def udp_run(self, port, size, pgid=None):
+        cpu = ["--cpu-pgid", str(pgid)] if pgid is not None else []
+        rc, out, err = bench(["udp", "-p", str(port), "-c", "4", "-P", "32",
+                              "-s", str(size), "-d", "1", "-w", "0"] + cpu)
+        self.assertEqual(rc, 0, out + err)
+        res = [l for l in out.splitlines() if l.startswith("RESULT ")][-1]
+        kv = dict(f.split("=", 1) for f in res.split()[1:])
+        self.assertEqual(kv["errors"], "0", res)
+        self.assertEqual(kv["losses"], "0", res)
+        self.assertGreater(float(kv["rate"]), 0, res)
+        if pgid is not None:
+            self.assertGreater(float(kv["server_ns_per"]), 0, res)
+
+    def test_udp_verifies_every_reply(self):
+        srv = harness.Server("[server]\nudp_rate = 0\n[listener u]\n"
+                             "proto = udp\nbind = 127.0.0.1:0\n"
+                             "handler = echo\n")
+        try:
+            for size in (64, 2000):
+                self.udp_run(srv.port("u"), size)
+        finally:
+            srv.close()
+
+    def test_udp_against_the_blocking_loop(self):
+        loop = os.path.join(os.path.dirname(BENCH), "epoll-echo")
+        proc = subprocess.Popen([loop, "-u", "0"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        try:
+            line = proc.stdout.readline()
+            port = line.rsplit(":", 1)[1].strip()
+            self.udp_run(port, 64, proc.pid)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
     def test_cpu_pgid_not_for_idle(self):
         rc, out, err = bench(["idle", "-c", "1", "-p", "1", "--cpu-pgid", "1"])
