@@ -17,6 +17,8 @@
 #include <sys/uio.h>
 #include <stddef.h>
 
+#include "loop.h"
+
 /* What an operation that gave EAGAIN waits for (io->want). */
 #define IO_WANT_READ	0x02	/* EV_READ */
 #define IO_WANT_WRITE	0x04	/* EV_WRITE */
@@ -74,9 +76,11 @@ io_read(struct io *io, void *buf, size_t len)
 	return io->ops->read(io, buf, len);
 }
 
+/* Calls this loop posted go before anything it writes (loop.c). */
 static inline ssize_t
 io_writev(struct io *io, const struct iovec *iov, int n)
 {
+	loop_wake_owed();
 	return io->ops->writev(io, iov, n);
 }
 

@@ -20,10 +20,13 @@
  * good.
  *
  * A call posted in the course of a turn (a line for members on another
- * loop) wakes its loop at the end of the poster's turn, not at once: the
- * calls of a whole turn then arrive together, and each recipient's queue
- * takes the turn's lines in one write, rather than the other loop waking
- * (and on a shared CPU, preempting the poster) for the first of them.
+ * loop) wakes its loop later than at once: the calls of a whole turn then
+ * arrive together, and each recipient's queue takes the turn's lines in
+ * one write, rather than the other loop waking (and on a shared CPU,
+ * preempting the poster) for the first of them.  The wake is paid before
+ * anything this loop writes to a client goes out (loop_wake_owed, from
+ * every transport's write) and at the end of the turn: a client that has
+ * seen what came after a post can never get ahead of the post itself.
  *
  * With one loop there is no thread, no inbox and no lock, and a post is
  * a direct call.
@@ -121,7 +124,22 @@ loop_pay_wakes(struct loop *loop)
 	loop->nowed = 0;
 }
 
-/* End of turn: run every hook once, then wake whom the turn posted to. */
+/*
+ * About to write to a client: first wake the loops this thread's loop
+ * posted to, so that what they were sent is on its way before anything
+ * said after it.
+ */
+void
+loop_wake_owed(void)
+{
+	if (here != NULL && here->nowed != 0)
+		loop_pay_wakes(here);
+}
+
+/*
+ * End of turn: wake whom the turn posted to, then run every hook once
+ * (they flush output), then wake whom the hooks posted to.
+ */
 static void
 loop_turn_end(evutil_socket_t fd, short what, void *arg)
 {
@@ -130,6 +148,8 @@ loop_turn_end(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (loop->nowed != 0)
+		loop_pay_wakes(loop);
 	for (i = 0; i < loop->nhooks; i++)
 		loop->hooks[i].fn(loop->hooks[i].arg);
 	if (loop->nowed != 0)

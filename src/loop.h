@@ -98,6 +98,7 @@ struct loop	*loop_here(void);
 int		 loop_is_here(struct loop *);
 unsigned int	 loop_post(struct loop *, loop_fn *, void *arg);
 unsigned int	 loop_post_deferred(struct loop *, loop_fn *, void *arg);
+void		 loop_wake_owed(void);
 int		 loop_behind(struct loop *);
 int		 loops_caught_up(struct loops *, struct loop *self);
 void		 loop_add_hook(struct loop *, loop_fn *, void *arg);

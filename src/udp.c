@@ -403,6 +403,7 @@ udp_flush_run(struct udp_batch *b, struct udp_socket *us, size_t i,
 
 	for (k = i; k < end; k += b->wirecount[nw++])
 		wire_make(b, nw, k, gso_run(b, k, end));
+	loop_wake_owed();	/* what was posted goes first (loop.c) */
 	while (w < nw && us->listener != NULL && us->listener->fd != -1) {
 		n = sendmmsg(us->listener->fd, &b->wire[w],
 		    (unsigned int)(nw - w), MSG_DONTWAIT);
