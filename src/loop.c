@@ -449,8 +449,12 @@ loops_stop(struct loops *set)
 		if (!set->v[i].started)
 			continue;
 		loop_post(&set->v[i], loop_exit_call, &set->v[i]);
+		loop_wake_up(&set->v[i]);	/* whatever deferred wakes owe */
 		pthread_join(set->v[i].thread, NULL);
 		set->v[i].started = 0;
+		/* It may have left before its turn ended: pay what it owed. */
+		if (set->v[i].nowed != 0)
+			loop_pay_wakes(&set->v[i]);
 	}
 	set->world_held = 1;
 	do {
@@ -497,6 +501,7 @@ loop_park_call(void *arg)
 {
 	struct loops *set = arg;
 
+	loop_wake_owed();	/* others may have to park too */
 	pthread_mutex_lock(&set->world_lock);
 	set->parked++;
 	pthread_cond_broadcast(&set->world_cond);
@@ -525,6 +530,8 @@ world_stop(struct loops *set)
 	for (i = 1; i < set->n; i++) {
 		if (set->v[i].started) {
 			loop_post(&set->v[i], loop_park_call, set);
+			/* at once, whatever a deferred post before it owes */
+			loop_wake_up(&set->v[i]);
 			running++;
 		}
 	}
