@@ -92,8 +92,7 @@ class Bench(unittest.TestCase):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         self.assertEqual(rc, 0, out + err)
-        res = [l for l in out.splitlines() if l.startswith("RESULT ")][-1]
-        kv = dict(f.split("=", 1) for f in res.split()[1:])
+        res, kv = result(out)
         self.assertEqual(kv["losses"], "0", res)
         self.assertEqual(kv["errors"], "0", res)
         self.assertGreater(float(kv["rate"]), 0, res)
@@ -106,8 +105,7 @@ class Bench(unittest.TestCase):
         rc, out, err = bench(["udp", "-p", str(port), "-c", "4", "-P", "32",
                               "-s", str(size), "-d", "1", "-w", "0"] + cpu)
         self.assertEqual(rc, 0, out + err)
-        res = [l for l in out.splitlines() if l.startswith("RESULT ")][-1]
-        kv = dict(f.split("=", 1) for f in res.split()[1:])
+        res, kv = result(out)
         self.assertEqual(kv["errors"], "0", res)
         self.assertEqual(kv["losses"], "0", res)
         self.assertGreater(float(kv["rate"]), 0, res)
