@@ -37,6 +37,17 @@
  */
 #define ACCEPT_CALM_MS		1000
 
+/* Start (or keep) the quiet period that ends an EMFILE episode. */
+static void
+listener_calm_start(struct listener *l)
+{
+	struct timeval tv = { ACCEPT_CALM_MS / 1000,
+	    (ACCEPT_CALM_MS % 1000) * 1000 };
+
+	if (!evtimer_pending(l->calm, NULL))
+		evtimer_add(l->calm, &tv);
+}
+
 /* evconnlistener callback: a connection is ready. */
 static void
 listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
@@ -45,10 +56,9 @@ listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	struct listener *l = arg;
 
 	(void)evl;
-	if (l->paused_logged && !evtimer_pending(l->calm, NULL)) {
-		struct timeval tv = { ACCEPT_CALM_MS / 1000,
-		    (ACCEPT_CALM_MS % 1000) * 1000 };
-		evtimer_add(l->calm, &tv);
+	if (l->paused_logged) {
+		l->took_since_pause = 1;
+		listener_calm_start(l);
 	}
 	l->ops->accept(l->ops_arg, l, fd, sa, (socklen_t)len);
 }
@@ -65,7 +75,14 @@ listener_calm(evutil_socket_t fd, short what, void *arg)
 	l->paused_logged = 0;
 }
 
-/* Timer: try accepting again after a pause. */
+/*
+ * Timer: try accepting again after a pause.  If connections were taken
+ * before the accept that failed, the quiet period starts over now: the
+ * kernel wants a free descriptor before it looks at the backlog, so
+ * taking the last waiting client with the last free descriptor makes
+ * the next accept fail even though nobody is left waiting, and no
+ * further accept would come to end the episode.
+ */
 static void
 listener_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -73,6 +90,9 @@ listener_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (l->paused_logged && l->took_since_pause)
+		listener_calm_start(l);
+	l->took_since_pause = 0;
 	evconnlistener_enable(l->evl);
 }
 

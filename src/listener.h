@@ -87,6 +87,7 @@ struct listener {
 	struct event		*pause;		/* accept resting (EMFILE) */
 	struct event		*calm;		/* end of an EMFILE episode */
 	int			 paused_logged;
+	int			 took_since_pause; /* accepted since it rested */
 	atomic_uint		 refs;		/* users besides the list */
 	int			 retired;	/* removed by a reload */
 	int			 own_conf;	/* conf is ours to free */

@@ -397,6 +397,41 @@ class DescriptorExhaustion(unittest.TestCase):
                  "a second recovery:\n" + self.server.log())
         self.assertEqual(self.count(self.AGAIN), 2)
 
+    def test_recovery_that_takes_the_last_descriptor_ends_the_shortage(self):
+        """As many descriptors freed as clients wait: taking them uses
+        the last free slot, so the accept after them fails at once (the
+        kernel wants a descriptor before it looks at the backlog).  The
+        shortage is still over, and the log says so, once."""
+        served, stuck = self.fill_up()
+        self.server.wait_log(self.PAUSED)
+        waiting = [stuck] if stuck else []
+        for i in range(2 if not VALGRIND else 0):
+            s = self.server.connect("echo")
+            self.socks.append(s)
+            s.sendall(b"waiting %d\n" % i)
+            waiting.append((s, b"waiting %d\n" % i))
+        freed = max(len(waiting), 1)
+        gone = self.server.log().count(" debug: disconnect ")
+        for s in served[-freed:]:
+            s.close()
+            self.socks.remove(s)
+        if not waiting:
+            # valgrind took the stuck one off the backlog: one new client
+            # takes the one descriptor freed.
+            self.wait_disconnects(gone + freed)
+            s = self.server.connect("echo")
+            self.socks.append(s)
+            s.sendall(b"fresh\n")
+            waiting.append((s, b"fresh\n"))
+        for s, line in waiting:
+            self.assertEqual(harness.recv_exactly(s, len(line),
+                                                  timeout=3 * SLOW), line)
+        self.server.wait_log(self.AGAIN)
+        time.sleep(0.5)
+        self.assertEqual(self.count(self.AGAIN), 1)
+        self.assertEqual(self.count(self.PAUSED), 1)
+        roundtrip(self, served[0], b"still served\n")
+
 
 # ----------------------------------------------------------------------
 
