@@ -129,12 +129,27 @@ conn_out(const struct conn *c)
 	return c->more != NULL ? c->more->out : NULL;
 }
 
+/*
+ * Before an emptied queue is freed: the size the next one starts with.
+ * A connection that goes quiet holds none of it, only this byte.
+ */
+static void
+conn_remember_out_size(struct conn *c, const struct outq *out)
+{
+	unsigned int hint = outq_hint(out), order = 0;
+
+	while ((1u << order) < hint)
+		order++;
+	c->more->out_order = (uint8_t)order;
+}
+
 /* c's output queue, made if need be. */
 static struct outq *
 conn_out_make(struct conn *c)
 {
 	if (conn_more(c)->out == NULL)
-		c->more->out = outq_new();
+		c->more->out = outq_new_for(c->more->out_order != 0 ?
+		    1u << c->more->out_order : 0);
 	return c->more->out;
 }
 
@@ -1069,6 +1084,7 @@ conn_flush(struct conn *c)
 		}
 	}
 	if (out != NULL) {
+		conn_remember_out_size(c, out);
 		outq_free(out);
 		c->more->out = NULL;
 	}

@@ -33,6 +33,37 @@ outq_new(void)
 	return xcalloc(1, sizeof(struct outq));
 }
 
+/*
+ * A new, empty queue with room for lines (rounded up to a power of two,
+ * at most OUTQ_HINT_MAX) before it grows; 0: room is made at the first
+ * push.  A chat reader's queue is emptied and freed at the end of every
+ * turn it is written out, and refilled the next: made at outq_hint's
+ * size, it is two allocations a turn instead of one per doubling.
+ */
+struct outq *
+outq_new_for(unsigned int lines)
+{
+	struct outq *q = outq_new();
+	unsigned int cap = OUTQ_FIRST_CAP;
+
+	if (lines == 0)
+		return q;
+	if (lines > OUTQ_HINT_MAX)
+		lines = OUTQ_HINT_MAX;
+	while (cap < lines)
+		cap *= 2;
+	q->ring = xmalloc(cap * sizeof *q->ring);
+	q->cap = cap;
+	return q;
+}
+
+/* The room a queue like this one should start with: outq_new_for. */
+unsigned int
+outq_hint(const struct outq *q)
+{
+	return q->cap < OUTQ_HINT_MAX ? q->cap : OUTQ_HINT_MAX;
+}
+
 /* Release every line and the queue. */
 void
 outq_free(struct outq *q)
@@ -54,7 +85,7 @@ static void
 outq_grow(struct outq *q)
 {
 	unsigned int i, cap = q->cap ? q->cap * 2 : OUTQ_FIRST_CAP;
-	struct shared_line **ring = xcalloc(cap, sizeof *ring);
+	struct shared_line **ring = xmalloc(cap * sizeof *ring);
 
 	for (i = 0; i < q->count; i++)
 		ring[i] = OUTQ_AT(q, i);

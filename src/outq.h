@@ -23,7 +23,13 @@ struct outq {
 	size_t			  cost;
 };
 
+/* A queue that starts at its last size costs one allocation, not a
+ * doubling per power of two, each turn: hints are capped at this. */
+#define OUTQ_HINT_MAX	256
+
 struct outq	*outq_new(void);
+struct outq	*outq_new_for(unsigned int);
+unsigned int	 outq_hint(const struct outq *);
 void		 outq_free(struct outq *);
 void		 outq_push(struct outq *, struct shared_line *);
 ssize_t		 outq_write(struct outq *, struct io *);

@@ -216,6 +216,41 @@ START_TEST(test_push_accounting)
 }
 END_TEST
 
+/* A queue made for its predecessor's size starts with that room. */
+START_TEST(test_new_for_hint)
+{
+	struct outq *q = outq_new(), *next;
+	unsigned int i;
+
+	ck_assert_uint_eq(outq_hint(q), 0);
+	for (i = 0; i < 100; i++)
+		outq_push(q, shared_line_new("x\n", 2));
+	ck_assert_uint_eq(outq_hint(q), 128);
+	next = outq_new_for(outq_hint(q));
+	ck_assert_uint_eq(next->cap, 128);
+	ck_assert_uint_eq(next->count, 0);
+	for (i = 0; i < 128; i++)
+		outq_push(next, shared_line_new("y\n", 2));
+	ck_assert_uint_eq(next->cap, 128);	/* no growth on the way */
+	outq_push(next, shared_line_new("z\n", 2));
+	ck_assert_uint_eq(next->cap, 256);
+	check_accounting(next);
+	outq_free(next);
+	outq_free(q);
+	/* Rounded up, and never more than OUTQ_HINT_MAX. */
+	q = outq_new_for(3);
+	ck_assert_uint_eq(q->cap, 8);
+	outq_free(q);
+	q = outq_new_for(100000);
+	ck_assert_uint_eq(q->cap, OUTQ_HINT_MAX);
+	ck_assert_uint_eq(outq_hint(q), OUTQ_HINT_MAX);
+	outq_free(q);
+	q = outq_new_for(0);
+	ck_assert_uint_eq(q->cap, 0);
+	outq_free(q);
+}
+END_TEST
+
 /* --- Writing through the capped transport --- */
 
 START_TEST(test_partial_line)
@@ -433,13 +468,14 @@ START_TEST(test_plain_many_lines)
 }
 END_TEST
 
-START_TEST(test_plain_partial_writev)
+/*
+ * A small send buffer: the kernel takes part of a write, often stopping
+ * inside a line; drained from the other end, every byte arrives once and
+ * in order.  n lines made by make.
+ */
+static void
+partial_writes(struct shared_line *(*make)(unsigned int), unsigned int n)
 {
-	/*
-	 * A small send buffer: the kernel takes part of a writev, often
-	 * stopping inside a line; drained from the other end, every byte
-	 * arrives once and in order.
-	 */
 	struct bytes sent = { 0 }, got = { 0 };
 	struct outq *q = outq_new();
 	struct io io;
@@ -450,8 +486,8 @@ START_TEST(test_plain_partial_writev)
 
 	pair(fds, 4096);
 	io_plain_init(&io, fds[0]);
-	for (i = 0; i < 600; i++) {
-		struct shared_line *sl = varied_line(i);
+	for (i = 0; i < n; i++) {
+		struct shared_line *sl = make(i);
 
 		bytes_add(&sent, sl->data, sl->len);
 		outq_push(q, sl);
@@ -494,6 +530,61 @@ START_TEST(test_plain_partial_writev)
 	close(fds[1]);
 	free(sent.v);
 	free(got.v);
+}
+
+/* Lines up to 997 bytes: writes of more than the transport gathers. */
+START_TEST(test_plain_partial_writev)
+{
+	partial_writes(varied_line, 600);
+}
+END_TEST
+
+/* Line i of a stream of short lines, 1 to 96 bytes, as chat sends. */
+static struct shared_line *
+short_line(unsigned int i)
+{
+	char buf[96];
+	size_t len = 1 + (i * 37u) % sizeof buf, k;
+
+	for (k = 0; k < len; k++)
+		buf[k] = (char)('A' + (i + k) % 26);
+	buf[len - 1] = '\n';
+	return shared_line_new(buf, len);
+}
+
+/* Short lines: the transport copies them into one buffer first. */
+START_TEST(test_plain_partial_gathered)
+{
+	partial_writes(short_line, 3000);
+}
+END_TEST
+
+/*
+ * Short lines with now and then one longer than the transport gathers:
+ * some writes gathered, some not, and switching mid-line.
+ */
+static struct shared_line *
+mixed_line(unsigned int i)
+{
+	size_t len = 70000, k;
+	struct shared_line *sl;
+	char *buf;
+
+	if (i % 500 != 250)
+		return short_line(i);
+	buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	for (k = 0; k < len; k++)
+		buf[k] = (char)('a' + (i + k) % 26);
+	buf[len - 1] = '\n';
+	sl = shared_line_new(buf, len);
+	free(buf);
+	return sl;
+}
+
+START_TEST(test_plain_partial_mixed)
+{
+	partial_writes(mixed_line, 3000);
 }
 END_TEST
 
@@ -640,6 +731,7 @@ outq_suite(void)
 
 	tc = tcase_create("ring");
 	tcase_add_test(tc, test_push_accounting);
+	tcase_add_test(tc, test_new_for_hint);
 	tcase_add_test(tc, test_partial_line);
 	tcase_add_test(tc, test_ring_wraps_then_grows);
 	tcase_add_test(tc, test_random_schedule);
@@ -649,6 +741,8 @@ outq_suite(void)
 	tcase_add_test(tc, test_plain_write_all);
 	tcase_add_test(tc, test_plain_many_lines);
 	tcase_add_test(tc, test_plain_partial_writev);
+	tcase_add_test(tc, test_plain_partial_gathered);
+	tcase_add_test(tc, test_plain_partial_mixed);
 	tcase_add_test(tc, test_plain_eagain_when_full);
 	tcase_add_test(tc, test_plain_peer_closed);
 	/* Under valgrind the byte-by-byte checks take a while. */
