@@ -143,6 +143,15 @@ conn_remember_out_size(struct conn *c, const struct outq *out)
 	c->more->out_order = (uint8_t)order;
 }
 
+/* Free c's empty output queue, remembering its size for the next. */
+static void
+conn_release_out(struct conn *c)
+{
+	conn_remember_out_size(c, c->more->out);
+	outq_free(c->more->out);
+	c->more->out = NULL;
+}
+
 /* c's output queue, made if need be. */
 static struct outq *
 conn_out_make(struct conn *c)
@@ -1083,11 +1092,8 @@ conn_flush(struct conn *c)
 			return;
 		}
 	}
-	if (out != NULL) {
-		conn_remember_out_size(c, out);
-		outq_free(out);
-		c->more->out = NULL;
-	}
+	if (out != NULL && !outq_worth_keeping(out))
+		conn_release_out(c);
 	if (conn_push_unsent(c) != 0)
 		return;
 	if (c->flags & CONN_FINISHING) {
@@ -1183,7 +1189,9 @@ conn_loop_flush(void *arg)
 
 /*
  * Once a second: drop partial lines older than line_timeout, so a client
- * dribbling a line (or stalling halfway) cannot hold a buffer forever.
+ * dribbling a line (or stalling halfway) cannot hold a buffer forever,
+ * and free the empty output queues kept for busy readers: a reader that
+ * went quiet holds one for at most a second.
  */
 static void
 conn_loop_sweep(evutil_socket_t fd, short what, void *arg)
@@ -1196,10 +1204,12 @@ conn_loop_sweep(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (limit == 0)
-		return;
 	TAILQ_FOREACH(c, &cl->conns, entry) {
-		if (!conn_has_partial(c) ||
+		/* An empty queue kept for the next turn (conn_flush). */
+		if (c->more != NULL && c->more->out != NULL &&
+		    c->more->out->count == 0 && !(c->flags & CONN_DIRTY))
+			conn_release_out(c);
+		if (limit == 0 || !conn_has_partial(c) ||
 		    framer_age(&c->more->framer, now) < limit ||
 		    !conn_accepts_output(c))
 			continue;

@@ -80,6 +80,22 @@ outq_free(struct outq *q)
 	free(q);
 }
 
+/*
+ * Should an emptied queue stay with its connection for the next turn?
+ * One that took more lines in a turn than a new queue has room for
+ * belongs to a reader that gets many every turn (a chat participant):
+ * freeing and remaking it each turn costs a malloc of up to 2 KB per
+ * reader per turn, which glibc serves slowly when hundreds are freed at
+ * once.  A queue that only ever held a few lines, or one grown for a slow
+ * reader, goes at once.  The owner frees kept ones that stay empty.
+ */
+int
+outq_worth_keeping(const struct outq *q)
+{
+	return q->count == 0 && q->cap > OUTQ_FIRST_CAP &&
+	    q->cap <= OUTQ_HINT_MAX;
+}
+
 /* Double the ring, unrolling it to start at 0. */
 static void
 outq_grow(struct outq *q)

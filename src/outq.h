@@ -30,6 +30,7 @@ struct outq {
 struct outq	*outq_new(void);
 struct outq	*outq_new_for(unsigned int);
 unsigned int	 outq_hint(const struct outq *);
+int		 outq_worth_keeping(const struct outq *);
 void		 outq_free(struct outq *);
 void		 outq_push(struct outq *, struct shared_line *);
 ssize_t		 outq_write(struct outq *, struct io *);

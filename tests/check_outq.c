@@ -251,6 +251,35 @@ START_TEST(test_new_for_hint)
 }
 END_TEST
 
+/* Only an empty queue that has held many lines, but not too many, is
+ * kept for the next turn. */
+START_TEST(test_worth_keeping)
+{
+	struct capped c;
+	struct io io;
+	struct outq *q = outq_new();
+	unsigned int i;
+
+	capped_init(&io, &c);
+	outq_push(q, shared_line_new("one\n", 4));
+	ck_assert(!outq_worth_keeping(q));	/* not empty */
+	capped_write(q, &io, 4);
+	ck_assert(!outq_worth_keeping(q));	/* a few lines: room for 8 */
+	for (i = 0; i < 40; i++)
+		outq_push(q, shared_line_new("many\n", 5));
+	ck_assert(!outq_worth_keeping(q));
+	capped_write(q, &io, 40 * 5);
+	ck_assert(outq_worth_keeping(q));	/* busy, and emptied */
+	for (i = 0; i < 2 * OUTQ_HINT_MAX; i++)
+		outq_push(q, shared_line_new("slow\n", 5));
+	capped_write(q, &io, 2 * OUTQ_HINT_MAX * 5);
+	ck_assert_uint_eq(q->count, 0);
+	ck_assert(!outq_worth_keeping(q));	/* grown for a slow reader */
+	outq_free(q);
+	free(c.got.v);
+}
+END_TEST
+
 /* --- Writing through the capped transport --- */
 
 START_TEST(test_partial_line)
@@ -732,6 +761,7 @@ outq_suite(void)
 	tc = tcase_create("ring");
 	tcase_add_test(tc, test_push_accounting);
 	tcase_add_test(tc, test_new_for_hint);
+	tcase_add_test(tc, test_worth_keeping);
 	tcase_add_test(tc, test_partial_line);
 	tcase_add_test(tc, test_ring_wraps_then_grows);
 	tcase_add_test(tc, test_random_schedule);
