@@ -93,13 +93,13 @@ push(struct outq *q, struct bytes *sent, const char *fmt, unsigned int i)
 	check_accounting(q);
 }
 
-/* Line i of a stream of lines of varied length, 1 to 997 bytes. */
+/* Line i of a stream, len bytes of a pattern that moves with i. */
 static struct shared_line *
-varied_line(unsigned int i)
+patterned_line(unsigned int i, size_t len)
 {
-	size_t len = 1 + (i * 131u) % 997, k;
 	struct shared_line *sl;
 	char *buf = malloc(len);
+	size_t k;
 
 	ck_assert_ptr_nonnull(buf);
 	for (k = 0; k < len; k++)
@@ -108,6 +108,13 @@ varied_line(unsigned int i)
 	sl = shared_line_new(buf, len);
 	free(buf);
 	return sl;
+}
+
+/* Line i of a stream of lines of varied length, 1 to 997 bytes. */
+static struct shared_line *
+varied_line(unsigned int i)
+{
+	return patterned_line(i, 1 + (i * 131u) % 997);
 }
 
 /* The capped transport: takes at most budget bytes, then EAGAIN. */
@@ -572,13 +579,7 @@ END_TEST
 static struct shared_line *
 short_line(unsigned int i)
 {
-	char buf[96];
-	size_t len = 1 + (i * 37u) % sizeof buf, k;
-
-	for (k = 0; k < len; k++)
-		buf[k] = (char)('A' + (i + k) % 26);
-	buf[len - 1] = '\n';
-	return shared_line_new(buf, len);
+	return patterned_line(i, 1 + (i * 37u) % 96);
 }
 
 /* Short lines: the transport copies them into one buffer first. */
@@ -595,20 +596,7 @@ END_TEST
 static struct shared_line *
 mixed_line(unsigned int i)
 {
-	size_t len = 70000, k;
-	struct shared_line *sl;
-	char *buf;
-
-	if (i % 500 != 250)
-		return short_line(i);
-	buf = malloc(len);
-	ck_assert_ptr_nonnull(buf);
-	for (k = 0; k < len; k++)
-		buf[k] = (char)('a' + (i + k) % 26);
-	buf[len - 1] = '\n';
-	sl = shared_line_new(buf, len);
-	free(buf);
-	return sl;
+	return i % 500 == 250 ? patterned_line(i, 70000) : short_line(i);
 }
 
 START_TEST(test_plain_partial_mixed)
