@@ -129,25 +129,10 @@ conn_out(const struct conn *c)
 	return c->more != NULL ? c->more->out : NULL;
 }
 
-/*
- * Before an emptied queue is freed: the size the next one starts with.
- * A connection that goes quiet holds none of it, only this byte.
- */
-static void
-conn_remember_out_size(struct conn *c, const struct outq *out)
-{
-	unsigned int hint = outq_hint(out), order = 0;
-
-	while ((1u << order) < hint)
-		order++;
-	c->more->out_order = (uint8_t)order;
-}
-
-/* Free c's empty output queue, remembering its size for the next. */
+/* Free c's empty output queue. */
 static void
 conn_release_out(struct conn *c)
 {
-	conn_remember_out_size(c, c->more->out);
 	outq_free(c->more->out);
 	c->more->out = NULL;
 }
@@ -157,8 +142,7 @@ static struct outq *
 conn_out_make(struct conn *c)
 {
 	if (conn_more(c)->out == NULL)
-		c->more->out = outq_new_for(c->more->out_order != 0 ?
-		    1u << c->more->out_order : 0);
+		c->more->out = outq_new();
 	return c->more->out;
 }
 

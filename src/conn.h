@@ -114,8 +114,6 @@ struct conn_more {
 	int16_t			 error;		/* errno of an error close */
 	struct telnet		 telnet;	/* handlers with .telnet */
 	uint8_t			 why;		/* enum conn_why, once set */
-	uint8_t			 out_order;	/* log2 of outq_hint when the
-						   last queue was freed */
 };
 
 /*

@@ -33,37 +33,6 @@ outq_new(void)
 	return xcalloc(1, sizeof(struct outq));
 }
 
-/*
- * A new, empty queue with room for lines (rounded up to a power of two,
- * at most OUTQ_HINT_MAX) before it grows; 0: room is made at the first
- * push.  A chat reader's queue is emptied and freed at the end of every
- * turn it is written out, and refilled the next: made at outq_hint's
- * size, it is two allocations a turn instead of one per doubling.
- */
-struct outq *
-outq_new_for(unsigned int lines)
-{
-	struct outq *q = outq_new();
-	unsigned int cap = OUTQ_FIRST_CAP;
-
-	if (lines == 0)
-		return q;
-	if (lines > OUTQ_HINT_MAX)
-		lines = OUTQ_HINT_MAX;
-	while (cap < lines)
-		cap *= 2;
-	q->ring = xmalloc(cap * sizeof *q->ring);
-	q->cap = cap;
-	return q;
-}
-
-/* The room a queue like this one should start with: outq_new_for. */
-unsigned int
-outq_hint(const struct outq *q)
-{
-	return q->cap < OUTQ_HINT_MAX ? q->cap : OUTQ_HINT_MAX;
-}
-
 /* Release every line and the queue. */
 void
 outq_free(struct outq *q)
@@ -93,7 +62,7 @@ int
 outq_worth_keeping(const struct outq *q)
 {
 	return q->count == 0 && q->cap > OUTQ_FIRST_CAP &&
-	    q->cap <= OUTQ_HINT_MAX;
+	    q->cap <= OUTQ_KEEP_MAX;
 }
 
 /* Double the ring, unrolling it to start at 0. */

@@ -23,13 +23,10 @@ struct outq {
 	size_t			  cost;
 };
 
-/* A queue that starts at its last size costs one allocation, not a
- * doubling per power of two, each turn: hints are capped at this. */
-#define OUTQ_HINT_MAX	256
+/* The largest ring an emptied queue keeps (outq_worth_keeping). */
+#define OUTQ_KEEP_MAX	256
 
 struct outq	*outq_new(void);
-struct outq	*outq_new_for(unsigned int);
-unsigned int	 outq_hint(const struct outq *);
 int		 outq_worth_keeping(const struct outq *);
 void		 outq_free(struct outq *);
 void		 outq_push(struct outq *, struct shared_line *);

@@ -223,41 +223,6 @@ START_TEST(test_push_accounting)
 }
 END_TEST
 
-/* A queue made for its predecessor's size starts with that room. */
-START_TEST(test_new_for_hint)
-{
-	struct outq *q = outq_new(), *next;
-	unsigned int i;
-
-	ck_assert_uint_eq(outq_hint(q), 0);
-	for (i = 0; i < 100; i++)
-		outq_push(q, shared_line_new("x\n", 2));
-	ck_assert_uint_eq(outq_hint(q), 128);
-	next = outq_new_for(outq_hint(q));
-	ck_assert_uint_eq(next->cap, 128);
-	ck_assert_uint_eq(next->count, 0);
-	for (i = 0; i < 128; i++)
-		outq_push(next, shared_line_new("y\n", 2));
-	ck_assert_uint_eq(next->cap, 128);	/* no growth on the way */
-	outq_push(next, shared_line_new("z\n", 2));
-	ck_assert_uint_eq(next->cap, 256);
-	check_accounting(next);
-	outq_free(next);
-	outq_free(q);
-	/* Rounded up, and never more than OUTQ_HINT_MAX. */
-	q = outq_new_for(3);
-	ck_assert_uint_eq(q->cap, 8);
-	outq_free(q);
-	q = outq_new_for(100000);
-	ck_assert_uint_eq(q->cap, OUTQ_HINT_MAX);
-	ck_assert_uint_eq(outq_hint(q), OUTQ_HINT_MAX);
-	outq_free(q);
-	q = outq_new_for(0);
-	ck_assert_uint_eq(q->cap, 0);
-	outq_free(q);
-}
-END_TEST
-
 /* Only an empty queue that has held many lines, but not too many, is
  * kept for the next turn. */
 START_TEST(test_worth_keeping)
@@ -277,9 +242,9 @@ START_TEST(test_worth_keeping)
 	ck_assert(!outq_worth_keeping(q));
 	capped_write(q, &io, 40 * 5);
 	ck_assert(outq_worth_keeping(q));	/* busy, and emptied */
-	for (i = 0; i < 2 * OUTQ_HINT_MAX; i++)
+	for (i = 0; i < 2 * OUTQ_KEEP_MAX; i++)
 		outq_push(q, shared_line_new("slow\n", 5));
-	capped_write(q, &io, 2 * OUTQ_HINT_MAX * 5);
+	capped_write(q, &io, 2 * OUTQ_KEEP_MAX * 5);
 	ck_assert_uint_eq(q->count, 0);
 	ck_assert(!outq_worth_keeping(q));	/* grown for a slow reader */
 	outq_free(q);
@@ -748,7 +713,6 @@ outq_suite(void)
 
 	tc = tcase_create("ring");
 	tcase_add_test(tc, test_push_accounting);
-	tcase_add_test(tc, test_new_for_hint);
 	tcase_add_test(tc, test_worth_keeping);
 	tcase_add_test(tc, test_partial_line);
 	tcase_add_test(tc, test_ring_wraps_then_grows);
