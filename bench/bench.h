@@ -44,6 +44,7 @@ struct opts {
 	const char *unix_path;
 	int port, conns, inflight, size, seconds, warmup, senders;
 	int rooms; /* chat: spread participants over this many rooms (0: one) */
+	int pace_all; /* chat: pace each sender on all its receivers */
 	long pid;
 	int tls; /* echo, upper: over TLS (tls.c) */
 	int ws;	 /* echo, upper, chat: over WebSocket (ws.c) */

@@ -58,6 +58,9 @@ enum chat_phase { CP_WELCOME, CP_DRAIN, CP_RUN };
 /* Room kept in a sender's buffer for one more line (RESP framing included). */
 #define CHAT_LINE_MAX 128
 #define CHAT_CONNECT_BATCH 32
+/* Lines a sender may have on their way at most, whatever window a stall
+ * has granted: the size of its ring of receipt counts. */
+#define CHAT_RING 4096
 /* Several servers: how long the lines in flight at the window's end get
  * to arrive before the missing ones are counted as losses. */
 #define CLUSTER_DRAIN_NS (2 * NS_PER_S)
@@ -85,7 +88,13 @@ struct part {
 	size_t wlen, woff;
 	uint64_t sent;	   /* lines sent = next seq */
 	uint64_t extra;	   /* window credit granted after a stall */
-	uint64_t progress; /* last time the observer saw this sender advance */
+	uint64_t progress; /* last time its pacing saw a new line of it */
+	/* sender-only, --pace-all: got[q % CHAT_RING] counts the receivers that
+	 * have had (or lost) line q; done is how many lines all of them have;
+	 * a receiver dropped counts as having every later line. */
+	uint32_t *got;
+	uint64_t done;
+	uint32_t audience, gone;
 };
 
 struct chat_run {
@@ -96,7 +105,7 @@ struct chat_run {
 	 * counts the participants that have heard every server's marker */
 	struct target *tg;
 	int nt, marked;
-	int *obs; /* per sender: who it is paced by (a non-sender in its room) */
+	int *obs; /* per sender: who paces it (a non-sender in its room) */
 	enum chat_phase phase;
 	uint64_t t_start, t_end, sync_round;
 	/* the server's (--cpu-pgid) and the tool's CPU time in the window */
@@ -215,6 +224,12 @@ chat_close(struct chat_run *r, int *fdp)
 		r->closed++;
 }
 
+static void	chat_heard(struct chat_run *, int, uint64_t, uint64_t,
+		    uint64_t);
+static int	chat_hears(const struct chat_run *, int, int);
+
+/* A participant gone (an error the report counts) no longer holds its
+ * senders back: it counts as having had what they sent and will send. */
 static void
 chat_drop(struct chat_run *r, int i)
 {
@@ -222,6 +237,11 @@ chat_drop(struct chat_run *r, int i)
 	if (pt->wfd == pt->fd)
 		pt->wfd = -1;
 	chat_close(r, &pt->fd);
+	for (int s = 0; s < r->k && r->o->pace_all; s++)
+		if (chat_hears(r, i, s)) {
+			r->p[s].gone++;
+			chat_heard(r, s, pt->exp[s], r->p[s].sent, now_ns());
+		}
 }
 
 /* --ws: a line (without its '\n') as one client text frame; dst has room
@@ -253,9 +273,35 @@ chat_format(
 	    strlen(REDIS_CHANNEL), REDIS_CHANNEL, n, body);
 }
 
-/* Queue and send a sender's lines while the observer is fewer than P lines
- * behind it: a sender never hears its own lines, so the observer's view is
- * what tells us a line has made it through the server. */
+/* Does participant i hear sender s's lines? */
+static int
+chat_hears(const struct chat_run *r, int i, int s)
+{
+	int rooms = r->o->rooms;
+	return i != s && (!rooms || i % rooms == s % rooms);
+}
+
+/* How far sender s may go: P lines (and any stall's credit) past what
+ * its observer has had (a sender never hears its own lines, so a
+ * receiver's view is what tells us a line made it through the server);
+ * with --pace-all, past the last line that every one of its receivers
+ * has had.  Pacing on one receiver lets the order in which a server
+ * writes to its receivers into the figures: one that writes to the
+ * observer first gets the next lines while it writes to the others, and
+ * so more lines per write.  Pacing on all of them keeps that order out:
+ * a line is in flight until the last receiver has it. */
+static uint64_t
+chat_allowed(const struct chat_run *r, int s)
+{
+	const struct part *pt = &r->p[s];
+	uint64_t credit = (uint64_t)r->o->inflight + pt->extra;
+	if (!r->o->pace_all)
+		return r->p[r->obs[s]].exp[s] + credit;
+	return pt->done + (credit < CHAT_RING ? credit : CHAT_RING);
+}
+
+/* Queue and send a sender's lines while it is fewer than P lines ahead
+ * of its observer (or all its receivers). */
 static void
 chat_pump(struct chat_run *r, int s)
 {
@@ -263,8 +309,7 @@ chat_pump(struct chat_run *r, int s)
 	uint64_t now = now_ns();
 	if (pt->wfd < 0 || r->phase != CP_RUN)
 		return;
-	uint64_t allowed =
-	    r->p[r->obs[s]].exp[s] + (uint64_t)r->o->inflight + pt->extra;
+	uint64_t allowed = chat_allowed(r, s);
 	if (pt->woff == pt->wlen)
 		pt->woff = pt->wlen = 0;
 	/* After the window only what is queued goes out (for a drain). */
@@ -272,6 +317,7 @@ chat_pump(struct chat_run *r, int s)
 	       CHAT_WBUF - pt->wlen >= CHAT_LINE_MAX) {
 		pt->wlen += chat_format(
 		    r, s, now, pt->wbuf + pt->wlen, CHAT_WBUF - pt->wlen);
+		pt->got[pt->sent % CHAT_RING] = pt->gone;
 		pt->sent++;
 		if (in_window(now, r->t_start, r->t_end))
 			r->sent++;
@@ -299,10 +345,32 @@ chat_pump(struct chat_run *r, int s)
 	}
 }
 
+/* Lines [from, to) of sender s have reached (or passed) one more of its
+ * receivers: count them, and let s go on past those all have had. */
+static void
+chat_heard(struct chat_run *r, int s, uint64_t from, uint64_t to,
+    uint64_t now)
+{
+	struct part *pt = &r->p[s];
+	uint64_t was = pt->done;
+
+	for (uint64_t q = from > pt->done ? from : pt->done;
+	     q < to && q < pt->sent; q++)
+		pt->got[q % CHAT_RING]++;
+	while (pt->done < pt->sent &&
+	       pt->got[pt->done % CHAT_RING] >= pt->audience)
+		pt->got[pt->done++ % CHAT_RING] = 0;
+	if (pt->done != was) {
+		pt->progress = now;
+		chat_pump(r, s);
+	}
+}
+
 static void
 chat_deliver(struct chat_run *r, int i, const struct tmsg *m, uint64_t now)
 {
 	uint32_t *e = &r->p[i].exp[m->s];
+	uint64_t from;
 	if (m->s == (uint64_t)i) {
 		/* A sender's own line came back: an error for a chat room, what
 		 * pub/sub always does to a sender that is also subscribed. */
@@ -315,12 +383,15 @@ chat_deliver(struct chat_run *r, int i, const struct tmsg *m, uint64_t now)
 	}
 	if (m->q > *e)
 		r->losses += m->q - *e;
+	from = *e;
 	*e = (uint32_t)(m->q + 1);
 	if (in_window(now, r->t_start, r->t_end)) {
 		r->deliveries++;
 		hist_add(&r->h, now > m->t ? now - m->t : 0);
 	}
-	if (i == r->obs[m->s]) {
+	if (r->o->pace_all && chat_hears(r, i, (int)m->s))
+		chat_heard(r, (int)m->s, from, m->q + 1, now);
+	else if (!r->o->pace_all && i == r->obs[m->s]) {
 		r->p[m->s].progress = now;
 		chat_pump(r, (int)m->s);
 	}
@@ -585,17 +656,16 @@ chat_poll_until(struct chat_run *r, uint64_t deadline, int until_welcomed)
 	}
 }
 
-/* If the observer has seen nothing from a blocked sender for a while
- * (lines lost, observer gone), grant another window so the run goes on;
- * the gap shows up as losses and the stall is reported. */
+/* If a blocked sender's observer (or, with --pace-all, all its
+ * receivers) has not had a new line of it for a while (lines lost,
+ * observer gone), grant another window so the run goes on; the gap
+ * shows up as losses and the stall is reported. */
 static void
 chat_check_stalls(struct chat_run *r, uint64_t now)
 {
 	for (int s = 0; s < r->k; s++) {
 		struct part *pt = &r->p[s];
-		uint64_t allowed = r->p[r->obs[s]].exp[s] +
-				   (uint64_t)r->o->inflight + pt->extra;
-		if (pt->wfd >= 0 && pt->sent >= allowed &&
+		if (pt->wfd >= 0 && pt->sent >= chat_allowed(r, s) &&
 		    now - pt->progress > CHAT_STALL_NS) {
 			r->stalls++;
 			pt->extra += (uint64_t)r->o->inflight;
@@ -660,9 +730,13 @@ chat_setup(struct chat_run *r, const struct opts *o)
 		pt->exp = xcalloc((size_t)r->k, sizeof *pt->exp);
 		if (i < r->k) {
 			pt->wbuf = xcalloc(CHAT_WBUF, 1);
+			pt->got = xcalloc(CHAT_RING, sizeof *pt->got);
 			pt->pub_bol = 1;
 		}
 	}
+	for (int s = 0; s < r->k; s++)
+		for (int i = 0; i < r->n; i++)
+			r->p[s].audience += (uint32_t)chat_hears(r, i, s);
 }
 
 /* Connection j: participant j, or (redis) the publisher of sender j - n. */
@@ -920,9 +994,14 @@ chat_report(const struct chat_run *r, const struct target *t)
 	(void)t;
 	printf("  protocol:      %s%s\n", proto_names[o->proto],
 	    o->ws ? " over WebSocket" : "");
-	printf("  participants:  %d (%d senders, participant %d observes for "
-	       "pacing)\n",
-	    r->n, r->k, r->observer);
+	if (o->pace_all)
+		printf("  participants:  %d (%d senders, each paced by all its "
+		       "receivers)\n",
+		    r->n, r->k);
+	else
+		printf("  participants:  %d (%d senders, participant %d "
+		       "observes for pacing)\n",
+		    r->n, r->k, r->observer);
 	printf("  window:        %d lines per sender; %d s warm-up, %.1f s "
 	       "measured\n",
 	    o->inflight, o->warmup, secs);

@@ -87,6 +87,8 @@ static const char usage_text[] =
     "  --rooms R    chat (echochat): after its welcome, participant i goes to\n"
     "               room #bench(i mod R) with /join, so sender s is heard in\n"
     "               its room only\n"
+    "  --pace-all   chat: a sender waits for all its receivers, not for\n"
+    "               the last participant only, before going P lines on\n"
     "  --ws         echo, upper, chat (echochat, plain), idle: speak\n"
     "               WebSocket to a listener with websocket = yes; each\n"
     "               connection upgrades before the clock, each line is one\n"
@@ -278,6 +280,9 @@ parse_flag(struct opts *o, int c, const char *arg, int *conns_set)
 	case 'M':
 		o->rooms = (int)parse_num(arg, 1, 10000, "--rooms ROOMS");
 		break;
+	case 'A':
+		o->pace_all = 1;
+		break;
 	case 'T':
 		o->tls = 1;
 		break;
@@ -363,6 +368,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	    {"proto", required_argument, NULL, 'R'},
 	    {"redis", no_argument, NULL, 'S'},
 	    {"rooms", required_argument, NULL, 'M'},
+	    {"pace-all", no_argument, NULL, 'A'},
 	    {"tls", no_argument, NULL, 'T'},
 	    {"ws", no_argument, NULL, 'W'},
 	    {"cpu-pgid", required_argument, NULL, 'G'},

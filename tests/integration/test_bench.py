@@ -329,6 +329,54 @@ def result(out):
     return res, dict(f.split("=", 1) for f in res.split()[1:])
 
 
+class BenchPaceAll(unittest.TestCase):
+    """chat --pace-all: each sender is paced by every one of its
+    receivers, and the run's deliveries are checked as with one observer."""
+
+    CONFIG = """\
+[server]
+max_clients_per_ip = 0
+
+[chat]
+chat_rate = 0
+
+[listener chat]
+proto = tcp
+bind = 127.0.0.1:0
+handler = chat
+"""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.Server(cls.CONFIG)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def run_chat(self, extra):
+        rc, out, err = bench(["chat", "--pace-all", "-p",
+                              str(self.server.port("chat")), "-c", "9", "-k",
+                              "3", "-P", "4", "-d", "1", "-w", "0"] + extra)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("3 senders, each paced by all its receivers", out)
+        res, kv = result(out)
+        for key in ("losses", "dups", "errors", "unparsed", "stalls"):
+            self.assertEqual(kv[key], "0", res)
+        self.assertGreater(float(kv["rate"]), 0, res)
+        return kv
+
+    def test_one_room(self):
+        self.run_chat([])
+
+    def test_rooms(self):
+        # Each sender waits for its own room only: with a receiver of
+        # another room counted, no sender would ever go past its first
+        # window, and the stalls would show it.
+        kv = self.run_chat(["--rooms", "2"])
+        self.assertEqual(kv["rooms"], "2")
+
+
 @unittest.skipUnless(test_cluster.REDIS, "redis-server is not installed")
 @unittest.skipUnless(test_cluster.HIREDIS, "built without hiredis")
 class BenchCluster(unittest.TestCase):
