@@ -15,6 +15,8 @@ Scenarios and servers:
               epoll-echo, asyncio, socat, ncat --exec
   echo-1      1 connection, 1 line in flight (latency): same servers
   echo-large  10 connections x 16 lines of 16 KiB: same servers
+  (every chat scenario paces each sender on all its receivers,
+  echochat-bench --pace-all: a line is in flight until the last has it)
   chat-100    100 participants, 10 senders: echochatd, naive-chat (the
               simplest libevent broadcaster, bench/naive-chat.c), redis
               pub/sub, asyncio, ncat --chat
@@ -675,14 +677,14 @@ SCENARIOS = [
               ("p99 us", "p99_us", fmt_us)],
              mb_per_s, "epoll-echo", "MB/s vs epoll-echo", cpu_reference="epoll-echo"),
     Scenario("chat-100", "100 participants, 10 senders, 16 lines in flight per sender",
-             "chat", CHAT_SERVERS, ["chat", "-c", "100", "-k", "10", "-P", "16"],
+             "chat", CHAT_SERVERS, ["chat", "-c", "100", "-k", "10", "-P", "16", "--pace-all"],
              [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
              [("losses", "losses", fmt_rate)],
              "rate", "naive-chat", "deliveries/s vs naive-chat",
              more_ratios=[("deliveries/s vs redis", "rate", "redis")],
              cpu_reference="naive-chat"),
     Scenario("chat-1000", "1,000 participants, 10 senders, 16 lines in flight per sender",
-             "chat", CHAT_SERVERS, ["chat", "-c", "1000", "-k", "10", "-P", "16"],
+             "chat", CHAT_SERVERS, ["chat", "-c", "1000", "-k", "10", "-P", "16", "--pace-all"],
              [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
              [("losses", "losses", fmt_rate)],
              "rate", "naive-chat", "deliveries/s vs naive-chat",
@@ -690,7 +692,7 @@ SCENARIOS = [
              cpu_reference="naive-chat"),
     Scenario("chat-rooms", "1,000 participants in 10 rooms, one sender per room, 160 lines "
              "in flight per sender", "chat", [("echochatd", ["--rooms", "10"])],
-             ["chat", "-c", "1000", "-k", "10", "-P", "160"],
+             ["chat", "-c", "1000", "-k", "10", "-P", "160", "--pace-all"],
              [("deliveries/s", "rate", fmt_rate), ("lines/s", "sent_rate", fmt_rate)] +
              LATENCY[:3] + [("losses", "losses", fmt_rate)],
              "rate", "echochatd", "deliveries/s vs chat-1000's echochatd",
@@ -698,14 +700,14 @@ SCENARIOS = [
     Scenario("ws-chat", "chat-100 over plain TCP and over WebSocket: 100 participants, "
              "10 senders, 16 lines in flight per sender", "chat",
              [("echochatd", []), ("echochatd ws", ["--ws"])],
-             ["chat", "-c", "100", "-k", "10", "-P", "16"],
+             ["chat", "-c", "100", "-k", "10", "-P", "16", "--pace-all"],
              [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
              [("losses", "losses", fmt_rate)],
              "rate", "echochatd", "deliveries/s vs TCP", cpu_reference="echochatd"),
     Scenario("chat-cluster", "900 participants over 3 servers sharing one Redis, 10 senders, "
              "16 lines in flight per sender", "chat",
              [("cluster", []), ("echochatd", []), ("redis", ["--redis"])],
-             ["chat", "-c", "900", "-k", "10", "-P", "16"],
+             ["chat", "-c", "900", "-k", "10", "-P", "16", "--pace-all"],
              [("deliveries/s", "rate", fmt_rate)] + LATENCY[:3] +
              [("losses", "losses", fmt_rate)],
              "rate", "echochatd", "deliveries/s vs echochatd alone",

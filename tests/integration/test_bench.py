@@ -63,15 +63,21 @@ def bench(args, timeout=30):
     return p.returncode, p.stdout, p.stderr
 
 
-class Bench(unittest.TestCase):
+class ServerCase(unittest.TestCase):
+    """One daemon of the harness, with the class's config, for its cases."""
+
+    config = CONFIG
 
     @classmethod
     def setUpClass(cls):
-        cls.server = harness.Server(CONFIG)
+        cls.server = harness.Server(cls.config)
 
     @classmethod
     def tearDownClass(cls):
         cls.server.close()
+
+
+class Bench(ServerCase):
 
     def test_chat_cpu_against_naive_chat(self):
         # bench/naive-chat, the chat peer of scripts/bench, passes the same
@@ -329,11 +335,11 @@ def result(out):
     return res, dict(f.split("=", 1) for f in res.split()[1:])
 
 
-class BenchPaceAll(unittest.TestCase):
+class BenchPaceAll(ServerCase):
     """chat --pace-all: each sender is paced by every one of its
     receivers, and the run's deliveries are checked as with one observer."""
 
-    CONFIG = """\
+    config = """\
 [server]
 max_clients_per_ip = 0
 
@@ -345,14 +351,6 @@ proto = tcp
 bind = 127.0.0.1:0
 handler = chat
 """
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = harness.Server(cls.CONFIG)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.close()
 
     def run_chat(self, extra):
         rc, out, err = bench(["chat", "--pace-all", "-p",
