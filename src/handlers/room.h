@@ -42,18 +42,24 @@ struct room;
  * never free one; after room_leave the caller may.  The caller sets ep
  * and home before room_arrive.
  */
+/*
+ * What a broadcast reads of every member (its loop's list, where its
+ * lines go, whether it is here, when it entered) comes first, in the
+ * first 32 bytes: a line walking a room of thousands then touches one
+ * cache line per member instead of three.
+ */
 struct room_member {
-	char			 nick[CHAT_NICK_MAX + 1];	/* lock */
+	TAILQ_ENTRY(room_member) local;		/* its room's, on its loop */
 	struct endpoint		*ep;		/* where its lines go */
+	unsigned int		 remote;	/* 0: here; else the bridge's */
+	uint32_t		 joined;	/* join count when it entered */
+	char			 nick[CHAT_NICK_MAX + 1];	/* lock */
 	char			 home[CHAT_ROOM_MAX + 1];	/* /part */
 	uint64_t		 id;		/* set by room_arrive (local) */
 	uint64_t		 nick_ms;	/* wall clock it took its nick */
-	unsigned int		 remote;	/* 0: here; else the bridge's */
 	struct room		*room;		/* where it is (lock to change) */
-	uint32_t		 joined;	/* join count when it entered */
 	TAILQ_ENTRY(room_member) all;		/* every member (nicks) */
 	TAILQ_ENTRY(room_member) entry;		/* its room's members */
-	TAILQ_ENTRY(room_member) local;		/* its room's, on its loop */
 };
 
 struct rooms;
