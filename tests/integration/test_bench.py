@@ -13,7 +13,9 @@ idle --ws holds upgraded connections; udp, which batches its replies and
 their replacements, verifies every reply with no loss against a UDP echo
 listener (small datagrams, sent segmented, and large ones, sent one by
 one) and against bench/epoll-echo -u; bench/naive-chat passes chat
---proto plain, whose --cpu-pgid gives the CPU columns; chat -p P1,P2,P3
+--proto plain, whose --cpu-pgid gives the CPU columns, and empty lines
+someone else sends during the run, which naive-chat passes on as
+"<userN> ", are not counted as unparsed; chat -p P1,P2,P3
 against three daemons sharing a redis-server ([cluster]) spreads the
 participants over them, every line reaching the participants of every
 node with no loss, refuses servers that are not one cluster, and
@@ -25,9 +27,11 @@ certificate is made by the test with
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -79,24 +83,26 @@ class ServerCase(unittest.TestCase):
 
 class Bench(ServerCase):
 
-    def test_chat_cpu_against_naive_chat(self):
-        # bench/naive-chat, the chat peer of scripts/bench, passes the same
-        # verification as any relay, and --cpu-pgid gives chat the
-        # server's CPU share and ns per delivery, beside the tool's own.
+    def naive_chat(self):
+        """bench/naive-chat on a free port: (process, port)."""
         naive = os.path.join(os.path.dirname(BENCH), "naive-chat")
         proc = subprocess.Popen([naive, "0"], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
-        try:
-            line = proc.stdout.readline()
-            self.assertIn("naive-chat: listening on tcp 127.0.0.1:", line)
-            port = line.rsplit(":", 1)[1].strip()
-            rc, out, err = bench(["chat", "--proto", "plain", "-c", "5", "-k",
-                                  "2", "-P", "4", "-p", port, "-d", "1",
-                                  "-w", "0", "--cpu-pgid", str(proc.pid)])
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        self.addCleanup(proc.wait)
+        self.addCleanup(os.killpg, proc.pid, signal.SIGKILL)
+        line = proc.stdout.readline()
+        self.assertIn("naive-chat: listening on tcp 127.0.0.1:", line)
+        return proc, int(line.rsplit(":", 1)[1].strip())
+
+    def test_chat_cpu_against_naive_chat(self):
+        # bench/naive-chat, the chat peer of scripts/bench, passes the same
+        # verification as any relay, and --cpu-pgid gives chat the
+        # server's CPU share and ns per delivery, beside the tool's own.
+        proc, port = self.naive_chat()
+        rc, out, err = bench(["chat", "--proto", "plain", "-c", "5", "-k",
+                              "2", "-P", "4", "-p", str(port), "-d", "1",
+                              "-w", "0", "--cpu-pgid", str(proc.pid)])
         self.assertEqual(rc, 0, out + err)
         res, kv = result(out)
         self.assertEqual(kv["losses"], "0", res)
@@ -105,6 +111,41 @@ class Bench(ServerCase):
         self.assertGreater(float(kv["server_ns_per"]), 0, res)
         self.assertIn("tool_cpu_pct", kv)
         self.assertIn("server cpu:", out)
+
+    def test_plain_chat_ignores_empty_lines_passed_on(self):
+        # Someone else in the room sends empty lines all through the run;
+        # naive-chat passes each on as "<userN> ".  They are chatter, not
+        # mangled deliveries: nothing is counted unparsed and every
+        # measured line still arrives.
+        proc, port = self.naive_chat()
+        stop = threading.Event()
+        chatter = socket.create_connection(("127.0.0.1", port))
+        self.addCleanup(chatter.close)
+
+        def speak():
+            chatter.setblocking(False)
+            while not stop.wait(0.02):
+                try:
+                    chatter.send(b"\n")
+                    while chatter.recv(65536):
+                        pass
+                except BlockingIOError:
+                    pass
+        t = threading.Thread(target=speak)
+        t.start()
+        try:
+            rc, out, err = bench(["chat", "--proto", "plain", "-c", "5",
+                                  "-k", "2", "-P", "4", "-p", str(port),
+                                  "-d", "1", "-w", "0"])
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(rc, 0, out + err)
+        res, kv = result(out)
+        self.assertEqual(kv["unparsed"], "0", res)
+        self.assertEqual(kv["losses"], "0", res)
+        self.assertEqual(kv["errors"], "0", res)
+        self.assertGreater(float(kv["rate"]), 0, res)
 
     def udp_run(self, port, size, pgid=None):
         cpu = ["--cpu-pgid", str(pgid)] if pgid is not None else []
